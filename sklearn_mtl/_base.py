@@ -1,0 +1,555 @@
+"""The base estimator: turns a multi-task PyTorch module into a scikit-learn classifier."""
+
+from abc import ABCMeta, abstractmethod
+from contextlib import contextmanager
+from numbers import Integral, Real
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.utils import check_array, check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from skorch.helper import predefined_split
+
+from ._callbacks import CheckedEarlyStopping, EpochLog, TaskScoring, nanmean
+from ._net import BatchIterator, MultiTaskNet, TensorData
+from ._preprocessing import FeatureEncoder, resolve_categorical_mask
+from ._targets import encode_labels, infer_classes, task_columns
+from .losses import MultiTaskLoss
+from .metrics import TASK_METRICS, per_task_scores
+from .nn import MixedInputEmbedding
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+_OPTIMIZERS = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": torch.optim.SGD,
+}
+
+#: Data sets larger than this get early stopping when ``early_stopping="auto"``.
+_AUTO_EARLY_STOPPING_MIN_SAMPLES = 10_000
+
+
+def check_hidden_units(name, units):
+    """Validate a tuple of layer widths, naming the parameter on error."""
+    units = tuple(units)
+    if not all(isinstance(u, Integral) and not isinstance(u, bool) and u > 0 for u in units):
+        raise ValueError(f"{name} must be a sequence of positive integers, got {units!r}.")
+    return units
+
+
+@contextmanager
+def _seeded_torch(seed, device):
+    """Seed torch for initialisation, shuffling and dropout without touching
+    the caller's global RNG state, which is restored on exit."""
+    device = torch.device(device)
+    forked = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=forked):
+        torch.random.default_generator.manual_seed(seed)
+        if forked:
+            with torch.cuda.device(forked[0]):
+                torch.cuda.manual_seed(seed)
+        yield
+
+
+class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
+    """Base class of the multi-task classifiers; it owns ``fit``.
+
+    A model fills in :meth:`_build_module` (and optionally
+    :meth:`_build_criterion`, :meth:`_check_task_labels`,
+    :meth:`_validation_scores`). Training runs through a private skorch
+    net built in ``fit`` (``net_``) over tensors built once per call.
+    """
+
+    _parameter_constraints: dict = {
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "optimizer": [StrOptions(set(_OPTIMIZERS)), type],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "embedding_dim": [Interval(Integral, 1, None, closed="left")],
+        "categorical_features": ["array-like", StrOptions({"from_dtype"}), None],
+        "task_weights": ["array-like", None],
+        "early_stopping": [StrOptions({"auto"}), "boolean"],
+        "early_stopping_monitor": [str],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "callbacks": [list, None],
+        "device": [str, torch.device],
+        "dtype": [StrOptions(set(_DTYPES))],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+    }
+
+    @abstractmethod
+    def __init__(
+        self,
+        *,
+        max_epochs,
+        batch_size,
+        lr,
+        optimizer,
+        weight_decay,
+        dropout,
+        embedding_dim,
+        categorical_features,
+        task_weights,
+        early_stopping,
+        early_stopping_monitor,
+        validation_fraction,
+        n_iter_no_change,
+        callbacks,
+        device,
+        dtype,
+        random_state,
+        verbose,
+        warm_start,
+    ):
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.weight_decay = weight_decay
+        self.dropout = dropout
+        self.embedding_dim = embedding_dim
+        self.categorical_features = categorical_features
+        self.task_weights = task_weights
+        self.early_stopping = early_stopping
+        self.early_stopping_monitor = early_stopping_monitor
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.callbacks = callbacks
+        self.device = device
+        self.dtype = dtype
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+    # ------------------------------------------------------------------ hooks
+
+    @abstractmethod
+    def _build_module(self, embedding, n_tasks):
+        """Return the torch module: ``forward(categorical, numeric)`` gives
+        the ``(n, n_tasks)`` logits. ``embedding`` is the shared
+        :class:`~sklearn_mtl.nn.MixedInputEmbedding` of the inputs."""
+
+    def _build_criterion(self, n_tasks):
+        """Return the loss, a :class:`~sklearn_mtl.losses.MultiTaskLoss`."""
+        return MultiTaskLoss(task_weights=self._checked_task_weights(n_tasks))
+
+    def _check_task_labels(self, Y):
+        """Model-specific checks of the encoded ``(n, n_tasks)`` labels (0/1/NaN)."""
+
+    def _proba_from_logits(self, logits):
+        """Positive-class probability of each task from the module's output."""
+        return 1.0 / (1.0 + np.exp(-logits))
+
+    def _validation_scores(self, Y, logits, sample_weight):
+        """History entries recorded from the validation set each epoch."""
+        proba = self._proba_from_logits(logits)
+        scores = {}
+        for metric in TASK_METRICS:
+            values = per_task_scores(metric, Y, proba, sample_weight)
+            scores[f"valid_{metric}"] = nanmean(values)
+            for name, value in zip(self.task_names_, values):
+                scores[f"valid_{metric}_{name}"] = value
+        return scores
+
+    # ----------------------------------------------------------- public API
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Train the model on ``X`` and the label matrix ``Y``.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Features. Categorical columns are chosen by
+            ``categorical_features``; every other column must be numeric and
+            finite.
+        y : array-like of shape (n_samples, n_tasks) or (n_samples,)
+            The label matrix ``Y``: one column of binary labels per task (any two labels per task).
+            A DataFrame's column names become ``task_names_``. NaN marks a
+            label that is not observed: that row does not count towards that
+            task's loss.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Row weights.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(X, y, sample_weight, incremental=False, classes=None)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Train for one epoch over ``X``, ``Y``, continuing from the current state.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Features.
+        y : array-like of shape (n_samples, n_tasks) or (n_samples,)
+            Labels, as in :meth:`fit`.
+        classes : list of array-like, default=None
+            The two classes of each task. Only used on the first call; needed
+            there when a task's first batch holds one class only.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Row weights.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(X, y, sample_weight, incremental=True, classes=classes)
+
+    def predict_proba(self, X):
+        """Class probabilities of each task.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Features.
+
+        Returns
+        -------
+        proba : list of ndarray of shape (n_samples, 2)
+            One array per task, columns ordered as in ``classes_[task]``.
+            With a single task, the array itself (scikit-learn's
+            single-output convention).
+        """
+        proba = self._proba_from_logits(self._forward(X, _task_logits))
+        per_task = [np.column_stack([1.0 - p, p]) for p in proba.T]
+        return per_task[0] if self.n_tasks_ == 1 else per_task
+
+    def predict(self, X):
+        """Predicted label of each task.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Features.
+
+        Returns
+        -------
+        Y_pred : ndarray of shape (n_samples, n_tasks)
+            The more probable class of each task; ``(n_samples,)`` with a
+            single task.
+        """
+        proba = self._proba_from_logits(self._forward(X, _task_logits))
+        classes = self._task_classes()
+        dtypes = {c.dtype for c in classes}
+        Y_pred = np.empty(proba.shape, dtype=dtypes.pop() if len(dtypes) == 1 else object)
+        for t, task_classes in enumerate(classes):
+            # Ties go to the first class, as argmax over predict_proba does.
+            Y_pred[:, t] = task_classes[(proba[:, t] > 0.5).astype(np.intp)]
+        return Y_pred[:, 0] if self.n_tasks_ == 1 else Y_pred
+
+    def predict_proba_frame(self, X):
+        """Positive-class probability of each task as a DataFrame.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Features.
+
+        Returns
+        -------
+        DataFrame of shape (n_samples, n_tasks)
+            Columns named by ``task_names_``; the probability of
+            ``classes_[task][1]``. Keeps the index of a DataFrame ``X``.
+        """
+        proba = self._proba_from_logits(self._forward(X, _task_logits))
+        index = X.index if isinstance(X, pd.DataFrame) else None
+        return pd.DataFrame(proba, columns=list(self.task_names_), index=index)
+
+    def score(self, X, y, sample_weight=None):
+        """Mean over tasks of each task's accuracy on its observed labels.
+
+        For model selection prefer the per-task scorers of
+        :mod:`sklearn_mtl.metrics` (accuracy says little about rare
+        positives).
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Features.
+        y : array-like of shape (n_samples, n_tasks) or (n_samples,)
+            True labels; NaN marks an unobserved label.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Row weights.
+
+        Returns
+        -------
+        score : float
+        """
+        Y_pred = self.predict(X)
+        Y_pred = Y_pred.reshape(len(Y_pred), -1)
+        columns, _ = task_columns(y)
+        weight = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        accuracies = []
+        for t, column in enumerate(columns):
+            observed = ~pd.isna(column)
+            w = None if weight is None else weight[observed]
+            accuracies.append(np.average(column[observed] == Y_pred[observed, t], weights=w))
+        return float(np.mean(accuracies))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        tags.classifier_tags.multi_class = False
+        tags.classifier_tags.multi_label = True
+        return tags
+
+    # ------------------------------------------------------------ internals
+
+    def _fit(self, X, Y, sample_weight, *, incremental, classes):
+        continuing = hasattr(self, "net_") and (incremental or self.warm_start)
+        if Y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None."
+            )
+        X = self._check_X(X, reset=not continuing)
+        columns, task_names = task_columns(Y)
+        if len(columns[0]) != X.shape[0]:
+            raise ValueError(
+                f"Y has {len(columns[0])} rows but X has {X.shape[0]}: they must "
+                "describe the same samples."
+            )
+        sample_weight = self._check_sample_weight(sample_weight, X)
+        if continuing:
+            if len(columns) != self.n_tasks_:
+                raise ValueError(
+                    f"Y has {len(columns)} task(s) but {type(self).__name__} was "
+                    f"fitted with {self.n_tasks_} ({list(self.task_names_)}); the "
+                    "number of tasks cannot change between calls."
+                )
+        else:
+            self._set_tasks(columns, task_names, classes, sample_weight)
+            self._feature_encoder = FeatureEncoder(
+                self.is_categorical_, getattr(self, "feature_names_in_", None)
+            )
+        targets = np.column_stack(
+            [encode_labels(c, k, n) for c, k, n in zip(columns, self._task_classes(), self.task_names_)]
+        )
+        self._check_task_labels(targets)
+        if continuing:
+            codes, numeric = self._feature_encoder.transform(X)
+        else:
+            codes, numeric = self._feature_encoder.fit_transform(X, sample_weight)
+        dtype = _DTYPES[self.dtype]
+        data = TensorData(
+            self._module_inputs(codes, numeric),
+            torch.from_numpy(targets).to(dtype),
+            None if sample_weight is None else torch.from_numpy(sample_weight).to(dtype),
+        )
+
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        valid_data = None
+        if not incremental and self._uses_early_stopping(len(data)):
+            data, valid_data = self._split_validation(data, rng)
+        if continuing:
+            # A continued fit must not replay the first call's shuffles and dropout masks.
+            seed = (seed + self.n_iter_) % np.iinfo(np.int32).max
+        with _seeded_torch(seed, self.device):
+            if not continuing:
+                self.net_ = self._build_net(valid_data is not None)
+            self._train(data, valid_data, epochs=1 if incremental else self.max_epochs)
+        return self
+
+    def _check_X(self, X, *, reset):
+        if sp.issparse(X):
+            raise TypeError(
+                "Sparse input is not supported: densify it first (.toarray()), or use "
+                "dense encoder output, e.g. OneHotEncoder(sparse_output=False)."
+            )
+        if isinstance(X, pd.DataFrame):
+            if X.shape[0] == 0 or X.shape[1] == 0:
+                raise ValueError(
+                    f"Found array with {X.shape[0]} sample(s) and {X.shape[1]} feature(s) "
+                    f"(shape={X.shape}) while a minimum of 1 of each is required."
+                )
+        else:
+            X = check_array(X, dtype=None, ensure_all_finite=False, input_name="X", estimator=self)
+        validate_data(self, X, reset=reset, skip_check_array=True)
+        if reset:
+            self.is_categorical_ = resolve_categorical_mask(
+                X, self.categorical_features, getattr(self, "feature_names_in_", None)
+            )
+        return X
+
+    @staticmethod
+    def _check_sample_weight(sample_weight, X):
+        if sample_weight is None:
+            return None
+        sample_weight = _check_sample_weight(
+            sample_weight, X, dtype=np.float64, ensure_non_negative=True, copy=True
+        )
+        if not sample_weight.any():
+            raise ValueError("Sample weights must contain at least one non-zero number.")
+        return sample_weight
+
+    def _set_tasks(self, columns, task_names, classes, sample_weight):
+        weighted = slice(None) if sample_weight is None else sample_weight > 0
+        if classes is None:
+            task_classes = [infer_classes(c[weighted], n) for c, n in zip(columns, task_names)]
+            for name, found in zip(task_names, task_classes):
+                if found.size < 2:
+                    raise ValueError(
+                        f"Task {name!r} has one class ({found[0]!r}) among its observed, "
+                        "positively weighted labels; a binary task needs both classes "
+                        "to train. Drop the task, or give both classes with "
+                        "partial_fit(..., classes=...) when streaming batches."
+                    )
+        else:
+            classes = [classes] if len(columns) == 1 and np.ndim(classes[0]) == 0 else classes
+            if len(classes) != len(columns):
+                raise ValueError(f"classes has {len(classes)} entries for {len(columns)} task(s).")
+            task_classes = [np.unique(np.asarray(c)) for c in classes]
+            bad = [n for n, c in zip(task_names, task_classes) if c.size != 2]
+            if bad:
+                raise ValueError(f"classes must hold exactly two labels per task; check tasks {bad}.")
+        self.n_tasks_ = len(columns)
+        self.task_names_ = np.asarray(task_names, dtype=object)
+        self.classes_ = task_classes[0] if self.n_tasks_ == 1 else task_classes
+
+    def _task_classes(self):
+        return [self.classes_] if self.n_tasks_ == 1 else self.classes_
+
+    def _checked_task_weights(self, n_tasks):
+        if self.task_weights is None:
+            return None
+        weights = np.asarray(self.task_weights, dtype=np.float32)
+        if weights.shape != (n_tasks,) or (weights < 0).any():
+            raise ValueError(
+                f"task_weights must hold {n_tasks} non-negative numbers (one per task), "
+                f"got {self.task_weights!r}."
+            )
+        return weights
+
+    def _uses_early_stopping(self, n_samples):
+        if self.early_stopping == "auto":
+            return n_samples > _AUTO_EARLY_STOPPING_MIN_SAMPLES
+        return self.early_stopping
+
+    def _split_validation(self, data, rng):
+        n_valid = int(round(self.validation_fraction * len(data)))
+        if n_valid < 1 or n_valid >= len(data):
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} leaves an empty training "
+                f"or validation set with {len(data)} samples; change it or set "
+                "early_stopping=False."
+            )
+        order = torch.from_numpy(rng.permutation(len(data)))
+        return data.take(order[n_valid:]), data.take(order[:n_valid])
+
+    def _monitor(self):
+        # A bare task name is shorthand for that task's validation ROC AUC.
+        monitor = self.early_stopping_monitor
+        return f"valid_roc_auc_{monitor}" if monitor in self.task_names_ else monitor
+
+    def _build_net(self, has_validation):
+        embedding = MixedInputEmbedding(
+            self._feature_encoder.cardinalities, self._feature_encoder.n_numeric, self.embedding_dim
+        )
+        dtype = _DTYPES[self.dtype]
+        module = self._build_module(embedding, self.n_tasks_).to(dtype)
+        callbacks = [("task_scoring", TaskScoring(list(self.task_names_), self._validation_scores))]
+        if has_validation:
+            monitor = self._monitor()
+            callbacks.append(
+                (
+                    "early_stopping",
+                    CheckedEarlyStopping(
+                        monitor=monitor,
+                        lower_is_better=_lower_is_better(monitor),
+                        patience=self.n_iter_no_change,
+                        load_best=True,
+                    ),
+                )
+            )
+        shown = {"epoch", "train_loss", "valid_loss", "valid_roc_auc", "dur"}
+        shown |= {f"valid_roc_auc_{t}" for t in self.task_names_}
+        optimizer = _OPTIMIZERS.get(self.optimizer, self.optimizer)
+        net = MultiTaskNet(
+            module=module,
+            criterion=self._build_criterion(self.n_tasks_).to(dtype),
+            optimizer=optimizer,
+            lr=self.lr,
+            optimizer__weight_decay=self.weight_decay,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            iterator_train=BatchIterator,
+            iterator_train__shuffle=True,
+            iterator_valid=BatchIterator,
+            train_split=None,
+            callbacks=callbacks + list(self.callbacks or []),
+            callbacks__print_log=EpochLog(keys_shown=shown),
+            verbose=self.verbose,
+            device=self._checked_device(),
+        )
+        return net.initialize()
+
+    def _checked_device(self):
+        device = torch.device(self.device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(
+                f"device={self.device!r} was requested but torch finds no CUDA device "
+                "(torch.cuda.is_available() is False); use device='cpu' or install a "
+                "CUDA build of torch."
+            )
+        return str(device)
+
+    def _train(self, data, valid_data, *, epochs):
+        net = self.net_
+        device = net.device
+        net.train_split = None if valid_data is None else predefined_split(valid_data.to(device))
+        try:
+            net.partial_fit(data.to(device), epochs=epochs)
+        finally:
+            # The validation tensors must not live on in the fitted (pickled) model.
+            net.train_split = None
+        self.history_ = net.history
+        self.n_iter_ = len(net.history)
+
+    def _module_inputs(self, codes, numeric):
+        return {
+            "categorical": torch.from_numpy(codes),
+            "numeric": torch.from_numpy(numeric).to(_DTYPES[self.dtype]),
+        }
+
+    def _forward(self, X, method):
+        """Apply ``method(module, inputs)`` to X in batches; a float64 array."""
+        check_is_fitted(self)
+        X = self._check_X(X, reset=False)
+        data = TensorData(self._module_inputs(*self._feature_encoder.transform(X)))
+        module = self.net_.module_
+        module.eval()
+        device = self.net_.device
+        outputs = []
+        with torch.inference_mode():
+            for inputs, _ in BatchIterator(data, self.batch_size):
+                inputs = {name: t.to(device) for name, t in inputs.items()}
+                outputs.append(method(module, inputs).to("cpu", torch.float64))
+        return torch.cat(outputs).numpy()
+
+
+def _lower_is_better(monitor):
+    for name, metric in TASK_METRICS.items():
+        if monitor.startswith(f"valid_{name}"):
+            return not metric.greater_is_better
+    return True
+
+
+def _task_logits(module, inputs):
+    return module(**inputs)

@@ -1,0 +1,191 @@
+"""Turn a feature matrix into int64 category codes and standardized float32 numerics."""
+
+import numpy as np
+import pandas as pd
+
+#: Code of every unknown or missing category; known categories start at 1.
+UNKNOWN_CODE = 0
+
+
+def _column(X, index):
+    return X.iloc[:, index] if isinstance(X, pd.DataFrame) else X[:, index]
+
+
+def _column_name(feature_names, index):
+    return repr(feature_names[index]) if feature_names is not None else f"at index {index}"
+
+
+def resolve_categorical_mask(X, categorical_features, feature_names):
+    """Boolean mask of the categorical columns, as in HistGradientBoosting.
+
+    Parameters
+    ----------
+    X : ndarray or DataFrame
+        The input features.
+    categorical_features : "from_dtype", None, or array-like of bool, int or str
+        Which columns are categorical.
+    feature_names : ndarray of str or None
+        Column names, needed when columns are given by name.
+
+    Returns
+    -------
+    ndarray of bool of shape (n_features,)
+    """
+    n_features = X.shape[1]
+    if categorical_features is None:
+        return np.zeros(n_features, dtype=bool)
+    if isinstance(categorical_features, str):  # "from_dtype", checked by the constraints
+        if not isinstance(X, pd.DataFrame):
+            return np.zeros(n_features, dtype=bool)
+        return np.array([isinstance(dtype, pd.CategoricalDtype) for dtype in X.dtypes])
+
+    spec = np.asarray(categorical_features)
+    if spec.size == 0:
+        return np.zeros(n_features, dtype=bool)
+    if spec.dtype.kind == "b":
+        if spec.shape != (n_features,):
+            raise ValueError(
+                f"categorical_features as a boolean mask must have shape "
+                f"({n_features},), got {spec.shape}."
+            )
+        return spec.copy()
+    mask = np.zeros(n_features, dtype=bool)
+    if spec.dtype.kind in "iu":
+        bad = spec[(spec < 0) | (spec >= n_features)]
+        if bad.size:
+            raise ValueError(
+                f"categorical_features indices must be in [0, {n_features - 1}], "
+                f"got {bad.tolist()}."
+            )
+        mask[spec] = True
+        return mask
+    if spec.dtype.kind in "OUS":
+        if feature_names is None:
+            raise ValueError(
+                "categorical_features names a column, but X has no column names: "
+                "pass a pandas DataFrame or give column indices instead."
+            )
+        positions = {name: i for i, name in enumerate(feature_names)}
+        missing = [name for name in spec.tolist() if name not in positions]
+        if missing:
+            raise ValueError(
+                f"categorical_features names columns that are not in X: {missing}. "
+                f"X has columns {list(feature_names)}."
+            )
+        mask[[positions[name] for name in spec.tolist()]] = True
+        return mask
+    raise TypeError(
+        "categorical_features must be 'from_dtype', None, a boolean mask, or a "
+        f"list of column indices or names; got an array of dtype {spec.dtype}."
+    )
+
+
+def _observed_categories(values):
+    categories = pd.unique(pd.Series(values, copy=False).dropna())
+    try:
+        return np.sort(np.asarray(categories))
+    except TypeError:  # mixed types cannot be ordered; keep first-seen order
+        return np.asarray(categories, dtype=object)
+
+
+class FeatureEncoder:
+    """Split features into category codes and standardized numerics.
+
+    Categorical columns map to codes ``1..K`` of the categories seen at fit
+    time; anything else (an unseen category, a missing value) maps to the
+    reserved code ``0``, so prediction never indexes past an embedding table.
+    Numeric columns are standardized with the training mean and standard
+    deviation: their scale then does not depend on the units of the input,
+    which a network trained with one learning rate needs.
+
+    Parameters
+    ----------
+    is_categorical : ndarray of bool of shape (n_features,)
+        Which columns are categorical.
+    feature_names : ndarray of str or None
+        Column names, for error messages.
+    """
+
+    def __init__(self, is_categorical, feature_names=None):
+        self.is_categorical = is_categorical
+        self.feature_names = feature_names
+
+    @property
+    def cardinalities(self):
+        """Embedding table size of each categorical column (reserved code included)."""
+        return [len(categories) + 1 for categories in self.categories_]
+
+    @property
+    def n_numeric(self):
+        return int((~self.is_categorical).sum())
+
+    def fit_transform(self, X, sample_weight=None):
+        """Learn categories and scaling, then encode ``X``.
+
+        With ``sample_weight``, zero-weight rows contribute no category and the
+        mean and standard deviation are weighted: weighting a row by ``k`` is
+        then the same as repeating it ``k`` times.
+        """
+        weighted = slice(None) if sample_weight is None else sample_weight > 0
+        categorical_index = np.flatnonzero(self.is_categorical)
+        self.categories_ = [
+            _observed_categories(np.asarray(_column(X, j))[weighted]) for j in categorical_index
+        ]
+        numeric = self._numeric_block(X)
+        self.mean_ = np.average(numeric, axis=0, weights=sample_weight)
+        variance = np.average((numeric - self.mean_) ** 2, axis=0, weights=sample_weight)
+        scale = np.sqrt(variance)
+        self.scale_ = np.where(scale > 0, scale, 1.0)
+        return self._codes(X), self._standardize(numeric)
+
+    def transform(self, X):
+        return self._codes(X), self._standardize(self._numeric_block(X))
+
+    def _codes(self, X):
+        categorical_index = np.flatnonzero(self.is_categorical)
+        codes = np.empty((X.shape[0], len(categorical_index)), dtype=np.int64)
+        for out, (j, categories) in enumerate(zip(categorical_index, self.categories_)):
+            # pandas maps unknown values and missing values alike to -1.
+            codes[:, out] = (
+                pd.Categorical(_column(X, j), categories=categories).codes.astype(np.int64) + 1
+            )
+        return codes
+
+    def _standardize(self, numeric):
+        return ((numeric - self.mean_) / self.scale_).astype(np.float32)
+
+    def _numeric_block(self, X):
+        numeric_index = np.flatnonzero(~self.is_categorical)
+        block = X.iloc[:, numeric_index] if isinstance(X, pd.DataFrame) else X[:, numeric_index]
+        try:
+            values = np.asarray(block, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            self._raise_non_numeric(X, numeric_index, exc)
+        self._check_finite(values, numeric_index)
+        return values
+
+    def _raise_non_numeric(self, X, numeric_index, exc):
+        for j in numeric_index:
+            try:
+                np.asarray(_column(X, j), dtype=np.float64)
+            except (TypeError, ValueError) as column_exc:
+                raise TypeError(
+                    f"Column {_column_name(self.feature_names, j)} is neither numeric "
+                    f"nor declared categorical ({column_exc}). Declare it in "
+                    "categorical_features, give it the pandas 'category' dtype, or "
+                    "encode it first (e.g. sklearn.preprocessing.OrdinalEncoder)."
+                ) from exc
+        raise exc
+
+    def _check_finite(self, values, numeric_index):
+        for problem, test in (("NaN", np.isnan), ("infinity", np.isinf)):
+            bad = test(values).any(axis=0)
+            if bad.any():
+                names = [_column_name(self.feature_names, j) for j in numeric_index[bad]]
+                raise ValueError(
+                    f"Input X contains {problem} in numeric column(s) {', '.join(names)}. "
+                    "Numeric features must be finite: impute them first (e.g. "
+                    "sklearn.impute.SimpleImputer in a Pipeline), or declare the "
+                    "column categorical so that missing values get their own code."
+                )
+

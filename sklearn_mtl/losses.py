@@ -1,0 +1,94 @@
+"""Multi-task losses computed from logits, with per-row label masks."""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def masked_task_means(per_element, observed, sample_weight=None):
+    """Weighted mean of an ``(n, n_tasks)`` loss over each task's observed rows.
+
+    Parameters
+    ----------
+    per_element : torch.Tensor of shape (n, n_tasks)
+        Loss of every row and task.
+    observed : torch.Tensor of bool, shape (n, n_tasks)
+        Whether the label of that row and task is known.
+    sample_weight : torch.Tensor of shape (n,), default=None
+        Row weights.
+
+    Returns
+    -------
+    torch.Tensor of shape (n_tasks,)
+        ``sum_i w_i m_it l_it / sum_i w_i m_it``; zero for a task with no
+        observed row in the batch.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_mtl.losses import masked_task_means
+    >>> loss = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    >>> observed = torch.tensor([[True, False], [True, False]])
+    >>> masked_task_means(loss, observed)
+    tensor([2., 0.])
+    """
+    weight = observed.to(per_element.dtype)
+    if sample_weight is not None:
+        weight = weight * sample_weight.unsqueeze(1)
+    total = weight.sum(0)
+    # Keeping 0/0 out of the graph: a NaN there would poison the gradient even
+    # where the result is discarded.
+    safe_total = torch.where(total > 0, total, torch.ones_like(total))
+    return (per_element * weight).sum(0) / safe_total
+
+
+class MultiTaskLoss(nn.Module):
+    """Binary cross-entropy per task from logits, masking unobserved labels.
+
+    A NaN target means "not observed for this row": that row does not count
+    towards that task's loss (the PLE paper's per-task sample spaces).
+
+    Parameters
+    ----------
+    task_weights : sequence of float, default=None
+        Weight of each task's loss in the total; all ones when None.
+
+    Notes
+    -----
+    ``task_losses(logits, targets, sample_weight)`` returns the ``(n_tasks,)``
+    vector of per-task mean losses. ``forward`` combines them as
+    ``sum_t w_t L_t + penalty(logits)``; a model with an auxiliary term (for
+    example AITM's calibrator) overrides :meth:`penalty`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_mtl.losses import MultiTaskLoss
+    >>> loss = MultiTaskLoss()
+    >>> logits = torch.zeros(2, 2)
+    >>> targets = torch.tensor([[1.0, float("nan")], [0.0, 1.0]])
+    >>> loss.task_losses(logits, targets)
+    tensor([0.6931, 0.6931])
+    """
+
+    def __init__(self, task_weights=None):
+        super().__init__()
+        weights = None if task_weights is None else torch.as_tensor(task_weights, dtype=torch.float32)
+        self.register_buffer("task_weights", weights)
+
+    def task_losses(self, logits, targets, sample_weight=None):
+        observed = ~torch.isnan(targets)
+        per_element = F.binary_cross_entropy_with_logits(
+            logits, torch.where(observed, targets, torch.zeros_like(targets)), reduction="none"
+        )
+        return masked_task_means(per_element, observed, sample_weight)
+
+    def penalty(self, logits):
+        return logits.new_zeros(())
+
+    def combine(self, task_losses, logits):
+        weighted = task_losses if self.task_weights is None else task_losses * self.task_weights
+        return weighted.sum() + self.penalty(logits)
+
+    def forward(self, logits, targets, sample_weight=None):
+        return self.combine(self.task_losses(logits, targets, sample_weight), logits)

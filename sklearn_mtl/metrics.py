@@ -1,0 +1,219 @@
+"""Per-task metrics and scorers for multi-task estimators.
+
+A multi-task model is judged task by task: one AUC pooled over all tasks
+mixes label distributions and hides a task that does not learn. Every
+function here scores each task on its own observed rows (NaN labels excluded).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
+
+from ._targets import encode_labels, task_columns
+
+__all__ = [
+    "TASK_METRICS",
+    "TaskScorer",
+    "make_task_scorer",
+    "per_task_scores",
+    "task_scorers",
+]
+
+
+def _binary_log_loss(y_true, y_score, sample_weight=None):
+    # labels=[0, 1] keeps both classes in the loss even when a split holds one.
+    return log_loss(y_true, y_score, sample_weight=sample_weight, labels=[0, 1])
+
+
+@dataclass(frozen=True)
+class TaskMetric:
+    """A binary metric on one task's positive-class probabilities."""
+
+    function: object
+    greater_is_better: bool
+    needs_both_classes: bool
+
+
+#: Metrics computed per task; the keys name them in scorers and in the history.
+TASK_METRICS = {
+    "roc_auc": TaskMetric(roc_auc_score, greater_is_better=True, needs_both_classes=True),
+    "average_precision": TaskMetric(
+        average_precision_score, greater_is_better=True, needs_both_classes=True
+    ),
+    "log_loss": TaskMetric(_binary_log_loss, greater_is_better=False, needs_both_classes=False),
+}
+
+
+def _get_metric(metric):
+    try:
+        return TASK_METRICS[metric]
+    except KeyError:
+        raise ValueError(
+            f"Unknown metric {metric!r}; choose one of {sorted(TASK_METRICS)}."
+        ) from None
+
+
+def score_task(metric, y_true, y_score, sample_weight=None):
+    """One metric on one task, ignoring rows whose label is NaN.
+
+    Returns NaN when the metric is undefined (e.g. AUC with one class present).
+    """
+    spec = _get_metric(metric)
+    observed = ~np.isnan(y_true)
+    y_true, y_score = y_true[observed], y_score[observed]
+    if sample_weight is not None:
+        sample_weight = sample_weight[observed]
+    if y_true.size == 0 or (spec.needs_both_classes and np.unique(y_true).size < 2):
+        return np.nan
+    return float(spec.function(y_true, y_score, sample_weight=sample_weight))
+
+
+def per_task_scores(metric, Y, proba, sample_weight=None):
+    """Score each task separately.
+
+    Parameters
+    ----------
+    metric : {"roc_auc", "average_precision", "log_loss"}
+        Metric name, a key of :data:`TASK_METRICS`.
+    Y : ndarray of shape (n_samples, n_tasks)
+        Labels encoded as 0/1, NaN where a label is not observed.
+    proba : ndarray of shape (n_samples, n_tasks)
+        Predicted positive-class probability of each task.
+    sample_weight : ndarray of shape (n_samples,), default=None
+        Row weights.
+
+    Returns
+    -------
+    ndarray of shape (n_tasks,)
+        The metric of each task; NaN where it is undefined.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_mtl.metrics import per_task_scores
+    >>> Y = np.array([[0, 1], [1, np.nan], [1, 0], [0, 1]])
+    >>> proba = np.array([[0.1, 0.9], [0.8, 0.5], [0.7, 0.2], [0.3, 0.6]])
+    >>> per_task_scores("roc_auc", Y, proba)
+    array([1., 1.])
+    """
+    return np.array(
+        [
+            score_task(metric, Y[:, t], proba[:, t], sample_weight)
+            for t in range(Y.shape[1])
+        ]
+    )
+
+
+def _positive_proba(estimator, X):
+    proba = estimator.predict_proba(X)
+    return [proba] if isinstance(proba, np.ndarray) else proba
+
+
+class TaskScorer:
+    """Scorer of one task of a fitted multi-task classifier.
+
+    Usable wherever scikit-learn takes a scorer (``GridSearchCV(scoring=...)``,
+    ``cross_validate``): ``scorer(estimator, X, Y)`` returns the task's metric,
+    negated when lower is better so that greater is always better.
+
+    Parameters
+    ----------
+    metric : {"roc_auc", "average_precision", "log_loss"}
+        Metric name, a key of :data:`TASK_METRICS`.
+    task : int or str
+        Task position, or its name in ``estimator.task_names_``.
+
+    Examples
+    --------
+    >>> from sklearn_mtl.metrics import TaskScorer
+    >>> TaskScorer("roc_auc", "income")
+    TaskScorer(metric='roc_auc', task='income')
+    """
+
+    def __init__(self, metric, task):
+        self._spec = _get_metric(metric)
+        self.metric = metric
+        self.task = task
+
+    def _task_index(self, estimator):
+        if isinstance(self.task, str):
+            names = list(estimator.task_names_)
+            if self.task not in names:
+                raise ValueError(f"Unknown task {self.task!r}; the estimator's tasks are {names}.")
+            return names.index(self.task)
+        if not 0 <= self.task < estimator.n_tasks_:
+            raise ValueError(
+                f"Task index {self.task} is out of range for {estimator.n_tasks_} tasks."
+            )
+        return self.task
+
+    def __call__(self, estimator, X, Y, sample_weight=None):
+        # A Pipeline predicts through its steps but its final step knows the tasks.
+        model = getattr(estimator, "_final_estimator", estimator)
+        t = self._task_index(model)
+        columns, _ = task_columns(Y)
+        classes = model.classes_ if model.n_tasks_ > 1 else [model.classes_]
+        y_true = encode_labels(columns[t], classes[t], model.task_names_[t])
+        y_score = _positive_proba(estimator, X)[t][:, 1]
+        score = score_task(self.metric, y_true.astype(np.float64), y_score, sample_weight)
+        return score if self._spec.greater_is_better else -score
+
+    def __repr__(self):
+        return f"TaskScorer(metric={self.metric!r}, task={self.task!r})"
+
+
+def make_task_scorer(metric, task):
+    """Build a scorer of one task for ``GridSearchCV`` and friends.
+
+    Parameters
+    ----------
+    metric : {"roc_auc", "average_precision", "log_loss"}
+        Metric name. ``"log_loss"`` is negated by the scorer (greater is
+        better), and unlike scikit-learn's ``neg_log_loss`` on multi-label
+        targets it counts the negative rows of the task too.
+    task : int or str
+        Task position or name.
+
+    Returns
+    -------
+    TaskScorer
+
+    Examples
+    --------
+    >>> from sklearn_mtl.metrics import make_task_scorer
+    >>> make_task_scorer("log_loss", 0)
+    TaskScorer(metric='log_loss', task=0)
+    """
+    return TaskScorer(metric, task)
+
+
+def task_scorers(tasks, metrics=("roc_auc",)):
+    """A dict of per-task scorers for multi-metric ``GridSearchCV``.
+
+    Parameters
+    ----------
+    tasks : sequence of str or int
+        Task names (as in ``task_names_``) or positions.
+    metrics : sequence of str, default=("roc_auc",)
+        Metric names.
+
+    Returns
+    -------
+    dict
+        ``{"<metric>_<task>": TaskScorer}``; log loss entries are named
+        ``"neg_log_loss_<task>"``. Pass it as ``scoring=`` and one key as
+        ``refit=``.
+
+    Examples
+    --------
+    >>> from sklearn_mtl.metrics import task_scorers
+    >>> sorted(task_scorers(["income", "never_married"]))
+    ['roc_auc_income', 'roc_auc_never_married']
+    """
+    scorers = {}
+    for metric in metrics:
+        prefix = metric if _get_metric(metric).greater_is_better else f"neg_{metric}"
+        for task in tasks:
+            scorers[f"{prefix}_{task}"] = TaskScorer(metric, task)
+    return scorers

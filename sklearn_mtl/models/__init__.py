@@ -1,0 +1,6 @@
+"""The multi-task models: each file holds a torch module and its estimator."""
+
+from ._mmoe import MMoE, MMoEClassifier
+from ._shared_bottom import SharedBottom, SharedBottomClassifier
+
+__all__ = ["MMoE", "MMoEClassifier", "SharedBottom", "SharedBottomClassifier"]

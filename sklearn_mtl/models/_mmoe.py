@@ -1,0 +1,272 @@
+"""MMoE: Multi-gate Mixture-of-Experts (Ma et al., KDD 2018)."""
+
+from numbers import Integral
+
+from sklearn.utils._param_validation import Interval
+from torch import nn
+
+from .._base import BaseMultiTaskClassifier, check_hidden_units
+from ..nn import ParallelMLP, SoftmaxGate, TaskTowers, mix_experts
+
+
+class MMoE(nn.Module):
+    """The MMoE network.
+
+    Every task ``k`` mixes the shared experts with its own gate and feeds the
+    mixture to its tower: ``y_k = h_k(sum_i g_k(x)_i f_i(x))`` with
+    ``g_k(x) = softmax(W_gk x)`` (the paper's eqs. 4-5).
+
+    Parameters
+    ----------
+    embedding : MixedInputEmbedding
+        Input embedding shared by experts and gates.
+    n_tasks : int
+        Number of tasks (gates and towers).
+    num_experts : int
+        Number of experts.
+    expert_hidden_units, tower_hidden_units, gate_hidden_units : tuple of int
+        Layer widths; ``gate_hidden_units=()`` is the paper's linear gate.
+    dropout : float
+        Dropout after expert and tower hidden layers.
+    """
+
+    def __init__(
+        self,
+        embedding,
+        n_tasks,
+        *,
+        num_experts,
+        expert_hidden_units,
+        tower_hidden_units,
+        gate_hidden_units=(),
+        dropout=0.0,
+    ):
+        super().__init__()
+        self.embedding = embedding
+        self.experts = ParallelMLP(
+            num_experts, embedding.out_features, expert_hidden_units, dropout=dropout
+        )
+        self.gates = SoftmaxGate(
+            embedding.out_features, num_experts, n_tasks, hidden_units=gate_hidden_units
+        )
+        self.towers = TaskTowers(
+            n_tasks, self.experts.out_features, tower_hidden_units, dropout=dropout
+        )
+
+    def gate_weights(self, categorical, numeric):
+        """``(n, n_tasks, num_experts)`` softmax weights of each task's gate."""
+        return self.gates(self.embedding(categorical, numeric))
+
+    def forward(self, categorical, numeric):
+        x = self.embedding(categorical, numeric)
+        return self.towers(mix_experts(self.gates(x), self.experts(x)))
+
+
+class MMoEClassifier(BaseMultiTaskClassifier):
+    """Multi-gate Mixture-of-Experts classifier (Ma et al., KDD 2018).
+
+    Shared experts (MLPs) see the embedded input; each task has a linear
+    softmax gate that weighs the experts per sample, and a tower on that
+    mixture. Tasks that agree share experts; tasks that conflict learn to
+    use different ones.
+
+    Parameters
+    ----------
+    num_experts : int, default=8
+        Number of shared experts.
+    expert_hidden_units : tuple of int, default=(32,)
+        Hidden layer widths of each expert; the last is the expert output.
+    tower_hidden_units : tuple of int, default=(16,)
+        Hidden layer widths of each task tower (before its output logit).
+    gate_hidden_units : tuple of int, default=()
+        Optional hidden layers in each gate; ``()`` is the paper's gate,
+        ``softmax(W_k x)``.
+    max_epochs : int, default=20
+        Passes over the training data (an upper bound with early stopping).
+    batch_size : int, default=512
+        Rows per mini-batch (also used to batch prediction).
+    lr : float, default=1e-3
+        Learning rate.
+    optimizer : {"adam", "adamw", "sgd"} or torch optimizer class, default="adam"
+        Optimizer.
+    weight_decay : float, default=0.0
+        Weight decay passed to the optimizer.
+    dropout : float, default=0.0
+        Dropout probability after each expert and tower hidden layer.
+    embedding_dim : int, default=8
+        Width of each categorical column's embedding.
+    categorical_features : "from_dtype", array-like or None, default="from_dtype"
+        Which columns are categorical: ``"from_dtype"`` takes pandas
+        ``category`` columns; else a boolean mask, column indices or column
+        names; ``None`` means none. Categorical columns are embedded; a
+        category unseen at fit time, or a missing value, maps to a reserved
+        code. All other columns must be numeric and finite; they are
+        standardized with the training mean and standard deviation.
+    task_weights : array-like of shape (n_tasks,), default=None
+        Weight of each task's loss; all ones when None.
+    early_stopping : "auto" or bool, default="auto"
+        Hold out ``validation_fraction`` of the data and stop when
+        ``early_stopping_monitor`` has not improved for ``n_iter_no_change``
+        epochs, restoring the best epoch's weights. ``"auto"`` enables it
+        above 10,000 samples.
+    early_stopping_monitor : str, default="valid_roc_auc"
+        History key watched by early stopping: ``"valid_roc_auc"`` (mean
+        over tasks), ``"valid_loss"``, ``"valid_<metric>_<task>"``, or a bare
+        task name (that task's validation ROC AUC).
+    validation_fraction : float, default=0.1
+        Share of the training data held out for early stopping.
+    n_iter_no_change : int, default=5
+        Patience of early stopping, in epochs.
+    callbacks : list of skorch callbacks, default=None
+        Extra skorch callbacks (e.g. ``Checkpoint``, ``LRScheduler``).
+    device : str, default="cpu"
+        Torch device, e.g. ``"cuda"``.
+    dtype : {"float32", "float64"}, default="float32"
+        Floating-point precision of the network, its inputs and its loss.
+        ``"float64"`` is slower; it makes results reproducible to rounding
+        (e.g. weighting a row by 2 equals repeating it).
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, shuffling, dropout and the validation split,
+        without changing torch's global random state.
+    verbose : int, default=0
+        Print one table row per epoch when positive.
+    warm_start : bool, default=False
+        Continue from the fitted weights on the next ``fit``.
+
+    Attributes
+    ----------
+    classes_ : list of ndarray of shape (2,)
+        The classes of each task (the array itself for a single task).
+    task_names_ : ndarray of str
+        Task names: ``Y``'s columns, or ``task_0``, ``task_1``, ...
+    n_tasks_ : int
+        Number of tasks.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of str
+        Names of the features seen during fit (DataFrame input only).
+    is_categorical_ : ndarray of bool
+        Which features were treated as categorical.
+    history_ : skorch.History
+        Per-epoch record: losses, per-task validation losses and scores.
+    n_iter_ : int
+        Number of epochs trained.
+    net_ : skorch.NeuralNet
+        The private skorch net that trained the module.
+
+    See Also
+    --------
+    SharedBottomClassifier : One shared network under the task towers.
+
+    References
+    ----------
+    J. Ma, Z. Zhao, X. Yi, J. Chen, L. Hong, E. H. Chi. "Modeling Task
+    Relationships in Multi-task Learning with Multi-gate Mixture-of-Experts",
+    KDD 2018.
+
+    Examples
+    --------
+    >>> from sklearn_mtl import MMoEClassifier
+    >>> from sklearn_mtl.datasets import load_census_income
+    >>> X, Y = load_census_income(return_X_y=True)
+    >>> X, Y = X[:2000], Y[:2000]
+    >>> model = MMoEClassifier(num_experts=4, max_epochs=2, random_state=0).fit(X, Y)
+    >>> list(model.task_names_)
+    ['income', 'never_married']
+    >>> model.predict_proba_frame(X[:3]).shape
+    (3, 2)
+    >>> model.gate_weights(X[:3]).shape
+    (3, 2, 4)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseMultiTaskClassifier._parameter_constraints,
+        "num_experts": [Interval(Integral, 1, None, closed="left")],
+        "expert_hidden_units": ["array-like"],
+        "tower_hidden_units": ["array-like"],
+        "gate_hidden_units": ["array-like"],
+    }
+
+    def __init__(
+        self,
+        *,
+        num_experts=8,
+        expert_hidden_units=(32,),
+        tower_hidden_units=(16,),
+        gate_hidden_units=(),
+        max_epochs=20,
+        batch_size=512,
+        lr=1e-3,
+        optimizer="adam",
+        weight_decay=0.0,
+        dropout=0.0,
+        embedding_dim=8,
+        categorical_features="from_dtype",
+        task_weights=None,
+        early_stopping="auto",
+        early_stopping_monitor="valid_roc_auc",
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        callbacks=None,
+        device="cpu",
+        dtype="float32",
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+    ):
+        super().__init__(
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            lr=lr,
+            optimizer=optimizer,
+            weight_decay=weight_decay,
+            dropout=dropout,
+            embedding_dim=embedding_dim,
+            categorical_features=categorical_features,
+            task_weights=task_weights,
+            early_stopping=early_stopping,
+            early_stopping_monitor=early_stopping_monitor,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            callbacks=callbacks,
+            device=device,
+            dtype=dtype,
+            random_state=random_state,
+            verbose=verbose,
+            warm_start=warm_start,
+        )
+        self.num_experts = num_experts
+        self.expert_hidden_units = expert_hidden_units
+        self.tower_hidden_units = tower_hidden_units
+        self.gate_hidden_units = gate_hidden_units
+
+    def _build_module(self, embedding, n_tasks):
+        return MMoE(
+            embedding,
+            n_tasks,
+            num_experts=self.num_experts,
+            expert_hidden_units=check_hidden_units("expert_hidden_units", self.expert_hidden_units),
+            tower_hidden_units=check_hidden_units("tower_hidden_units", self.tower_hidden_units),
+            gate_hidden_units=check_hidden_units("gate_hidden_units", self.gate_hidden_units),
+            dropout=self.dropout,
+        )
+
+    def gate_weights(self, X):
+        """Each task's gate weights over the experts, per sample.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Features.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_tasks, num_experts)
+            Softmax weights; each ``[i, task]`` row sums to one. Average over
+            samples (``.mean(axis=0)``) for each task's expert utilisation.
+        """
+        return self._forward(X, _gate_weights)
+
+
+def _gate_weights(module, inputs):
+    return module.gate_weights(**inputs)

@@ -1,0 +1,188 @@
+"""Shared-bottom multi-task network (Caruana, 1997): the classic baseline."""
+
+from torch import nn
+
+from .._base import BaseMultiTaskClassifier, check_hidden_units
+from ..nn import MLP, TaskTowers
+
+
+class SharedBottom(nn.Module):
+    """One shared MLP under one tower per task.
+
+    Parameters
+    ----------
+    embedding : MixedInputEmbedding
+        Input embedding.
+    n_tasks : int
+        Number of towers.
+    bottom_hidden_units, tower_hidden_units : tuple of int
+        Layer widths of the shared bottom and of each tower.
+    dropout : float
+        Dropout after every hidden layer.
+    """
+
+    def __init__(self, embedding, n_tasks, *, bottom_hidden_units, tower_hidden_units, dropout=0.0):
+        super().__init__()
+        self.embedding = embedding
+        self.bottom = MLP(embedding.out_features, bottom_hidden_units, dropout=dropout)
+        self.towers = TaskTowers(n_tasks, self.bottom.out_features, tower_hidden_units, dropout=dropout)
+
+    def forward(self, categorical, numeric):
+        return self.towers(self.bottom(self.embedding(categorical, numeric)))
+
+
+class SharedBottomClassifier(BaseMultiTaskClassifier):
+    """Shared-bottom multi-task classifier: hard parameter sharing.
+
+    All tasks share one MLP on the embedded input; each task has its own
+    tower on top. The baseline every multi-task model is measured against.
+
+    Parameters
+    ----------
+    bottom_hidden_units : tuple of int, default=(64, 32)
+        Hidden layer widths of the shared bottom.
+    tower_hidden_units : tuple of int, default=(16,)
+        Hidden layer widths of each task tower (before its output logit).
+    max_epochs : int, default=20
+        Passes over the training data (an upper bound with early stopping).
+    batch_size : int, default=512
+        Rows per mini-batch (also used to batch prediction).
+    lr : float, default=1e-3
+        Learning rate.
+    optimizer : {"adam", "adamw", "sgd"} or torch optimizer class, default="adam"
+        Optimizer.
+    weight_decay : float, default=0.0
+        Weight decay passed to the optimizer.
+    dropout : float, default=0.0
+        Dropout probability after each hidden layer.
+    embedding_dim : int, default=8
+        Width of each categorical column's embedding.
+    categorical_features : "from_dtype", array-like or None, default="from_dtype"
+        Which columns are categorical; see :class:`MMoEClassifier`.
+    task_weights : array-like of shape (n_tasks,), default=None
+        Weight of each task's loss; all ones when None.
+    early_stopping : "auto" or bool, default="auto"
+        Early stopping on a held-out split; ``"auto"`` above 10,000 samples.
+    early_stopping_monitor : str, default="valid_roc_auc"
+        History key watched by early stopping, or a task name.
+    validation_fraction : float, default=0.1
+        Share of the training data held out for early stopping.
+    n_iter_no_change : int, default=5
+        Patience of early stopping, in epochs.
+    callbacks : list of skorch callbacks, default=None
+        Extra skorch callbacks.
+    device : str, default="cpu"
+        Torch device, e.g. ``"cuda"``.
+    dtype : {"float32", "float64"}, default="float32"
+        Floating-point precision of the network, its inputs and its loss.
+        ``"float64"`` is slower; it makes results reproducible to rounding
+        (e.g. weighting a row by 2 equals repeating it).
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, shuffling, dropout and the validation split.
+    verbose : int, default=0
+        Print one table row per epoch when positive.
+    warm_start : bool, default=False
+        Continue from the fitted weights on the next ``fit``.
+
+    Attributes
+    ----------
+    classes_ : list of ndarray of shape (2,)
+        The classes of each task (the array itself for a single task).
+    task_names_ : ndarray of str
+        Task names.
+    n_tasks_ : int
+        Number of tasks.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of str
+        Names of the features seen during fit (DataFrame input only).
+    is_categorical_ : ndarray of bool
+        Which features were treated as categorical.
+    history_ : skorch.History
+        Per-epoch record of losses and per-task scores.
+    n_iter_ : int
+        Number of epochs trained.
+    net_ : skorch.NeuralNet
+        The private skorch net that trained the module.
+
+    See Also
+    --------
+    MMoEClassifier : Experts shared through per-task gates.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_mtl import SharedBottomClassifier
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(200, 5))
+    >>> Y = np.column_stack([X[:, 0] > 0, X[:, 0] + X[:, 1] > 0]).astype(int)
+    >>> model = SharedBottomClassifier(max_epochs=5, random_state=0).fit(X, Y)
+    >>> [p.shape for p in model.predict_proba(X[:4])]
+    [(4, 2), (4, 2)]
+    >>> model.predict(X[:4]).shape
+    (4, 2)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseMultiTaskClassifier._parameter_constraints,
+        "bottom_hidden_units": ["array-like"],
+        "tower_hidden_units": ["array-like"],
+    }
+
+    def __init__(
+        self,
+        *,
+        bottom_hidden_units=(64, 32),
+        tower_hidden_units=(16,),
+        max_epochs=20,
+        batch_size=512,
+        lr=1e-3,
+        optimizer="adam",
+        weight_decay=0.0,
+        dropout=0.0,
+        embedding_dim=8,
+        categorical_features="from_dtype",
+        task_weights=None,
+        early_stopping="auto",
+        early_stopping_monitor="valid_roc_auc",
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        callbacks=None,
+        device="cpu",
+        dtype="float32",
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+    ):
+        super().__init__(
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            lr=lr,
+            optimizer=optimizer,
+            weight_decay=weight_decay,
+            dropout=dropout,
+            embedding_dim=embedding_dim,
+            categorical_features=categorical_features,
+            task_weights=task_weights,
+            early_stopping=early_stopping,
+            early_stopping_monitor=early_stopping_monitor,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            callbacks=callbacks,
+            device=device,
+            dtype=dtype,
+            random_state=random_state,
+            verbose=verbose,
+            warm_start=warm_start,
+        )
+        self.bottom_hidden_units = bottom_hidden_units
+        self.tower_hidden_units = tower_hidden_units
+
+    def _build_module(self, embedding, n_tasks):
+        return SharedBottom(
+            embedding,
+            n_tasks,
+            bottom_hidden_units=check_hidden_units("bottom_hidden_units", self.bottom_hidden_units),
+            tower_hidden_units=check_hidden_units("tower_hidden_units", self.tower_hidden_units),
+            dropout=self.dropout,
+        )

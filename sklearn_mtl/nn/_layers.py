@@ -1,0 +1,206 @@
+"""Dense layers: a plain MLP and groups of independent MLPs run as one batched matmul."""
+
+import math
+
+import torch
+from torch import nn
+
+
+def _hidden_block(linear, activation, dropout):
+    block = [linear, activation()]
+    if dropout > 0:
+        block.append(nn.Dropout(dropout))
+    return block
+
+
+class MLP(nn.Sequential):
+    """Stack of ``Linear -> activation -> Dropout`` layers.
+
+    Parameters
+    ----------
+    in_features : int
+        Size of each input row.
+    hidden_units : sequence of int
+        Width of each hidden layer; empty means the identity.
+    dropout : float, default=0.0
+        Dropout probability after each activation.
+    activation : type of torch.nn.Module, default=torch.nn.ReLU
+        Activation class, instantiated once per layer.
+
+    Attributes
+    ----------
+    out_features : int
+        Width of the output (``in_features`` when there is no hidden layer).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_mtl.nn import MLP
+    >>> mlp = MLP(4, (8, 3))
+    >>> mlp(torch.zeros(2, 4)).shape
+    torch.Size([2, 3])
+    """
+
+    def __init__(self, in_features, hidden_units, *, dropout=0.0, activation=nn.ReLU):
+        layers = []
+        for units in hidden_units:
+            layers += _hidden_block(nn.Linear(in_features, units), activation, dropout)
+            in_features = units
+        super().__init__(*layers)
+        self.out_features = in_features
+
+
+class ParallelLinear(nn.Module):
+    """``n_parallel`` independent linear maps evaluated in one batched matmul.
+
+    Experts, gates and task towers are groups of small identical-shape layers;
+    running them as one ``(n_parallel, in, out)`` weight avoids a Python loop
+    per member and is what makes many experts cheap.
+
+    Parameters
+    ----------
+    n_parallel : int
+        Number of independent maps.
+    in_features : int
+        Input width of each map.
+    out_features : int
+        Output width of each map.
+    bias : bool, default=True
+        Whether each map has a bias.
+
+    Notes
+    -----
+    The input is either ``(n, in_features)``, shared by every member, or
+    ``(n, n_parallel, in_features)``, one input per member. The output is
+    ``(n, n_parallel, out_features)``. Initialisation matches
+    :class:`torch.nn.Linear` for each member.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_mtl.nn import ParallelLinear
+    >>> layer = ParallelLinear(3, 4, 2)
+    >>> layer(torch.zeros(5, 4)).shape
+    torch.Size([5, 3, 2])
+    >>> layer(torch.zeros(5, 3, 4)).shape
+    torch.Size([5, 3, 2])
+    """
+
+    def __init__(self, n_parallel, in_features, out_features, *, bias=True):
+        super().__init__()
+        self.n_parallel = n_parallel
+        self.in_features = in_features
+        self.out_features = out_features
+        self.weight = nn.Parameter(torch.empty(n_parallel, in_features, out_features))
+        self.bias = nn.Parameter(torch.empty(n_parallel, out_features)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        bound = 1.0 / math.sqrt(self.in_features) if self.in_features else 0.0
+        nn.init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x):
+        if x.dim() == 2:
+            # A shared input is one GEMM against all members' weights side by side.
+            flat = self.weight.permute(1, 0, 2).reshape(self.in_features, -1)
+            out = (x @ flat).view(x.shape[0], self.n_parallel, self.out_features)
+        else:
+            out = torch.einsum("ngi,gio->ngo", x, self.weight)
+        if self.bias is not None:
+            out = out + self.bias
+        return out
+
+    def extra_repr(self):
+        return (
+            f"n_parallel={self.n_parallel}, in_features={self.in_features}, "
+            f"out_features={self.out_features}, bias={self.bias is not None}"
+        )
+
+
+class ParallelMLP(nn.Sequential):
+    """``n_parallel`` independent MLPs of the same shape (experts, towers).
+
+    Parameters
+    ----------
+    n_parallel : int
+        Number of independent MLPs.
+    in_features : int
+        Input width.
+    hidden_units : sequence of int
+        Width of each hidden layer; empty means the identity.
+    dropout : float, default=0.0
+        Dropout probability after each activation.
+    activation : type of torch.nn.Module, default=torch.nn.ReLU
+        Activation class.
+
+    Attributes
+    ----------
+    out_features : int
+        Output width of each member.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_mtl.nn import ParallelMLP
+    >>> experts = ParallelMLP(4, 10, (16, 8))
+    >>> experts(torch.zeros(32, 10)).shape
+    torch.Size([32, 4, 8])
+    """
+
+    def __init__(
+        self, n_parallel, in_features, hidden_units, *, dropout=0.0, activation=nn.ReLU
+    ):
+        layers = []
+        for units in hidden_units:
+            layers += _hidden_block(
+                ParallelLinear(n_parallel, in_features, units), activation, dropout
+            )
+            in_features = units
+        super().__init__(*layers)
+        self.n_parallel = n_parallel
+        self.out_features = in_features
+
+    def forward(self, x):
+        if len(self) == 0 and x.dim() == 2:
+            return x.unsqueeze(1).expand(-1, self.n_parallel, -1)
+        return super().forward(x)
+
+
+class TaskTowers(nn.Module):
+    """One MLP tower per task, each ending in a single logit.
+
+    Parameters
+    ----------
+    n_tasks : int
+        Number of towers.
+    in_features : int
+        Input width of each tower.
+    hidden_units : sequence of int
+        Hidden layers of each tower.
+    dropout : float, default=0.0
+        Dropout probability after each hidden activation.
+
+    Notes
+    -----
+    The input is ``(n, in_features)`` (shared, as in a shared-bottom model)
+    or ``(n, n_tasks, in_features)`` (one representation per task, as after
+    MMoE gates). The output is the ``(n, n_tasks)`` matrix of logits.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_mtl.nn import TaskTowers
+    >>> towers = TaskTowers(2, 8, (4,))
+    >>> towers(torch.zeros(3, 2, 8)).shape
+    torch.Size([3, 2])
+    """
+
+    def __init__(self, n_tasks, in_features, hidden_units, *, dropout=0.0):
+        super().__init__()
+        self.hidden = ParallelMLP(n_tasks, in_features, hidden_units, dropout=dropout)
+        self.output = ParallelLinear(n_tasks, self.hidden.out_features, 1)
+
+    def forward(self, x):
+        return self.output(self.hidden(x)).squeeze(-1)
