@@ -314,6 +314,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
 
     def _fit(self, X, Y, sample_weight, *, incremental, classes):
         continuing = hasattr(self, "net_") and (incremental or self.warm_start)
+        device = self._checked_device()
         if Y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
@@ -361,9 +362,9 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         if continuing:
             # A continued fit must not replay the first call's shuffles and dropout masks.
             seed = (seed + self.n_iter_) % np.iinfo(np.int32).max
-        with _seeded_torch(seed, self.device):
+        with _seeded_torch(seed, device):
             if not continuing:
-                self.net_ = self._build_net(valid_data is not None)
+                self.net_ = self._build_net(valid_data is not None, device)
             self._train(data, valid_data, epochs=1 if incremental else self.max_epochs)
         return self
 
@@ -458,7 +459,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         monitor = self.early_stopping_monitor
         return f"valid_roc_auc_{monitor}" if monitor in self.task_names_ else monitor
 
-    def _build_net(self, has_validation):
+    def _build_net(self, has_validation, device):
         embedding = MixedInputEmbedding(
             self._feature_encoder.cardinalities, self._feature_encoder.n_numeric, self.embedding_dim
         )
@@ -496,7 +497,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             callbacks=callbacks + list(self.callbacks or []),
             callbacks__print_log=EpochLog(keys_shown=shown),
             verbose=self.verbose,
-            device=self._checked_device(),
+            device=device,
         )
         return net.initialize()
 

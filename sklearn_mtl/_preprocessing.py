@@ -81,11 +81,25 @@ def resolve_categorical_mask(X, categorical_features, feature_names):
 
 
 def _observed_categories(values):
-    categories = pd.unique(pd.Series(values, copy=False).dropna())
+    if isinstance(getattr(values, "dtype", None), pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy()
+        used = np.bincount(codes[codes >= 0], minlength=len(values.cat.categories)) > 0
+        categories = values.cat.categories[used]
+    else:
+        categories = pd.unique(pd.Series(values, copy=False).dropna())
     try:
         return np.sort(np.asarray(categories))
     except TypeError:  # mixed types cannot be ordered; keep first-seen order
         return np.asarray(categories, dtype=object)
+
+
+def _positions(values, categories):
+    """Position of each value in ``categories``; -1 for unknown or missing."""
+    if isinstance(getattr(values, "dtype", None), pd.CategoricalDtype):
+        # Map the few categories, then gather by integer code: no hashing per row.
+        lookup = np.append(categories.get_indexer(values.cat.categories), -1)
+        return lookup[values.cat.codes.to_numpy()]
+    return categories.get_indexer(np.asarray(values))
 
 
 class FeatureEncoder:
@@ -129,12 +143,15 @@ class FeatureEncoder:
         weighted = slice(None) if sample_weight is None else sample_weight > 0
         categorical_index = np.flatnonzero(self.is_categorical)
         self.categories_ = [
-            _observed_categories(np.asarray(_column(X, j))[weighted]) for j in categorical_index
+            _observed_categories(_column(X, j)[weighted]) for j in categorical_index
         ]
         numeric = self._numeric_block(X)
-        self.mean_ = np.average(numeric, axis=0, weights=sample_weight)
-        variance = np.average((numeric - self.mean_) ** 2, axis=0, weights=sample_weight)
-        scale = np.sqrt(variance)
+        if numeric.shape[1]:
+            self.mean_ = np.average(numeric, axis=0, weights=sample_weight)
+            variance = np.average((numeric - self.mean_) ** 2, axis=0, weights=sample_weight)
+            scale = np.sqrt(variance)
+        else:
+            self.mean_ = scale = np.zeros(0)
         self.scale_ = np.where(scale > 0, scale, 1.0)
         return self._codes(X), self._standardize(numeric)
 
@@ -145,10 +162,7 @@ class FeatureEncoder:
         categorical_index = np.flatnonzero(self.is_categorical)
         codes = np.empty((X.shape[0], len(categorical_index)), dtype=np.int64)
         for out, (j, categories) in enumerate(zip(categorical_index, self.categories_)):
-            # pandas maps unknown values and missing values alike to -1.
-            codes[:, out] = (
-                pd.Categorical(_column(X, j), categories=categories).codes.astype(np.int64) + 1
-            )
+            codes[:, out] = _positions(_column(X, j), pd.Index(categories)) + 1
         return codes
 
     def _standardize(self, numeric):

@@ -1,0 +1,297 @@
+"""Behaviour of the base estimator: inputs, labels, errors, state and reproducibility."""
+
+import io
+import pickle
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from scipy import sparse
+from skorch.callbacks import Callback
+from sklearn.base import clone
+
+from sklearn_mtl import MMoEClassifier, SharedBottomClassifier
+from sklearn_mtl.losses import MultiTaskLoss
+
+from ._settings import FAST_PARAMS
+
+MODELS = [MMoEClassifier, SharedBottomClassifier]
+
+
+@pytest.fixture
+def frame():
+    rng = np.random.RandomState(0)
+    n = 300
+    X = pd.DataFrame(
+        {
+            "city": pd.Categorical(rng.choice(["paris", "rome", "oslo"], n)),
+            "age": rng.normal(40, 10, n),
+            "income": rng.lognormal(10, 1, n),
+        }
+    )
+    Y = pd.DataFrame(
+        {
+            "click": ((X["age"] > 40) ^ (X["city"] == "rome")).astype(int),
+            "buy": (X["income"] > X["income"].median()).astype(int),
+        }
+    )
+    return X, Y
+
+
+@pytest.mark.parametrize("Model", MODELS)
+def test_outputs_follow_scikit_learn_conventions(Model, frame):
+    X, Y = frame
+    model = Model(**FAST_PARAMS).fit(X, Y)
+    assert list(model.task_names_) == ["click", "buy"]
+    assert model.n_tasks_ == 2 and model.n_features_in_ == 3
+    assert list(model.feature_names_in_) == ["city", "age", "income"]
+    assert model.is_categorical_.tolist() == [True, False, False]
+    proba = model.predict_proba(X)
+    assert isinstance(proba, list) and len(proba) == 2
+    for p in proba:
+        assert p.shape == (300, 2)
+        np.testing.assert_allclose(p.sum(1), 1.0)
+    assert model.predict(X).shape == (300, 2)
+    frame_proba = model.predict_proba_frame(X.set_axis(range(1000, 1300)))
+    assert list(frame_proba.columns) == ["click", "buy"]
+    assert frame_proba.index[0] == 1000
+    np.testing.assert_allclose(frame_proba["buy"], proba[1][:, 1])
+    assert 0.0 <= model.score(X, Y) <= 1.0
+
+
+def test_any_two_labels_per_task(frame):
+    X, Y = frame
+    labelled = pd.DataFrame(
+        {"click": np.where(Y["click"], "yes", "no"), "buy": Y["buy"].astype(bool)}
+    )
+    model = MMoEClassifier(**FAST_PARAMS).fit(X, labelled)
+    assert model.classes_[0].tolist() == ["no", "yes"]
+    assert model.classes_[1].tolist() == [False, True]
+    pred = model.predict(X)
+    assert set(pred[:, 0]) <= {"no", "yes"} and set(pred[:, 1]) <= {False, True}
+    # probabilities are for classes_[task][1], the same mapping predict uses
+    np.testing.assert_array_equal(pred[:, 0] == "yes", model.predict_proba(X)[0][:, 1] > 0.5)
+
+
+def test_one_dimensional_y_is_one_task(frame):
+    X, Y = frame
+    model = MMoEClassifier(**FAST_PARAMS).fit(X, Y["click"])
+    assert model.n_tasks_ == 1 and list(model.task_names_) == ["click"]
+    assert model.classes_.tolist() == [0, 1]
+    assert model.predict_proba(X).shape == (300, 2)
+    assert model.predict(X).shape == (300,)
+
+
+def test_nan_labels_are_left_out_of_the_loss():
+    logits = torch.tensor([[0.3, -1.0], [2.0, 0.5], [-0.7, 1.5]])
+    targets = torch.tensor([[1.0, float("nan")], [0.0, 1.0], [1.0, float("nan")]])
+    weight = torch.tensor([1.0, 2.0, 3.0])
+    losses = MultiTaskLoss().task_losses(logits, targets, weight)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    first = (bce(logits[:, 0], targets[:, 0], reduction="none") * weight).sum() / weight.sum()
+    second = bce(logits[1, 1], targets[1, 1])  # the only observed row of task 2
+    torch.testing.assert_close(losses, torch.stack([first, second]))
+
+
+def test_tasks_observed_on_a_subset_of_rows_train(frame):
+    """A conversion task observed only on clicked rows (NaN elsewhere)."""
+    X, Y = frame
+    masked = Y.astype(float)
+    masked.loc[Y["click"] == 0, "buy"] = np.nan
+    model = MMoEClassifier(**FAST_PARAMS).fit(X, masked)
+    assert np.isfinite(model.history_[-1, "train_loss_buy"])
+    assert model.classes_[1].tolist() == [0.0, 1.0]
+    assert all(np.isfinite(p).all() for p in model.predict_proba(X))
+
+
+@pytest.mark.parametrize(
+    "X, message",
+    [
+        (np.array([[1.0, np.nan], [2.0, 3.0]] * 5), "NaN in numeric column.*SimpleImputer"),
+        (np.array([[1.0, np.inf], [2.0, 3.0]] * 5), "infinity"),
+        (np.empty((0, 3)), "0 sample"),
+        (np.empty((10, 0)), "0 feature"),
+    ],
+)
+def test_bad_features_get_clear_errors(X, message):
+    Y = np.tile([[0, 1], [1, 0]], (len(X) // 2, 1)) if len(X) else np.empty((0, 2))
+    with pytest.raises(ValueError, match=message):
+        MMoEClassifier(**FAST_PARAMS).fit(X, Y)
+
+
+def test_string_column_not_declared_categorical_is_named(frame):
+    X, Y = frame
+    X = X.assign(note=np.where(Y["click"], "a", "b").astype(object))
+    with pytest.raises(TypeError, match="'note' is neither numeric nor declared categorical"):
+        MMoEClassifier(**FAST_PARAMS).fit(X, Y)
+    # declared: it is embedded
+    MMoEClassifier(categorical_features=["city", "note"], **FAST_PARAMS).fit(X, Y)
+
+
+def test_sparse_input_is_refused_with_advice():
+    X = sparse.random(20, 4, density=0.5, format="csr", random_state=0)
+    with pytest.raises(TypeError, match="Sparse input is not supported.*toarray"):
+        MMoEClassifier(**FAST_PARAMS).fit(X, np.tile([0, 1], 10))
+
+
+@pytest.mark.parametrize(
+    "Y, message",
+    [
+        (np.tile([[0, 1, 2]], (20, 1)).T.reshape(-1, 1).repeat(2, 1)[:20], "Only binary classification"),
+        (np.linspace(0, 1, 40).reshape(20, 2), "Unknown label type: continuous"),
+        (np.tile([[0, 1]], (10, 1)).reshape(20, 1).repeat(2, 1)[:15], "Y has 15 rows but X has 20"),
+        (np.column_stack([np.tile([0, 1], 10), np.zeros(20)]), "Task 'task_1' has one class"),
+        (np.column_stack([np.tile([0, 1], 10), np.full(20, np.nan)]), "Task 'task_1' has no observed label"),
+    ],
+)
+def test_bad_labels_get_clear_errors(Y, message):
+    X = np.random.RandomState(0).normal(size=(20, 3))
+    if "multiclass" in message or "binary" in message:
+        Y = np.column_stack([np.arange(20) % 3, np.arange(20) % 2])
+    with pytest.raises(ValueError, match=message):
+        MMoEClassifier(**FAST_PARAMS).fit(X, Y)
+
+
+def test_parameter_errors_name_the_parameter(frame):
+    X, Y = frame
+    with pytest.raises(ValueError, match="task_weights must hold 2"):
+        MMoEClassifier(task_weights=[1.0], **FAST_PARAMS).fit(X, Y)
+    with pytest.raises(ValueError, match="categorical_features names columns that are not in X"):
+        MMoEClassifier(categorical_features=["town"], **FAST_PARAMS).fit(X, Y)
+    with pytest.raises(ValueError, match="expert_hidden_units must be a sequence of positive"):
+        MMoEClassifier(expert_hidden_units=(0,), **FAST_PARAMS).fit(X, Y)
+    with pytest.raises(ValueError, match="num_experts"):
+        MMoEClassifier(num_experts=0).fit(X, Y)
+    with pytest.raises(ValueError, match="early_stopping_monitor='valid_auc_nope' is not recorded"):
+        MMoEClassifier(
+            early_stopping=True, early_stopping_monitor="valid_auc_nope", max_epochs=2
+        ).fit(X, Y)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present")
+def test_cuda_without_a_gpu_is_a_clear_error(frame):
+    X, Y = frame
+    with pytest.raises(ValueError, match="no CUDA device"):
+        MMoEClassifier(device="cuda", **FAST_PARAMS).fit(X, Y)
+
+
+def test_unknown_and_missing_categories_use_the_reserved_code(frame):
+    X, Y = frame
+    model = MMoEClassifier(**FAST_PARAMS).fit(X, Y)
+    new = X.head(3).copy()
+    new["city"] = pd.Categorical(["tokyo", None, "rome"])
+    proba = model.predict_proba(new)
+    assert all(np.isfinite(p).all() for p in proba)
+
+
+@pytest.mark.filterwarnings("ignore:X does not have valid feature names")
+def test_other_columns_at_predict_time_are_an_error(frame):
+    X, Y = frame
+    model = MMoEClassifier(**FAST_PARAMS).fit(X, Y)
+    with pytest.raises(ValueError, match="feature names"):
+        model.predict(X.rename(columns={"age": "years"}))
+    with pytest.raises(ValueError, match="X has 2 features, but MMoEClassifier is expecting 3"):
+        model.predict(X[["age", "income"]].to_numpy())
+
+
+def test_partial_fit_keeps_tasks_and_needs_classes_for_one_class_batches(frame):
+    X, Y = frame
+    model = MMoEClassifier(random_state=0)
+    with pytest.raises(ValueError, match="partial_fit"):
+        model.partial_fit(X[:50], Y[:50].assign(buy=0))
+    model.partial_fit(X[:50], Y[:50].assign(buy=0), classes=[[0, 1], [0, 1]])
+    model.partial_fit(X[50:], Y[50:])
+    assert model.n_iter_ == 2
+    with pytest.raises(ValueError, match="Y has 1 task.*fitted with 2"):
+        model.partial_fit(X, Y[["click"]])
+
+
+def test_warm_start_continues_training(frame):
+    X, Y = frame
+    model = MMoEClassifier(warm_start=True, **FAST_PARAMS).fit(X, Y)
+    first = model.predict_proba(X)[0]
+    model.fit(X, Y)
+    assert model.n_iter_ == 2 * FAST_PARAMS["max_epochs"]
+    assert not np.allclose(first, model.predict_proba(X)[0])
+
+
+@pytest.mark.parametrize("Model", MODELS)
+def test_same_random_state_same_predictions_and_global_rng_untouched(Model, frame):
+    X, Y = frame
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    a = Model(dropout=0.2, **FAST_PARAMS).fit(X, Y).predict_proba(X)
+    assert torch.equal(state, torch.get_rng_state()), "fit reseeded torch's global RNG"
+    b = Model(dropout=0.2, **FAST_PARAMS).fit(X, Y).predict_proba(X)
+    c = Model(dropout=0.2, **dict(FAST_PARAMS, random_state=1)).fit(X, Y).predict_proba(X)
+    np.testing.assert_array_equal(a[0], b[0])
+    assert not np.allclose(a[0], c[0])
+
+
+@pytest.mark.parametrize("Model", MODELS)
+def test_pickle_joblib_and_clone(Model, frame, tmp_path):
+    X, Y = frame
+    model = Model(**FAST_PARAMS).fit(X, Y)
+    expected = model.predict_proba(X)
+    restored = pickle.loads(pickle.dumps(model))
+    joblib.dump(model, tmp_path / "model.joblib")
+    loaded = joblib.load(tmp_path / "model.joblib")
+    for other in (restored, loaded):
+        for p, q in zip(expected, other.predict_proba(X)):
+            np.testing.assert_array_equal(p, q)
+    fresh = clone(model)
+    assert not hasattr(fresh, "net_")
+    assert fresh.get_params() == model.get_params()
+    assert fresh.set_params(lr=0.01).lr == 0.01
+
+
+def test_weighting_a_row_equals_repeating_it():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(40, 3))
+    Y = np.column_stack([X[:, 0] > 0, X[:, 1] > 0]).astype(int)
+    weight = rng.randint(0, 3, 40)
+    params = dict(max_epochs=10, optimizer="sgd", lr=0.1, batch_size=1000, dtype="float64", random_state=0)
+    weighted = MMoEClassifier(**params).fit(X, Y, sample_weight=weight)
+    repeated = MMoEClassifier(**params).fit(X.repeat(weight, 0), Y.repeat(weight, 0))
+    for p, q in zip(weighted.predict_proba(X), repeated.predict_proba(X)):
+        np.testing.assert_allclose(p, q, rtol=1e-9)
+
+
+def test_history_has_per_task_losses_and_scores_and_early_stopping_by_task(frame):
+    X, Y = frame
+    model = MMoEClassifier(
+        early_stopping=True, early_stopping_monitor="click", n_iter_no_change=2,
+        max_epochs=40, lr=0.05, random_state=0,
+    ).fit(X, Y)
+    row = model.history_[-1]
+    for task in ("click", "buy"):
+        for key in ("train_loss_", "valid_loss_", "valid_roc_auc_", "valid_log_loss_", "valid_average_precision_"):
+            assert np.isfinite(row[key + task]), key + task
+    assert row["valid_roc_auc"] == pytest.approx((row["valid_roc_auc_click"] + row["valid_roc_auc_buy"]) / 2)
+    assert model.n_iter_ < 40, "early stopping on the click AUC never fired"
+    stopper = dict(model.net_.callbacks_)["early_stopping"]
+    assert stopper.monitor == "valid_roc_auc_click"
+    assert stopper.best_epoch_ == model.n_iter_ - 2
+
+
+def test_user_callbacks_run_and_verbose_prints_one_plain_row_per_epoch(frame, capsys):
+    X, Y = frame
+
+    class CountEpochs(Callback):
+        def initialize(self):
+            self.epochs = 0
+            return self
+
+        def on_epoch_end(self, net, **kwargs):
+            self.epochs += 1
+
+    counter = CountEpochs()
+    model = MMoEClassifier(callbacks=[("count", counter)], verbose=1, early_stopping=True, max_epochs=3, random_state=0)
+    model.fit(X, Y)
+    assert dict(model.net_.callbacks_)["count"].epochs == 3
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 + 3  # header, rule, one row per epoch
+    assert "valid_roc_auc_click" in lines[0]
+    assert "\x1b[" not in "".join(lines)

@@ -1,0 +1,40 @@
+"""scikit-learn's own estimator checks over every public estimator."""
+
+import inspect
+
+import pytest
+from sklearn.base import BaseEstimator
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import sklearn_mtl
+from sklearn_mtl import MMoEClassifier, SharedBottomClassifier
+
+from ._settings import CHECK_PARAMS
+
+CHECKED = [
+    MMoEClassifier(num_experts=3, **CHECK_PARAMS),
+    SharedBottomClassifier(**CHECK_PARAMS),
+]
+
+
+@parametrize_with_checks(CHECKED)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+def test_every_public_estimator_is_checked():
+    public = {
+        name
+        for name in sklearn_mtl.__all__
+        if inspect.isclass(getattr(sklearn_mtl, name))
+        and issubclass(getattr(sklearn_mtl, name), BaseEstimator)
+    }
+    checked = {type(estimator).__name__ for estimator in CHECKED}
+    assert public <= checked, f"not run through parametrize_with_checks: {public - checked}"
+
+
+@pytest.mark.parametrize("estimator", CHECKED, ids=lambda e: type(e).__name__)
+def test_every_parameter_is_documented(estimator):
+    doc = type(estimator).__doc__
+    for name in estimator.get_params():
+        assert f"\n    {name} : " in doc, f"{name} is not documented"

@@ -1,0 +1,71 @@
+"""The pure-torch building blocks."""
+
+import ast
+from pathlib import Path
+
+import torch
+from torch import nn
+
+import sklearn_mtl.nn as blocks
+from sklearn_mtl.nn import MLP, MixedInputEmbedding, ParallelLinear, ParallelMLP, TaskTowers
+
+
+def test_building_blocks_import_neither_sklearn_nor_skorch():
+    for path in Path(blocks.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            assert not any(n.split(".")[0] in {"sklearn", "skorch"} for n in names), path.name
+
+
+def test_parallel_linear_equals_independent_linear_layers():
+    torch.manual_seed(0)
+    layer = ParallelLinear(3, 4, 2)
+    singles = []
+    for g in range(3):
+        linear = nn.Linear(4, 2)
+        with torch.no_grad():
+            linear.weight.copy_(layer.weight[g].T)
+            linear.bias.copy_(layer.bias[g])
+        singles.append(linear)
+    shared = torch.randn(5, 4)
+    per_member = torch.randn(5, 3, 4)
+    expected_shared = torch.stack([singles[g](shared) for g in range(3)], 1)
+    expected_member = torch.stack([singles[g](per_member[:, g]) for g in range(3)], 1)
+    torch.testing.assert_close(layer(shared), expected_shared)
+    torch.testing.assert_close(layer(per_member), expected_member)
+
+
+def test_parallel_mlp_without_layers_repeats_its_input():
+    x = torch.randn(2, 3)
+    out = ParallelMLP(4, 3, ())(x)
+    assert out.shape == (2, 4, 3)
+    torch.testing.assert_close(out[:, 2], x)
+
+
+def test_mlp_layers_and_width():
+    mlp = MLP(6, (5, 3), dropout=0.5)
+    assert mlp.out_features == 3
+    assert [type(m).__name__ for m in mlp] == ["Linear", "ReLU", "Dropout"] * 2
+    assert MLP(6, ()).out_features == 6
+
+
+def test_embedding_offsets_give_each_column_its_own_rows():
+    embed = MixedInputEmbedding([2, 3], n_numeric=1, embedding_dim=2)
+    with torch.no_grad():
+        embed.table.weight.copy_(torch.arange(10.0).view(5, 2))
+    out = embed(torch.tensor([[1, 2]]), torch.tensor([[7.0]]))
+    # column 0 code 1 -> row 1; column 1 code 2 -> row 2 + 2 = 4
+    torch.testing.assert_close(out, torch.tensor([[2.0, 3.0, 8.0, 9.0, 7.0]]))
+    assert embed.out_features == 5
+
+
+def test_task_towers_output_one_logit_per_task():
+    towers = TaskTowers(3, 4, (8,))
+    assert towers(torch.randn(6, 4)).shape == (6, 3)
+    assert towers(torch.randn(6, 3, 4)).shape == (6, 3)
