@@ -92,6 +92,13 @@ class MultiTaskNet(NeuralNet):
     ``task_losses`` so that they can be recorded per task.
     """
 
+    def _set_training(self, training=True):
+        # skorch sets the mode on every batch; walking every submodule each time
+        # is a measurable share of a small model's step, so only switch on change.
+        modules = [getattr(self, name + "_") for name in self._modules + self._criteria]
+        if any(isinstance(m, torch.nn.Module) and m.training != training for m in modules):
+            super()._set_training(training)
+
     def get_loss(self, y_pred, y_true, X=None, training=False):
         targets, sample_weight = y_true
         return self.criterion_(y_pred, targets, sample_weight)
