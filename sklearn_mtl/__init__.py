@@ -4,4 +4,4 @@ from .models import MMoEClassifier, SharedBottomClassifier
 
 __version__ = "0.1.0"
 
-__all__ = ["MMoEClassifier", "SharedBottomClassifier", "__version__"]
+__all__ = ["MMoEClassifier", "SharedBottomClassifier"]
