@@ -57,6 +57,10 @@ class MMoE(nn.Module):
         """``(n, n_tasks, num_experts)`` softmax weights of each task's gate."""
         return self.gates(self.embedding(categorical, numeric))
 
+    def shared_parameters(self):
+        """Parameters every task's loss depends on: the embedding, then the experts."""
+        return [*self.embedding.parameters(), *self.experts.parameters()]
+
     def forward(self, categorical, numeric):
         x = self.embedding(categorical, numeric)
         return self.towers(mix_experts(self.gates(x), self.experts(x)))

@@ -27,6 +27,10 @@ class SharedBottom(nn.Module):
         self.bottom = MLP(embedding.out_features, bottom_hidden_units, dropout=dropout)
         self.towers = TaskTowers(n_tasks, self.bottom.out_features, tower_hidden_units, dropout=dropout)
 
+    def shared_parameters(self):
+        """Parameters every task's loss depends on: the embedding, then the bottom."""
+        return [*self.embedding.parameters(), *self.bottom.parameters()]
+
     def forward(self, categorical, numeric):
         return self.towers(self.bottom(self.embedding(categorical, numeric)))
 
