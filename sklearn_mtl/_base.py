@@ -18,6 +18,7 @@ from ._callbacks import CheckedEarlyStopping, EpochLog, TaskScoring, nanmean
 from ._net import BatchIterator, MultiTaskNet, TensorData
 from ._preprocessing import FeatureEncoder, resolve_categorical_mask
 from ._targets import encode_labels, infer_classes, task_columns
+from .loss_weighting import LOSS_WEIGHTINGS, LossWeighting, make_loss_weighting
 from .losses import MultiTaskLoss
 from .metrics import TASK_METRICS, per_task_scores
 from .nn import MixedInputEmbedding
@@ -75,6 +76,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         "embedding_dim": [Interval(Integral, 1, None, closed="left")],
         "categorical_features": ["array-like", StrOptions({"from_dtype"}), None],
         "task_weights": ["array-like", None],
+        "loss_weighting": [StrOptions(set(LOSS_WEIGHTINGS)), LossWeighting],
         "early_stopping": [StrOptions({"auto"}), "boolean"],
         "early_stopping_monitor": [str],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
@@ -100,6 +102,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         embedding_dim,
         categorical_features,
         task_weights,
+        loss_weighting,
         early_stopping,
         early_stopping_monitor,
         validation_fraction,
@@ -120,6 +123,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         self.embedding_dim = embedding_dim
         self.categorical_features = categorical_features
         self.task_weights = task_weights
+        self.loss_weighting = loss_weighting
         self.early_stopping = early_stopping
         self.early_stopping_monitor = early_stopping_monitor
         self.validation_fraction = validation_fraction
@@ -464,6 +468,9 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         )
         dtype = _DTYPES[self.dtype]
         module = self._build_module(embedding, self.n_tasks_).to(dtype)
+        loss_weighting = make_loss_weighting(self.loss_weighting).setup(
+            self.n_tasks_, module, self._checked_task_weights(self.n_tasks_)
+        )
         callbacks = [("task_scoring", TaskScoring(list(self.task_names_), self._validation_scores))]
         if has_validation:
             monitor = self._monitor()
@@ -484,6 +491,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         net = MultiTaskNet(
             module=module,
             criterion=self._build_criterion(self.n_tasks_).to(dtype),
+            loss_weighting=loss_weighting.to(dtype),
             optimizer=optimizer,
             lr=self.lr,
             optimizer__weight_decay=self.weight_decay,

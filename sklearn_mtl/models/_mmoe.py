@@ -107,7 +107,14 @@ class MMoEClassifier(BaseMultiTaskClassifier):
         code. All other columns must be numeric and finite; they are
         standardized with the training mean and standard deviation.
     task_weights : array-like of shape (n_tasks,), default=None
-        Weight of each task's loss; all ones when None.
+        Weight of each task's loss; all ones when None. Only with
+        ``loss_weighting="fixed"``.
+    loss_weighting : str or LossWeighting, default="fixed"
+        How the task losses are balanced: ``"fixed"`` (``task_weights``),
+        ``"uncertainty"``, ``"gradnorm"``, ``"dwa"``, ``"pcgrad"``, or a
+        strategy of :mod:`sklearn_mtl.loss_weighting` such as
+        ``GradNorm(alpha=1.5)``. The weights in use are recorded per epoch
+        in ``history_`` (``loss_weight_<task>``).
     early_stopping : "auto" or bool, default="auto"
         Hold out ``validation_fraction`` of the data and stop when
         ``early_stopping_monitor`` has not improved for ``n_iter_no_change``
@@ -207,6 +214,7 @@ class MMoEClassifier(BaseMultiTaskClassifier):
         embedding_dim=8,
         categorical_features="from_dtype",
         task_weights=None,
+        loss_weighting="fixed",
         early_stopping="auto",
         early_stopping_monitor="valid_roc_auc",
         validation_fraction=0.1,
@@ -228,6 +236,7 @@ class MMoEClassifier(BaseMultiTaskClassifier):
             embedding_dim=embedding_dim,
             categorical_features=categorical_features,
             task_weights=task_weights,
+            loss_weighting=loss_weighting,
             early_stopping=early_stopping,
             early_stopping_monitor=early_stopping_monitor,
             validation_fraction=validation_fraction,

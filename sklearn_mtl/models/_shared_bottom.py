@@ -64,7 +64,14 @@ class SharedBottomClassifier(BaseMultiTaskClassifier):
     categorical_features : "from_dtype", array-like or None, default="from_dtype"
         Which columns are categorical; see :class:`MMoEClassifier`.
     task_weights : array-like of shape (n_tasks,), default=None
-        Weight of each task's loss; all ones when None.
+        Weight of each task's loss; all ones when None. Only with
+        ``loss_weighting="fixed"``.
+    loss_weighting : str or LossWeighting, default="fixed"
+        How the task losses are balanced: ``"fixed"`` (``task_weights``),
+        ``"uncertainty"``, ``"gradnorm"``, ``"dwa"``, ``"pcgrad"``, or a
+        strategy of :mod:`sklearn_mtl.loss_weighting` such as
+        ``GradNorm(alpha=1.5)``. The weights in use are recorded per epoch
+        in ``history_`` (``loss_weight_<task>``).
     early_stopping : "auto" or bool, default="auto"
         Early stopping on a held-out split; ``"auto"`` above 10,000 samples.
     early_stopping_monitor : str, default="valid_roc_auc"
@@ -147,6 +154,7 @@ class SharedBottomClassifier(BaseMultiTaskClassifier):
         embedding_dim=8,
         categorical_features="from_dtype",
         task_weights=None,
+        loss_weighting="fixed",
         early_stopping="auto",
         early_stopping_monitor="valid_roc_auc",
         validation_fraction=0.1,
@@ -168,6 +176,7 @@ class SharedBottomClassifier(BaseMultiTaskClassifier):
             embedding_dim=embedding_dim,
             categorical_features=categorical_features,
             task_weights=task_weights,
+            loss_weighting=loss_weighting,
             early_stopping=early_stopping,
             early_stopping_monitor=early_stopping_monitor,
             validation_fraction=validation_fraction,
