@@ -143,6 +143,15 @@ class PLEClassifier(BaseMultiTaskClassifier):
         strategy of :mod:`sklearn_mtl.loss_weighting` such as
         ``GradNorm(alpha=1.5)``. The weights in use are recorded per epoch
         in ``history_`` (``loss_weight_<task>``).
+    task_types : list of {"binary", "regression"}, default=None
+        The type of each task; all ``"binary"`` when None. A regression
+        task is trained on its standardized target (NaN = unobserved),
+        ``predict`` gives its values in the original units, its
+        ``predict_proba`` slot is None and ``score`` counts its R2. Its
+        validation metrics are ``r2`` and ``mean_squared_error``.
+    regression_loss : {"mse", "huber"}, default="mse"
+        Loss of the regression tasks, on standardized targets (Huber with
+        delta 1, i.e. one standard deviation).
     early_stopping : "auto" or bool, default="auto"
         Early stopping on a held-out split; ``"auto"`` above 10,000 samples.
     early_stopping_monitor : str, default="valid_roc_auc"
@@ -166,8 +175,11 @@ class PLEClassifier(BaseMultiTaskClassifier):
 
     Attributes
     ----------
-    classes_ : list of ndarray of shape (2,)
-        The classes of each task (the array itself for a single task).
+    classes_ : list of (ndarray of shape (2,) or None)
+        The classes of each task, None for a regression task (the entry
+        itself for a single task).
+    task_types_ : list of str
+        The type of each task.
     task_names_ : ndarray of str
         Task names.
     n_tasks_ : int
@@ -238,6 +250,8 @@ class PLEClassifier(BaseMultiTaskClassifier):
         categorical_features="from_dtype",
         task_weights=None,
         loss_weighting="fixed",
+        task_types=None,
+        regression_loss="mse",
         early_stopping="auto",
         early_stopping_monitor="valid_roc_auc",
         validation_fraction=0.1,
@@ -260,6 +274,8 @@ class PLEClassifier(BaseMultiTaskClassifier):
             categorical_features=categorical_features,
             task_weights=task_weights,
             loss_weighting=loss_weighting,
+            task_types=task_types,
+            regression_loss=regression_loss,
             early_stopping=early_stopping,
             early_stopping_monitor=early_stopping_monitor,
             validation_fraction=validation_fraction,
