@@ -197,10 +197,12 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             ``categorical_features``; every other column must be numeric and
             finite.
         y : array-like of shape (n_samples, n_tasks) or (n_samples,)
-            The label matrix ``Y``: one column of binary labels per task (any two labels per task).
-            A DataFrame's column names become ``task_names_``. NaN marks a
-            label that is not observed: that row does not count towards that
-            task's loss.
+            The label matrix ``Y``: one column per task, of binary labels
+            (any two labels) or, for a ``"regression"`` task of
+            ``task_types``, of numbers. A DataFrame's column names become
+            ``task_names_``. NaN marks a label that is not observed: that row
+            does not count towards that task's loss or gradient (e.g. a
+            conversion task observed on clicked rows only).
         sample_weight : array-like of shape (n_samples,), default=None
             Row weights.
 
@@ -222,8 +224,9 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         y : array-like of shape (n_samples, n_tasks) or (n_samples,)
             Labels, as in :meth:`fit`.
         classes : list of array-like, default=None
-            The two classes of each task. Only used on the first call; needed
-            there when a task's first batch holds one class only.
+            The two classes of each binary task (None for a regression task).
+            Only used on the first call; needed there when a task's first
+            batch holds one class only.
         sample_weight : array-like of shape (n_samples,), default=None
             Row weights.
 
