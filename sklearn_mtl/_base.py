@@ -532,10 +532,19 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             f"valid_{target.metrics[0]}_{name}"
             for name, target in zip(self.task_names_, self._task_targets)
         }
+        criterion = self._build_criterion(self.n_tasks_).to(dtype)
+        expected = [target.loss for target in self._task_targets]
+        if (criterion.losses or ["bce"] * self.n_tasks_) != expected:
+            raise ValueError(
+                f"{type(self).__name__}'s loss trains its tasks with "
+                f"{criterion.losses or 'binary cross-entropy'}, but task_types "
+                f"{self.task_types_} need {expected}; this model supports binary tasks "
+                "only, set task_types=None."
+            )
         optimizer = _OPTIMIZERS.get(self.optimizer, self.optimizer)
         net = MultiTaskNet(
             module=module,
-            criterion=self._build_criterion(self.n_tasks_).to(dtype),
+            criterion=criterion,
             loss_weighting=loss_weighting.to(dtype),
             optimizer=optimizer,
             lr=self.lr,

@@ -164,7 +164,8 @@ class GradNorm(LossWeighting):
     / mean_k(L_k / L_k(0))`` and the constant target ``mean(G) r_t^alpha``,
     the weights get the gradient of ``sum_t |G_t - target_t|`` and the
     network that of ``sum_t w_t L_t``. ``L_t(0)`` is task t's loss at the
-    first step in which it is observed.
+    first step in which it is observed. The weights are trained by the
+    estimator's optimizer, with its learning rate.
 
     Parameters
     ----------

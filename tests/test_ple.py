@@ -3,7 +3,7 @@ import pytest
 import torch
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_mtl import PLEClassifier
+from sklearn_mtl import MMoEClassifier, PLEClassifier, SharedBottomClassifier
 from sklearn_mtl.models import PLE
 from sklearn_mtl.nn import CGCLevel, MixedInputEmbedding
 
@@ -129,12 +129,15 @@ def test_invalid_expert_count_names_parameter():
         PLEClassifier(num_shared_experts=0).fit(X, Y)
 
 
+# The base estimator changed with this model (loss weighting, task types):
+# every model must still pass scikit-learn's checks.
 @parametrize_with_checks(
     [
-        PLEClassifier(
+        model(
             optimizer="sgd", lr=0.1, batch_size=64, max_epochs=30, dtype="float64",
             random_state=0,
         )
+        for model in (PLEClassifier, MMoEClassifier, SharedBottomClassifier)
     ]
 )
 def test_sklearn_compatible(estimator, check):

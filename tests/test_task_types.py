@@ -176,3 +176,15 @@ def test_census_weeks_worked_and_never_married():
     r2 = make_task_scorer("r2", "weeks_worked")(model, X_test, T_test)
     auc = roc_auc_score(T_test["never_married"], model.predict_proba(X_test)[1][:, 1])
     assert r2 > 0.75 and auc > 0.95
+
+
+def test_model_whose_loss_is_binary_only_rejects_regression():
+    class BinaryOnly(SharedBottomClassifier):
+        def _build_criterion(self, n_tasks):
+            from sklearn_mtl.losses import MultiTaskLoss
+
+            return MultiTaskLoss()
+
+    X, Y = _mixed(50)
+    with pytest.raises(ValueError, match="binary tasks only"):
+        BinaryOnly(task_types=["regression", "binary"], max_epochs=1).fit(X, Y)
