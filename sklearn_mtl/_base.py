@@ -532,15 +532,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             f"valid_{target.metrics[0]}_{name}"
             for name, target in zip(self.task_names_, self._task_targets)
         }
-        criterion = self._build_criterion(self.n_tasks_).to(dtype)
-        expected = [target.loss for target in self._task_targets]
-        if (criterion.losses or ["bce"] * self.n_tasks_) != expected:
-            raise ValueError(
-                f"{type(self).__name__}'s loss trains its tasks with "
-                f"{criterion.losses or 'binary cross-entropy'}, but task_types "
-                f"{self.task_types_} need {expected}; this model supports binary tasks "
-                "only, set task_types=None."
-            )
+        criterion = self._checked_criterion().to(dtype)
         optimizer = _OPTIMIZERS.get(self.optimizer, self.optimizer)
         net = MultiTaskNet(
             module=module,
@@ -561,6 +553,19 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             device=self._checked_device(),
         )
         return net.initialize()
+
+    def _checked_criterion(self):
+        criterion = self._build_criterion(self.n_tasks_)
+        # A model whose own loss predates task types trains every task as binary.
+        losses = getattr(criterion, "losses", None) or ["bce"] * self.n_tasks_
+        expected = [target.loss for target in self._task_targets]
+        if losses != expected:
+            raise ValueError(
+                f"{type(self).__name__}'s loss trains its tasks with {losses}, but "
+                f"task_types {self.task_types_} need {expected}; this model supports "
+                "binary tasks only, set task_types=None."
+            )
+        return criterion
 
     def _checked_device(self):
         device = torch.device(self.device)

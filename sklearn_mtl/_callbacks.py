@@ -15,11 +15,11 @@ class TaskScoring(Callback):
 
     Training: the running mean of each task's loss over the epoch's batches
     (``train_loss_<task>``) and the loss-weighting strategy's task weights at
-    the end of the epoch (``loss_weight_<task>``), then the strategy's
-    ``epoch_end`` hook gets the mean losses. Validation: the logits of the whole validation
-    set are kept for the epoch, then each task's loss and the scores given by
-    ``score_validation`` are recorded (``valid_loss_<task>`` and the keys it
-    returns).
+    the end of the epoch (``loss_weight_<task>``); the strategy's
+    ``epoch_end`` hook then gets the mean losses. Validation: the logits of
+    the whole validation set are kept for the epoch, then each task's loss
+    and the scores given by ``score_validation`` are recorded
+    (``valid_loss_<task>`` and the keys it returns).
 
     Parameters
     ----------

@@ -175,13 +175,16 @@ class GradNorm(LossWeighting):
     Examples
     --------
     >>> from sklearn_mtl.loss_weighting import GradNorm
-    >>> GradNorm(alpha=0.5).alpha
-    0.5
+    >>> GradNorm(alpha=0.5)
+    GradNorm(alpha=0.5)
     """
 
     def __init__(self, alpha=1.5):
         super().__init__()
         self.alpha = alpha
+
+    def extra_repr(self):
+        return f"alpha={self.alpha!r}"
 
     def setup(self, n_tasks, module, task_weights=None):
         super().setup(n_tasks, module, task_weights)
@@ -239,6 +242,9 @@ class DWA(LossWeighting):
     def __init__(self, temperature=2.0):
         super().__init__()
         self.temperature = temperature
+
+    def extra_repr(self):
+        return f"temperature={self.temperature!r}"
 
     def setup(self, n_tasks, module, task_weights=None):
         super().setup(n_tasks, module, task_weights)
@@ -344,9 +350,9 @@ def make_loss_weighting(loss_weighting):
     --------
     >>> from sklearn_mtl.loss_weighting import GradNorm, make_loss_weighting
     >>> make_loss_weighting("dwa")
-    DWA()
-    >>> make_loss_weighting(GradNorm(alpha=0.5)).alpha
-    0.5
+    DWA(temperature=2.0)
+    >>> make_loss_weighting(GradNorm(alpha=0.5))
+    GradNorm(alpha=0.5)
     """
     if isinstance(loss_weighting, LossWeighting):
         return copy.deepcopy(loss_weighting)

@@ -112,7 +112,10 @@ class MultiTaskLoss(nn.Module):
             per_element = _bce(logits, targets)
         else:
             per_element = torch.stack(
-                [ELEMENT_LOSSES[name](logits[:, t], targets[:, t]) for t, name in enumerate(self.losses)],
+                [
+                    ELEMENT_LOSSES[name](logits[:, t], targets[:, t])
+                    for t, name in enumerate(self.losses)
+                ],
                 dim=1,
             )
         return masked_task_means(per_element, observed, sample_weight)

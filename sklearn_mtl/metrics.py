@@ -241,7 +241,8 @@ def task_scorers(tasks, metrics=("roc_auc",)):
     -------
     dict
         ``{"<metric>_<task>": TaskScorer}``; lower-is-better metrics are
-        named ``"neg_<metric>_<task>"`` (e.g. ``"neg_mean_squared_error_<task>"``). Pass it as ``scoring=`` and one key as
+        named ``"neg_<metric>_<task>"`` (e.g.
+        ``"neg_mean_squared_error_<task>"``). Pass it as ``scoring=`` and one key as
         ``refit=``.
 
     Examples

@@ -22,7 +22,8 @@ class _Tiny(nn.Module):
         return [self.theta]
 
     def task_losses(self, directions):
-        return torch.stack([(self.theta[0] * torch.tensor(a, dtype=torch.float64)).sum() for a in directions]) * self.head
+        rows = [torch.tensor(a, dtype=torch.float64) for a in directions]
+        return torch.stack([(self.theta[0] * a).sum() for a in rows]) * self.head
 
 
 def test_fixed_update():

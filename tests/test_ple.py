@@ -38,7 +38,10 @@ def _reference_level(v, prefix, task_inputs, shared_input, n_tasks, n_specific, 
     Wg = v[f"{prefix}task_gates.linear.weight"]
     shared_experts = [_relu(shared_input @ Ws[e] + bs[e]) for e in range(len(Ws))]
     specific = [
-        [_relu(task_inputs[k] @ W[k * n_specific + e] + b[k * n_specific + e]) for e in range(n_specific)]
+        [
+            _relu(task_inputs[k] @ W[k * n_specific + e] + b[k * n_specific + e])
+            for e in range(n_specific)
+        ]
         for k in range(n_tasks)
     ]
     outputs = []

@@ -82,7 +82,8 @@ def test_validation_history_records_regression_metrics():
         max_epochs=3, random_state=0,
     ).fit(X, Y)
     last = model.history_[-1]
-    for key in ["valid_r2_value", "valid_mean_squared_error_value", "valid_r2", "valid_roc_auc_label"]:
+    keys = ["valid_r2_value", "valid_mean_squared_error_value", "valid_r2", "valid_roc_auc_label"]
+    for key in keys:
         assert np.isfinite(last[key])
     assert "valid_roc_auc_value" not in last
 
