@@ -31,6 +31,19 @@ class PLE(nn.Module):
         Layer widths; ``gate_hidden_units=()`` is the paper's linear gate.
     dropout : float
         Dropout after expert and tower hidden layers.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_mtl.models import PLE
+    >>> from sklearn_mtl.nn import MixedInputEmbedding
+    >>> module = PLE(MixedInputEmbedding([5], 3, 4), 2, num_levels=2, num_specific_experts=1,
+    ...              num_shared_experts=2, expert_hidden_units=(8,), tower_hidden_units=(4,))
+    >>> categorical, numeric = torch.zeros(6, 1, dtype=torch.long), torch.zeros(6, 3)
+    >>> module(categorical, numeric).shape
+    torch.Size([6, 2])
+    >>> [tuple(w.shape) for w in module.gate_weights(categorical, numeric)]
+    [(6, 3, 4), (6, 2, 4)]
     """
 
     def __init__(
