@@ -17,9 +17,10 @@ from skorch.helper import predefined_split
 from ._callbacks import CheckedEarlyStopping, EpochLog, TaskScoring, nanmean
 from ._net import BatchIterator, MultiTaskNet, TensorData
 from ._preprocessing import FeatureEncoder, resolve_categorical_mask
-from ._targets import encode_labels, infer_classes, task_columns
-from .losses import MultiTaskLoss
-from .metrics import TASK_METRICS, per_task_scores
+from ._targets import TASK_TYPES, check_task_types, task_columns
+from .loss_weighting import LOSS_WEIGHTINGS, LossWeighting, make_loss_weighting
+from .losses import ELEMENT_LOSSES, MultiTaskLoss
+from .metrics import TASK_METRICS, score_task
 from .nn import MixedInputEmbedding
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -75,6 +76,9 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         "embedding_dim": [Interval(Integral, 1, None, closed="left")],
         "categorical_features": ["array-like", StrOptions({"from_dtype"}), None],
         "task_weights": ["array-like", None],
+        "loss_weighting": [StrOptions(set(LOSS_WEIGHTINGS)), LossWeighting],
+        "task_types": ["array-like", None],
+        "regression_loss": [StrOptions(set(ELEMENT_LOSSES) - {"bce"})],
         "early_stopping": [StrOptions({"auto"}), "boolean"],
         "early_stopping_monitor": [str],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
@@ -100,6 +104,9 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         embedding_dim,
         categorical_features,
         task_weights,
+        loss_weighting,
+        task_types,
+        regression_loss,
         early_stopping,
         early_stopping_monitor,
         validation_fraction,
@@ -120,6 +127,9 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         self.embedding_dim = embedding_dim
         self.categorical_features = categorical_features
         self.task_weights = task_weights
+        self.loss_weighting = loss_weighting
+        self.task_types = task_types
+        self.regression_loss = regression_loss
         self.early_stopping = early_stopping
         self.early_stopping_monitor = early_stopping_monitor
         self.validation_fraction = validation_fraction
@@ -141,24 +151,37 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
 
     def _build_criterion(self, n_tasks):
         """Return the loss, a :class:`~sklearn_mtl.losses.MultiTaskLoss`."""
-        return MultiTaskLoss(task_weights=self._checked_task_weights(n_tasks))
+        return MultiTaskLoss(
+            task_weights=self._checked_task_weights(n_tasks),
+            losses=[target.loss for target in self._task_targets],
+        )
 
     def _check_task_labels(self, Y):
-        """Model-specific checks of the encoded ``(n, n_tasks)`` labels (0/1/NaN)."""
+        """Model-specific checks of the encoded ``(n, n_tasks)`` labels
+        (0/1 for binary tasks, standardized values for regression, NaN
+        where unobserved)."""
 
     def _proba_from_logits(self, logits):
-        """Positive-class probability of each task from the module's output."""
-        return 1.0 / (1.0 + np.exp(-logits))
+        """Each task's output on the model scale: the positive-class
+        probability of a binary task, the standardized value of a regression task."""
+        return np.column_stack(
+            [target.link(logits[:, t]) for t, target in enumerate(self._task_targets)]
+        )
 
     def _validation_scores(self, Y, logits, sample_weight):
-        """History entries recorded from the validation set each epoch."""
-        proba = self._proba_from_logits(logits)
+        """History entries recorded from the validation set each epoch: each
+        task type's metrics per task (regression ones in the target's units),
+        and ``valid_<metric>``, their mean over the tasks that have it."""
+        outputs = self._proba_from_logits(logits)
+        per_metric = {}
         scores = {}
-        for metric in TASK_METRICS:
-            values = per_task_scores(metric, Y, proba, sample_weight)
-            scores[f"valid_{metric}"] = nanmean(values)
-            for name, value in zip(self.task_names_, values):
+        for t, (name, target) in enumerate(zip(self.task_names_, self._task_targets)):
+            y_true, y_score = target.decode(Y[:, t]), target.decode(outputs[:, t])
+            for metric in target.metrics:
+                value = score_task(metric, y_true, y_score, sample_weight)
                 scores[f"valid_{metric}_{name}"] = value
+                per_metric.setdefault(metric, []).append(value)
+        scores.update({f"valid_{m}": nanmean(values) for m, values in per_metric.items()})
         return scores
 
     # ----------------------------------------------------------- public API
@@ -174,10 +197,12 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             ``categorical_features``; every other column must be numeric and
             finite.
         y : array-like of shape (n_samples, n_tasks) or (n_samples,)
-            The label matrix ``Y``: one column of binary labels per task (any two labels per task).
-            A DataFrame's column names become ``task_names_``. NaN marks a
-            label that is not observed: that row does not count towards that
-            task's loss.
+            The label matrix ``Y``: one column per task, of binary labels
+            (any two labels) or, for a ``"regression"`` task of
+            ``task_types``, of numbers. A DataFrame's column names become
+            ``task_names_``. NaN marks a label that is not observed: that row
+            does not count towards that task's loss or gradient (e.g. a
+            conversion task observed on clicked rows only).
         sample_weight : array-like of shape (n_samples,), default=None
             Row weights.
 
@@ -199,8 +224,9 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         y : array-like of shape (n_samples, n_tasks) or (n_samples,)
             Labels, as in :meth:`fit`.
         classes : list of array-like, default=None
-            The two classes of each task. Only used on the first call; needed
-            there when a task's first batch holds one class only.
+            The two classes of each binary task (None for a regression task).
+            Only used on the first call; needed there when a task's first
+            batch holds one class only.
         sample_weight : array-like of shape (n_samples,), default=None
             Row weights.
 
@@ -221,17 +247,32 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
 
         Returns
         -------
-        proba : list of ndarray of shape (n_samples, 2)
-            One array per task, columns ordered as in ``classes_[task]``.
-            With a single task, the array itself (scikit-learn's
-            single-output convention).
+        proba : list of (ndarray of shape (n_samples, 2) or None)
+            One array per task, columns ordered as in ``classes_[task]``;
+            None in the slot of a regression task (it has no classes; use
+            :meth:`predict`). With a single task, the array itself
+            (scikit-learn's single-output convention).
+
+        Raises
+        ------
+        ValueError
+            If no task is binary.
         """
-        proba = self._proba_from_logits(self._forward(X, _task_logits))
-        per_task = [np.column_stack([1.0 - p, p]) for p in proba.T]
+        check_is_fitted(self)
+        if "binary" not in self.task_types_:
+            raise ValueError(
+                f"predict_proba needs a binary task but every task of {type(self).__name__} "
+                "is a regression task; use predict."
+            )
+        outputs = self._proba_from_logits(self._forward(X, _task_logits))
+        per_task = [
+            None if target.classes is None else np.column_stack([1.0 - p, p])
+            for p, target in zip(outputs.T, self._task_targets)
+        ]
         return per_task[0] if self.n_tasks_ == 1 else per_task
 
     def predict(self, X):
-        """Predicted label of each task.
+        """Predicted label of each binary task, predicted value of each regression task.
 
         Parameters
         ----------
@@ -241,16 +282,20 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         Returns
         -------
         Y_pred : ndarray of shape (n_samples, n_tasks)
-            The more probable class of each task; ``(n_samples,)`` with a
-            single task.
+            The more probable class of each binary task and the predicted
+            target (in its original units) of each regression task;
+            ``(n_samples,)`` with a single task. The dtype is the tasks'
+            common NumPy type (e.g. float64 for integer classes and
+            regression values), object when they have none.
         """
-        proba = self._proba_from_logits(self._forward(X, _task_logits))
-        classes = self._task_classes()
-        dtypes = {c.dtype for c in classes}
-        Y_pred = np.empty(proba.shape, dtype=dtypes.pop() if len(dtypes) == 1 else object)
-        for t, task_classes in enumerate(classes):
-            # Ties go to the first class, as argmax over predict_proba does.
-            Y_pred[:, t] = task_classes[(proba[:, t] > 0.5).astype(np.intp)]
+        outputs = self._proba_from_logits(self._forward(X, _task_logits))
+        columns = [target.predict(outputs[:, t]) for t, target in enumerate(self._task_targets)]
+        dtypes = [c.dtype for c in columns]
+        numeric = all(d.kind in "iuf" for d in dtypes)
+        dtype = np.result_type(*dtypes) if numeric or len(set(dtypes)) == 1 else object
+        Y_pred = np.empty(outputs.shape, dtype=dtype)
+        for t, column in enumerate(columns):
+            Y_pred[:, t] = column
         return Y_pred[:, 0] if self.n_tasks_ == 1 else Y_pred
 
     def predict_proba_frame(self, X):
@@ -263,20 +308,23 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
 
         Returns
         -------
-        DataFrame of shape (n_samples, n_tasks)
-            Columns named by ``task_names_``; the probability of
+        DataFrame of shape (n_samples, n_binary_tasks)
+            One column per binary task (regression tasks are left out),
+            named by ``task_names_``; the probability of
             ``classes_[task][1]``. Keeps the index of a DataFrame ``X``.
         """
         proba = self._proba_from_logits(self._forward(X, _task_logits))
+        binary = [t for t, target in enumerate(self._task_targets) if target.classes is not None]
         index = X.index if isinstance(X, pd.DataFrame) else None
-        return pd.DataFrame(proba, columns=list(self.task_names_), index=index)
+        return pd.DataFrame(proba[:, binary], columns=list(self.task_names_[binary]), index=index)
 
     def score(self, X, y, sample_weight=None):
-        """Mean over tasks of each task's accuracy on its observed labels.
+        """Mean over tasks of each task's score on its observed labels.
 
-        For model selection prefer the per-task scorers of
-        :mod:`sklearn_mtl.metrics` (accuracy says little about rare
-        positives).
+        A binary task scores its accuracy, a regression task its R2
+        (scikit-learn's classifier and regressor ``score``). For model
+        selection prefer the per-task scorers of :mod:`sklearn_mtl.metrics`
+        (accuracy says little about rare positives).
 
         Parameters
         ----------
@@ -295,12 +343,12 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         Y_pred = Y_pred.reshape(len(Y_pred), -1)
         columns, _ = task_columns(y)
         weight = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
-        accuracies = []
-        for t, column in enumerate(columns):
+        scores = []
+        for t, (column, target) in enumerate(zip(columns, self._task_targets)):
             observed = ~pd.isna(column)
             w = None if weight is None else weight[observed]
-            accuracies.append(np.average(column[observed] == Y_pred[observed, t], weights=w))
-        return float(np.mean(accuracies))
+            scores.append(target.score(column[observed], Y_pred[observed, t], w))
+        return float(np.mean(scores))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -340,7 +388,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
                 self.is_categorical_, getattr(self, "feature_names_in_", None)
             )
         targets = np.column_stack(
-            [encode_labels(c, k, n) for c, k, n in zip(columns, self._task_classes(), self.task_names_)]
+            [t.encode(c, n) for c, t, n in zip(columns, self._task_targets, self.task_names_)]
         )
         self._check_task_labels(targets)
         if continuing:
@@ -401,31 +449,25 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         return sample_weight
 
     def _set_tasks(self, columns, task_names, classes, sample_weight):
-        weighted = slice(None) if sample_weight is None else sample_weight > 0
+        task_types = check_task_types(self.task_types, task_names)
         if classes is None:
-            task_classes = [infer_classes(c[weighted], n) for c, n in zip(columns, task_names)]
-            for name, found in zip(task_names, task_classes):
-                if found.size < 2:
-                    raise ValueError(
-                        f"Task {name!r} has one class ({found[0]!r}) among its observed, "
-                        "positively weighted labels; a binary task needs both classes "
-                        "to train. Drop the task, or give both classes with "
-                        "partial_fit(..., classes=...) when streaming batches."
-                    )
+            classes = [None] * len(columns)
         else:
             classes = [classes] if len(columns) == 1 and np.ndim(classes[0]) == 0 else classes
             if len(classes) != len(columns):
-                raise ValueError(f"classes has {len(classes)} entries for {len(columns)} task(s).")
-            task_classes = [np.unique(np.asarray(c)) for c in classes]
-            bad = [n for n, c in zip(task_names, task_classes) if c.size != 2]
-            if bad:
-                raise ValueError(f"classes must hold exactly two labels per task; check tasks {bad}.")
+                raise ValueError(
+                    f"classes has {len(classes)} entries for {len(columns)} task(s); give "
+                    "one entry per task (None for a regression task)."
+                )
+        self._task_targets = [
+            TASK_TYPES[kind].fit(c, n, sample_weight, k, self.regression_loss)
+            for kind, c, n, k in zip(task_types, columns, task_names, classes)
+        ]
         self.n_tasks_ = len(columns)
         self.task_names_ = np.asarray(task_names, dtype=object)
+        self.task_types_ = task_types
+        task_classes = [target.classes for target in self._task_targets]
         self.classes_ = task_classes[0] if self.n_tasks_ == 1 else task_classes
-
-    def _task_classes(self):
-        return [self.classes_] if self.n_tasks_ == 1 else self.classes_
 
     def _checked_task_weights(self, n_tasks):
         if self.task_weights is None:
@@ -455,9 +497,13 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         return data.take(order[n_valid:]), data.take(order[:n_valid])
 
     def _monitor(self):
-        # A bare task name is shorthand for that task's validation ROC AUC.
+        # A bare task name is shorthand for that task's first validation metric
+        # (ROC AUC for a binary task, R2 for a regression task).
         monitor = self.early_stopping_monitor
-        return f"valid_roc_auc_{monitor}" if monitor in self.task_names_ else monitor
+        names = list(self.task_names_)
+        if monitor not in names:
+            return monitor
+        return f"valid_{self._task_targets[names.index(monitor)].metrics[0]}_{monitor}"
 
     def _build_net(self, has_validation, device):
         embedding = MixedInputEmbedding(
@@ -465,6 +511,9 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         )
         dtype = _DTYPES[self.dtype]
         module = self._build_module(embedding, self.n_tasks_).to(dtype)
+        loss_weighting = make_loss_weighting(self.loss_weighting).setup(
+            self.n_tasks_, module, self._checked_task_weights(self.n_tasks_)
+        )
         callbacks = [("task_scoring", TaskScoring(list(self.task_names_), self._validation_scores))]
         if has_validation:
             monitor = self._monitor()
@@ -479,12 +528,17 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
                     ),
                 )
             )
-        shown = {"epoch", "train_loss", "valid_loss", "valid_roc_auc", "dur"}
-        shown |= {f"valid_roc_auc_{t}" for t in self.task_names_}
+        shown = {"epoch", "train_loss", "valid_loss", "valid_roc_auc", "valid_r2", "dur"}
+        shown |= {
+            f"valid_{target.metrics[0]}_{name}"
+            for name, target in zip(self.task_names_, self._task_targets)
+        }
+        criterion = self._checked_criterion().to(dtype)
         optimizer = _OPTIMIZERS.get(self.optimizer, self.optimizer)
         net = MultiTaskNet(
             module=module,
-            criterion=self._build_criterion(self.n_tasks_).to(dtype),
+            criterion=criterion,
+            loss_weighting=loss_weighting.to(dtype),
             optimizer=optimizer,
             lr=self.lr,
             optimizer__weight_decay=self.weight_decay,
@@ -500,6 +554,19 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             device=device,
         )
         return net.initialize()
+
+    def _checked_criterion(self):
+        criterion = self._build_criterion(self.n_tasks_)
+        # A model whose own loss predates task types trains every task as binary.
+        losses = getattr(criterion, "losses", None) or ["bce"] * self.n_tasks_
+        expected = [target.loss for target in self._task_targets]
+        if losses != expected:
+            raise ValueError(
+                f"{type(self).__name__}'s loss trains its tasks with {losses}, but "
+                f"task_types {self.task_types_} need {expected}; this model supports "
+                "binary tasks only, set task_types=None."
+            )
+        return criterion
 
     def _checked_device(self):
         device = torch.device(self.device)

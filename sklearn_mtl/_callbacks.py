@@ -14,10 +14,12 @@ class TaskScoring(Callback):
     """Record per-task training losses and validation losses and scores.
 
     Training: the running mean of each task's loss over the epoch's batches
-    (``train_loss_<task>``). Validation: the logits of the whole validation
-    set are kept for the epoch, then each task's loss and the scores given by
-    ``score_validation`` are recorded (``valid_loss_<task>`` and the keys it
-    returns).
+    (``train_loss_<task>``) and the loss-weighting strategy's task weights at
+    the end of the epoch (``loss_weight_<task>``); the strategy's
+    ``epoch_end`` hook then gets the mean losses. Validation: the logits of
+    the whole validation set are kept for the epoch, then each task's loss
+    and the scores given by ``score_validation`` are recorded
+    (``valid_loss_<task>`` and the keys it returns).
 
     Parameters
     ----------
@@ -47,9 +49,13 @@ class TaskScoring(Callback):
 
     def on_epoch_end(self, net, **kwargs):
         if self._train_rows:
-            losses = (self._train_sum / self._train_rows).tolist()
-            for name, value in zip(self.task_names, losses):
+            mean_losses = self._train_sum / self._train_rows
+            weighting = net.loss_weighting_
+            weights = weighting.weights().tolist()
+            for name, value, weight in zip(self.task_names, mean_losses.tolist(), weights):
                 net.history.record(f"train_loss_{name}", value)
+                net.history.record(f"loss_weight_{name}", weight)
+            weighting.epoch_end(mean_losses)
         if not self._valid_batches:
             return
         logits, targets, sample_weight = (

@@ -88,9 +88,30 @@ class MultiTaskNet(NeuralNet):
     """skorch net whose loss is a combination of per-task losses.
 
     The criterion (a :class:`~sklearn_mtl.losses.MultiTaskLoss`) gives the
-    vector of per-task losses; each training step hands it to callbacks as
-    ``task_losses`` so that they can be recorded per task.
+    vector of per-task losses; the loss-weighting strategy turns them into
+    the gradients of each training step (adding the criterion's penalty
+    outside any weighting). Each step hands the per-task losses to
+    callbacks as ``task_losses`` so that they can be recorded per task.
+
+    Parameters
+    ----------
+    *args, **kwargs
+        Passed to :class:`skorch.NeuralNet`.
+    loss_weighting : LossWeighting
+        A strategy of :mod:`sklearn_mtl.loss_weighting`, already set up.
     """
+
+    def __init__(self, *args, loss_weighting, **kwargs):
+        # skorch only accepts a plain torch-module attribute before its own init.
+        self.loss_weighting = loss_weighting
+        super().__init__(*args, **kwargs)
+
+    def initialize_criterion(self):
+        super().initialize_criterion()
+        # Registered as a torch component of the net, so that its learnable
+        # weights join the optimizer and follow the net's device.
+        self.loss_weighting_ = self.loss_weighting
+        return self
 
     def _set_training(self, training=True):
         # skorch sets the mode on every batch; walking every submodule each time
@@ -108,6 +129,7 @@ class MultiTaskNet(NeuralNet):
         Xi, (targets, sample_weight) = unpack_data(batch)
         y_pred = self.infer(Xi, **fit_params)
         task_losses = self.criterion_.task_losses(y_pred, targets, sample_weight)
-        loss = self.criterion_.combine(task_losses, y_pred)
-        loss.backward()
+        loss = self.loss_weighting_.backward(
+            task_losses, self.criterion_.penalty(y_pred), self.module_
+        )
         return {"loss": loss, "y_pred": y_pred, "task_losses": task_losses.detach()}

@@ -1,7 +1,14 @@
-"""Validation and encoding of the multi-task label matrix."""
+"""Validation and encoding of the multi-task label matrix, per task type.
+
+A task type (a key of :data:`TASK_TYPES`) is a small class that fits a
+task's target encoding and knows its loss (a key of
+:data:`sklearn_mtl.losses.ELEMENT_LOSSES`), its link from the network
+output, its prediction, its ``score`` and its validation metrics.
+"""
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import r2_score
 from sklearn.utils.multiclass import type_of_target
 
 
@@ -59,7 +66,8 @@ def infer_classes(column, name):
     if target_type == "continuous":
         raise ValueError(
             f"Unknown label type: continuous (task {name!r}). Classifiers need "
-            "binary labels: threshold the values, or use a regression task."
+            "binary labels: threshold the values, or declare the task 'regression' "
+            "in task_types."
         )
     if target_type not in ("binary", "multiclass"):
         raise ValueError(f"Unknown label type: {target_type} (task {name!r}).")
@@ -88,3 +96,163 @@ def encode_labels(column, classes, name):
     encoded = np.full(column.shape[0], np.nan, dtype=np.float32)
     encoded[~missing] = values == classes[-1]
     return encoded
+
+
+def _sigmoid(logits):
+    return 1.0 / (1.0 + np.exp(-logits))
+
+
+class BinaryTarget:
+    """A binary task: two classes, BCE on logits, probabilities through a sigmoid.
+
+    Parameters
+    ----------
+    classes : ndarray of shape (2,)
+        The sorted classes; the second is the positive one.
+    """
+
+    loss = "bce"
+    metrics = ("roc_auc", "average_precision", "log_loss")
+    link = staticmethod(_sigmoid)
+
+    def __init__(self, classes):
+        self.classes = classes
+
+    @classmethod
+    def fit(cls, column, name, sample_weight=None, classes=None, regression_loss=None):
+        """Learn the classes from the observed, positively weighted labels."""
+        if classes is None:
+            weighted = slice(None) if sample_weight is None else sample_weight > 0
+            classes = infer_classes(column[weighted], name)
+            if classes.size < 2:
+                raise ValueError(
+                    f"Task {name!r} has one class ({classes[0]!r}) among its observed, "
+                    "positively weighted labels; a binary task needs both classes "
+                    "to train. Drop the task, or give both classes with "
+                    "partial_fit(..., classes=...) when streaming batches."
+                )
+            return cls(classes)
+        classes = np.unique(np.asarray(classes))
+        if classes.size != 2:
+            raise ValueError(
+                f"classes must hold exactly two labels per binary task; check task {name!r}."
+            )
+        return cls(classes)
+
+    def encode(self, column, name):
+        return encode_labels(column, self.classes, name)
+
+    def decode(self, encoded):
+        return encoded
+
+    def truth(self, column, name):
+        """What the metrics compare with: 0/1 as float64, NaN where unobserved."""
+        return self.encode(column, name).astype(np.float64)
+
+    def predict(self, proba):
+        # Ties go to the first class, as argmax over predict_proba does.
+        return self.classes[(proba > 0.5).astype(np.intp)]
+
+    def score(self, y_true, y_pred, sample_weight):
+        return np.average(y_true == y_pred, weights=sample_weight)
+
+
+class RegressionTarget:
+    """A regression task, trained on standardized targets.
+
+    Parameters
+    ----------
+    mean, scale : float
+        Weighted mean and standard deviation of the observed training
+        targets; the network predicts ``(y - mean) / scale``.
+    loss : {"mse", "huber"}
+        Per-element loss on the standardized targets.
+    """
+
+    classes = None
+    metrics = ("r2", "mean_squared_error")
+
+    def __init__(self, mean, scale, loss):
+        self.mean = mean
+        self.scale = scale
+        self.loss = loss
+
+    @staticmethod
+    def link(output):
+        return output
+
+    @classmethod
+    def fit(cls, column, name, sample_weight=None, classes=None, regression_loss="mse"):
+        """Learn the weighted mean and scale of the observed targets."""
+        values = cls.values(column, name)
+        weights = np.ones(len(values)) if sample_weight is None else sample_weight
+        keep = ~np.isnan(values) & (weights > 0)
+        if not keep.any():
+            raise ValueError(
+                f"Task {name!r} has no observed target (every value is NaN or has zero "
+                "weight); each task needs labelled rows."
+            )
+        mean = np.average(values[keep], weights=weights[keep])
+        scale = np.sqrt(np.average((values[keep] - mean) ** 2, weights=weights[keep]))
+        return cls(float(mean), float(scale) if scale > 0 else 1.0, regression_loss)
+
+    @staticmethod
+    def values(column, name):
+        """The targets as float64, NaN where unobserved."""
+        try:
+            values = pd.to_numeric(pd.Series(column), errors="raise").to_numpy(np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"Task {name!r} is a regression task but its targets are not numeric; "
+                "fix task_types or the target column."
+            ) from None
+        if np.isinf(values).any():
+            raise ValueError(
+                f"Input Y contains infinity for regression task {name!r}; use NaN for "
+                "an unobserved target."
+            )
+        return values
+
+    def encode(self, column, name):
+        return ((self.values(column, name) - self.mean) / self.scale).astype(np.float32)
+
+    def decode(self, encoded):
+        return encoded * self.scale + self.mean
+
+    def truth(self, column, name):
+        """What the metrics compare with: the targets, NaN where unobserved."""
+        return self.values(column, name)
+
+    def predict(self, output):
+        return self.decode(output)
+
+    def score(self, y_true, y_pred, sample_weight):
+        return r2_score(y_true.astype(np.float64), y_pred, sample_weight=sample_weight)
+
+
+#: Task types by name, for ``task_types=``.
+TASK_TYPES = {"binary": BinaryTarget, "regression": RegressionTarget}
+
+
+def check_task_types(task_types, task_names):
+    """The task type name of each task (all ``"binary"`` when None)."""
+    if task_types is None:
+        return ["binary"] * len(task_names)
+    if isinstance(task_types, str):
+        raise TypeError(
+            f"task_types must be a list with one entry per task, got the string "
+            f"{task_types!r}; e.g. task_types=[{task_types!r}] * n_tasks."
+        )
+    task_types = list(task_types)
+    if len(task_types) != len(task_names):
+        raise ValueError(
+            f"task_types has {len(task_types)} entries but Y has {len(task_names)} "
+            f"task(s) {list(task_names)}; give one type per task."
+        )
+    for name, kind in zip(task_names, task_types):
+        if kind not in TASK_TYPES:
+            raise ValueError(
+                f"Unknown task type {kind!r} for task {name!r} in task_types; use one of "
+                f"{sorted(TASK_TYPES)}."
+            )
+    return task_types

@@ -42,8 +42,25 @@ def masked_task_means(per_element, observed, sample_weight=None):
     return (per_element * weight).sum(0) / safe_total
 
 
+def _bce(output, target):
+    return F.binary_cross_entropy_with_logits(output, target, reduction="none")
+
+
+def _mse(output, target):
+    return F.mse_loss(output, target, reduction="none")
+
+
+def _huber(output, target):
+    return F.huber_loss(output, target, reduction="none")
+
+
+#: Per-element losses ``loss(output, target)``: ``"bce"`` on logits of 0/1
+#: labels; ``"mse"`` and ``"huber"`` (delta 1) on standardized targets.
+ELEMENT_LOSSES = {"bce": _bce, "mse": _mse, "huber": _huber}
+
+
 class MultiTaskLoss(nn.Module):
-    """Binary cross-entropy per task from logits, masking unobserved labels.
+    """Per-task losses from the network output, masking unobserved labels.
 
     A NaN target means "not observed for this row": that row does not count
     towards that task's loss (the PLE paper's per-task sample spaces).
@@ -52,6 +69,9 @@ class MultiTaskLoss(nn.Module):
     ----------
     task_weights : sequence of float, default=None
         Weight of each task's loss in the total; all ones when None.
+    losses : sequence of str, default=None
+        Each task's per-element loss, a key of :data:`ELEMENT_LOSSES`;
+        binary cross-entropy on logits for every task when None.
 
     Notes
     -----
@@ -69,18 +89,35 @@ class MultiTaskLoss(nn.Module):
     >>> targets = torch.tensor([[1.0, float("nan")], [0.0, 1.0]])
     >>> loss.task_losses(logits, targets)
     tensor([0.6931, 0.6931])
+    >>> MultiTaskLoss(losses=["bce", "mse"]).task_losses(logits, targets)
+    tensor([0.6931, 1.0000])
     """
 
-    def __init__(self, task_weights=None):
+    def __init__(self, task_weights=None, losses=None):
         super().__init__()
         weights = None if task_weights is None else torch.as_tensor(task_weights, dtype=torch.float32)
         self.register_buffer("task_weights", weights)
+        self.losses = None if losses is None else list(losses)
+        unknown = set(self.losses or ()) - set(ELEMENT_LOSSES)
+        if unknown:
+            raise ValueError(
+                f"Unknown loss {sorted(unknown)}; use keys of ELEMENT_LOSSES "
+                f"{sorted(ELEMENT_LOSSES)}."
+            )
 
     def task_losses(self, logits, targets, sample_weight=None):
         observed = ~torch.isnan(targets)
-        per_element = F.binary_cross_entropy_with_logits(
-            logits, torch.where(observed, targets, torch.zeros_like(targets)), reduction="none"
-        )
+        targets = torch.where(observed, targets, torch.zeros_like(targets))
+        if self.losses is None:
+            per_element = _bce(logits, targets)
+        else:
+            per_element = torch.stack(
+                [
+                    ELEMENT_LOSSES[name](logits[:, t], targets[:, t])
+                    for t, name in enumerate(self.losses)
+                ],
+                dim=1,
+            )
         return masked_task_means(per_element, observed, sample_weight)
 
     def penalty(self, logits):

@@ -8,9 +8,15 @@ function here scores each task on its own observed rows (NaN labels excluded).
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
+from sklearn.metrics import (
+    average_precision_score,
+    log_loss,
+    mean_squared_error,
+    r2_score,
+    roc_auc_score,
+)
 
-from ._targets import encode_labels, task_columns
+from ._targets import task_columns
 
 __all__ = [
     "TASK_METRICS",
@@ -26,13 +32,20 @@ def _binary_log_loss(y_true, y_score, sample_weight=None):
     return log_loss(y_true, y_score, sample_weight=sample_weight, labels=[0, 1])
 
 
+def _r2(y_true, y_pred, sample_weight=None):
+    # R2 of fewer than two rows is undefined (and scikit-learn warns).
+    return r2_score(y_true, y_pred, sample_weight=sample_weight) if y_true.size > 1 else np.nan
+
+
 @dataclass(frozen=True)
 class TaskMetric:
-    """A binary metric on one task's positive-class probabilities."""
+    """A metric of one task: on positive-class probabilities for a binary
+    task, on predicted values for a regression task."""
 
     function: object
     greater_is_better: bool
     needs_both_classes: bool
+    task_type: str = "binary"
 
 
 #: Metrics computed per task; the keys name them in scorers and in the history.
@@ -42,6 +55,10 @@ TASK_METRICS = {
         average_precision_score, greater_is_better=True, needs_both_classes=True
     ),
     "log_loss": TaskMetric(_binary_log_loss, greater_is_better=False, needs_both_classes=False),
+    "r2": TaskMetric(_r2, True, needs_both_classes=False, task_type="regression"),
+    "mean_squared_error": TaskMetric(
+        mean_squared_error, False, needs_both_classes=False, task_type="regression"
+    ),
 }
 
 
@@ -74,7 +91,7 @@ def per_task_scores(metric, Y, proba, sample_weight=None):
 
     Parameters
     ----------
-    metric : {"roc_auc", "average_precision", "log_loss"}
+    metric : str
         Metric name, a key of :data:`TASK_METRICS`.
     Y : ndarray of shape (n_samples, n_tasks)
         Labels encoded as 0/1, NaN where a label is not observed.
@@ -105,9 +122,20 @@ def per_task_scores(metric, Y, proba, sample_weight=None):
     )
 
 
-def _positive_proba(estimator, X):
+def _positive_proba(estimator, X, t):
     proba = estimator.predict_proba(X)
-    return [proba] if isinstance(proba, np.ndarray) else proba
+    proba = [proba] if isinstance(proba, np.ndarray) else proba
+    return proba[t][:, 1]
+
+
+def _predicted_values(estimator, X, t):
+    Y_pred = estimator.predict(X)
+    return Y_pred.reshape(len(Y_pred), -1)[:, t].astype(np.float64)
+
+
+# What a task type's metrics score: probabilities (binary) or predictions in
+# the target's units (regression).
+_SCORED_OUTPUT = {"binary": _positive_proba, "regression": _predicted_values}
 
 
 class TaskScorer:
@@ -115,11 +143,16 @@ class TaskScorer:
 
     Usable wherever scikit-learn takes a scorer (``GridSearchCV(scoring=...)``,
     ``cross_validate``): ``scorer(estimator, X, Y)`` returns the task's metric,
-    negated when lower is better so that greater is always better.
+    negated when lower is better so that greater is always better. Binary
+    metrics (``"roc_auc"``, ``"average_precision"``, ``"log_loss"``) score
+    ``predict_proba``; regression metrics (``"r2"``,
+    ``"mean_squared_error"``) score ``predict`` in the target's units. A
+    metric of the other task type raises a ValueError. Rows whose label is
+    NaN are left out.
 
     Parameters
     ----------
-    metric : {"roc_auc", "average_precision", "log_loss"}
+    metric : str
         Metric name, a key of :data:`TASK_METRICS`.
     task : int or str
         Task position, or its name in ``estimator.task_names_``.
@@ -152,11 +185,16 @@ class TaskScorer:
         # A Pipeline predicts through its steps but its final step knows the tasks.
         model = getattr(estimator, "_final_estimator", estimator)
         t = self._task_index(model)
-        columns, _ = task_columns(Y)
-        classes = model.classes_ if model.n_tasks_ > 1 else [model.classes_]
-        y_true = encode_labels(columns[t], classes[t], model.task_names_[t])
-        y_score = _positive_proba(estimator, X)[t][:, 1]
-        score = score_task(self.metric, y_true.astype(np.float64), y_score, sample_weight)
+        kind, name = model.task_types_[t], model.task_names_[t]
+        if kind != self._spec.task_type:
+            raise ValueError(
+                f"Metric {self.metric!r} scores {self._spec.task_type} tasks but task "
+                f"{name!r} is a {kind} task; use one of "
+                f"{sorted(m for m, s in TASK_METRICS.items() if s.task_type == kind)}."
+            )
+        y_true = model._task_targets[t].truth(task_columns(Y)[0][t], name)
+        y_score = _SCORED_OUTPUT[kind](estimator, X, t)
+        score = score_task(self.metric, y_true, y_score, sample_weight)
         return score if self._spec.greater_is_better else -score
 
     def __repr__(self):
@@ -168,9 +206,10 @@ def make_task_scorer(metric, task):
 
     Parameters
     ----------
-    metric : {"roc_auc", "average_precision", "log_loss"}
-        Metric name. ``"log_loss"`` is negated by the scorer (greater is
-        better), and unlike scikit-learn's ``neg_log_loss`` on multi-label
+    metric : str
+        Metric name, a key of :data:`TASK_METRICS`. ``"log_loss"`` and
+        ``"mean_squared_error"`` are negated by the scorer (greater is
+        better); ``"log_loss"``, unlike scikit-learn's ``neg_log_loss`` on multi-label
         targets it counts the negative rows of the task too.
     task : int or str
         Task position or name.
@@ -201,8 +240,9 @@ def task_scorers(tasks, metrics=("roc_auc",)):
     Returns
     -------
     dict
-        ``{"<metric>_<task>": TaskScorer}``; log loss entries are named
-        ``"neg_log_loss_<task>"``. Pass it as ``scoring=`` and one key as
+        ``{"<metric>_<task>": TaskScorer}``; lower-is-better metrics are
+        named ``"neg_<metric>_<task>"`` (e.g.
+        ``"neg_mean_squared_error_<task>"``). Pass it as ``scoring=`` and one key as
         ``refit=``.
 
     Examples
@@ -210,6 +250,8 @@ def task_scorers(tasks, metrics=("roc_auc",)):
     >>> from sklearn_mtl.metrics import task_scorers
     >>> sorted(task_scorers(["income", "never_married"]))
     ['roc_auc_income', 'roc_auc_never_married']
+    >>> sorted(task_scorers(["weeks"], metrics=("r2", "mean_squared_error")))
+    ['neg_mean_squared_error_weeks', 'r2_weeks']
     """
     scorers = {}
     for metric in metrics:

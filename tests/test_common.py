@@ -7,13 +7,14 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import sklearn_mtl
-from sklearn_mtl import MMoEClassifier, SharedBottomClassifier
+from sklearn_mtl import MMoEClassifier, PLEClassifier, SharedBottomClassifier
 
 from ._settings import CHECK_PARAMS
 
 CHECKED = [
     MMoEClassifier(num_experts=3, **CHECK_PARAMS),
     SharedBottomClassifier(**CHECK_PARAMS),
+    PLEClassifier(num_levels=2, **CHECK_PARAMS),
 ]
 
 

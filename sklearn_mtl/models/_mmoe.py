@@ -57,6 +57,10 @@ class MMoE(nn.Module):
         """``(n, n_tasks, num_experts)`` softmax weights of each task's gate."""
         return self.gates(self.embedding(categorical, numeric))
 
+    def shared_parameters(self):
+        """Parameters every task's loss depends on: the embedding, then the experts."""
+        return [*self.embedding.parameters(), *self.experts.parameters()]
+
     def forward(self, categorical, numeric):
         x = self.embedding(categorical, numeric)
         return self.towers(mix_experts(self.gates(x), self.experts(x)))
@@ -103,7 +107,23 @@ class MMoEClassifier(BaseMultiTaskClassifier):
         code. All other columns must be numeric and finite; they are
         standardized with the training mean and standard deviation.
     task_weights : array-like of shape (n_tasks,), default=None
-        Weight of each task's loss; all ones when None.
+        Weight of each task's loss; all ones when None. Only with
+        ``loss_weighting="fixed"``.
+    loss_weighting : str or LossWeighting, default="fixed"
+        How the task losses are balanced: ``"fixed"`` (``task_weights``),
+        ``"uncertainty"``, ``"gradnorm"``, ``"dwa"``, ``"pcgrad"``, or a
+        strategy of :mod:`sklearn_mtl.loss_weighting` such as
+        ``GradNorm(alpha=1.5)``. The weights in use are recorded per epoch
+        in ``history_`` (``loss_weight_<task>``).
+    task_types : list of {"binary", "regression"}, default=None
+        The type of each task; all ``"binary"`` when None. A regression
+        task is trained on its standardized target (NaN = unobserved),
+        ``predict`` gives its values in the original units, its
+        ``predict_proba`` slot is None and ``score`` counts its R2. Its
+        validation metrics are ``r2`` and ``mean_squared_error``.
+    regression_loss : {"mse", "huber"}, default="mse"
+        Loss of the regression tasks, on standardized targets (Huber with
+        delta 1, i.e. one standard deviation).
     early_stopping : "auto" or bool, default="auto"
         Hold out ``validation_fraction`` of the data and stop when
         ``early_stopping_monitor`` has not improved for ``n_iter_no_change``
@@ -135,8 +155,11 @@ class MMoEClassifier(BaseMultiTaskClassifier):
 
     Attributes
     ----------
-    classes_ : list of ndarray of shape (2,)
-        The classes of each task (the array itself for a single task).
+    classes_ : list of (ndarray of shape (2,) or None)
+        The classes of each task, None for a regression task (the entry
+        itself for a single task).
+    task_types_ : list of str
+        The type of each task.
     task_names_ : ndarray of str
         Task names: ``Y``'s columns, or ``task_0``, ``task_1``, ...
     n_tasks_ : int
@@ -203,6 +226,9 @@ class MMoEClassifier(BaseMultiTaskClassifier):
         embedding_dim=8,
         categorical_features="from_dtype",
         task_weights=None,
+        loss_weighting="fixed",
+        task_types=None,
+        regression_loss="mse",
         early_stopping="auto",
         early_stopping_monitor="valid_roc_auc",
         validation_fraction=0.1,
@@ -224,6 +250,9 @@ class MMoEClassifier(BaseMultiTaskClassifier):
             embedding_dim=embedding_dim,
             categorical_features=categorical_features,
             task_weights=task_weights,
+            loss_weighting=loss_weighting,
+            task_types=task_types,
+            regression_loss=regression_loss,
             early_stopping=early_stopping,
             early_stopping_monitor=early_stopping_monitor,
             validation_fraction=validation_fraction,

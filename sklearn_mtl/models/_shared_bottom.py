@@ -27,6 +27,10 @@ class SharedBottom(nn.Module):
         self.bottom = MLP(embedding.out_features, bottom_hidden_units, dropout=dropout)
         self.towers = TaskTowers(n_tasks, self.bottom.out_features, tower_hidden_units, dropout=dropout)
 
+    def shared_parameters(self):
+        """Parameters every task's loss depends on: the embedding, then the bottom."""
+        return [*self.embedding.parameters(), *self.bottom.parameters()]
+
     def forward(self, categorical, numeric):
         return self.towers(self.bottom(self.embedding(categorical, numeric)))
 
@@ -60,7 +64,23 @@ class SharedBottomClassifier(BaseMultiTaskClassifier):
     categorical_features : "from_dtype", array-like or None, default="from_dtype"
         Which columns are categorical; see :class:`MMoEClassifier`.
     task_weights : array-like of shape (n_tasks,), default=None
-        Weight of each task's loss; all ones when None.
+        Weight of each task's loss; all ones when None. Only with
+        ``loss_weighting="fixed"``.
+    loss_weighting : str or LossWeighting, default="fixed"
+        How the task losses are balanced: ``"fixed"`` (``task_weights``),
+        ``"uncertainty"``, ``"gradnorm"``, ``"dwa"``, ``"pcgrad"``, or a
+        strategy of :mod:`sklearn_mtl.loss_weighting` such as
+        ``GradNorm(alpha=1.5)``. The weights in use are recorded per epoch
+        in ``history_`` (``loss_weight_<task>``).
+    task_types : list of {"binary", "regression"}, default=None
+        The type of each task; all ``"binary"`` when None. A regression
+        task is trained on its standardized target (NaN = unobserved),
+        ``predict`` gives its values in the original units, its
+        ``predict_proba`` slot is None and ``score`` counts its R2. Its
+        validation metrics are ``r2`` and ``mean_squared_error``.
+    regression_loss : {"mse", "huber"}, default="mse"
+        Loss of the regression tasks, on standardized targets (Huber with
+        delta 1, i.e. one standard deviation).
     early_stopping : "auto" or bool, default="auto"
         Early stopping on a held-out split; ``"auto"`` above 10,000 samples.
     early_stopping_monitor : str, default="valid_roc_auc"
@@ -86,8 +106,11 @@ class SharedBottomClassifier(BaseMultiTaskClassifier):
 
     Attributes
     ----------
-    classes_ : list of ndarray of shape (2,)
-        The classes of each task (the array itself for a single task).
+    classes_ : list of (ndarray of shape (2,) or None)
+        The classes of each task, None for a regression task (the entry
+        itself for a single task).
+    task_types_ : list of str
+        The type of each task.
     task_names_ : ndarray of str
         Task names.
     n_tasks_ : int
@@ -143,6 +166,9 @@ class SharedBottomClassifier(BaseMultiTaskClassifier):
         embedding_dim=8,
         categorical_features="from_dtype",
         task_weights=None,
+        loss_weighting="fixed",
+        task_types=None,
+        regression_loss="mse",
         early_stopping="auto",
         early_stopping_monitor="valid_roc_auc",
         validation_fraction=0.1,
@@ -164,6 +190,9 @@ class SharedBottomClassifier(BaseMultiTaskClassifier):
             embedding_dim=embedding_dim,
             categorical_features=categorical_features,
             task_weights=task_weights,
+            loss_weighting=loss_weighting,
+            task_types=task_types,
+            regression_loss=regression_loss,
             early_stopping=early_stopping,
             early_stopping_monitor=early_stopping_monitor,
             validation_fraction=validation_fraction,

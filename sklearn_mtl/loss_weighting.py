@@ -1,0 +1,364 @@
+"""Loss balancing: how the per-task losses become one training loss.
+
+Each strategy is a small :class:`torch.nn.Module` (pure PyTorch). The
+estimator builds a fresh copy per fit from ``loss_weighting=`` (a name of
+:data:`LOSS_WEIGHTINGS` or an instance) and the training step calls its
+:meth:`LossWeighting.backward`. Learnable weights (uncertainty's
+log-variances, GradNorm's task weights) are registered with the net, so the
+estimator's optimizer trains them with the network. A model's auxiliary
+``penalty`` is added outside any weighting. Each epoch the weights in use
+are recorded in ``history_`` as ``loss_weight_<task>``.
+"""
+
+import copy
+
+import torch
+from torch import nn
+
+__all__ = [
+    "DWA",
+    "LOSS_WEIGHTINGS",
+    "Fixed",
+    "GradNorm",
+    "LossWeighting",
+    "PCGrad",
+    "Uncertainty",
+    "make_loss_weighting",
+    "shared_parameters",
+]
+
+
+def shared_parameters(module):
+    """The parameters that all tasks share, from a model's ``shared_parameters()``.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        A model network.
+
+    Returns
+    -------
+    list of torch.nn.Parameter
+        Ordered from input to output.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> from sklearn_mtl.loss_weighting import shared_parameters
+    >>> shared_parameters(nn.Linear(2, 1))
+    Traceback (most recent call last):
+    ...
+    ValueError: Linear defines no shared_parameters() ...
+    """
+    method = getattr(module, "shared_parameters", None)
+    if method is None:
+        raise ValueError(
+            f"{type(module).__name__} defines no shared_parameters() (the parameters all "
+            "tasks share), which gradient-based loss weighting needs; use "
+            "loss_weighting='fixed', 'uncertainty' or 'dwa' with this model."
+        )
+    return [p for p in method() if p.requires_grad]
+
+
+class LossWeighting(nn.Module):
+    """Base strategy: a weighted sum ``sum_t w_t L_t`` with all weights one.
+
+    Subclasses change :meth:`weights`, :meth:`combine` or :meth:`backward`
+    and keep their state in parameters and buffers created by :meth:`setup`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_mtl.loss_weighting import LossWeighting
+    >>> strategy = LossWeighting().setup(2, module=None)
+    >>> strategy.combine(torch.tensor([1.0, 2.0]))
+    tensor(3.)
+    """
+
+    def setup(self, n_tasks, module, task_weights=None):
+        """Create the state for ``n_tasks`` tasks of ``module``; returns self."""
+        if task_weights is not None:
+            raise ValueError(
+                f"task_weights only applies to loss_weighting='fixed'; "
+                f"{type(self).__name__} sets the weights itself. Set task_weights=None."
+            )
+        self.register_buffer("_ones", torch.ones(n_tasks))
+        return self
+
+    def weights(self):
+        """The ``(n_tasks,)`` task weights currently in use."""
+        return self._ones
+
+    def combine(self, task_losses):
+        """The training loss from the ``(n_tasks,)`` per-task losses."""
+        return (self.weights() * task_losses).sum()
+
+    def backward(self, task_losses, penalty, module):
+        """Fill the gradients of one training step; returns the loss."""
+        loss = self.combine(task_losses) + penalty
+        loss.backward()
+        return loss
+
+    def epoch_end(self, mean_task_losses):
+        """Hook called with each task's mean training loss of the epoch."""
+
+
+class Fixed(LossWeighting):
+    """Constant task weights: the estimator's ``task_weights`` (all ones when None).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_mtl.loss_weighting import Fixed
+    >>> strategy = Fixed().setup(2, module=None, task_weights=[2.0, 0.5])
+    >>> strategy.combine(torch.tensor([1.0, 2.0]))
+    tensor(3.)
+    """
+
+    def setup(self, n_tasks, module, task_weights=None):
+        weights = torch.ones(n_tasks) if task_weights is None else torch.as_tensor(task_weights)
+        self.register_buffer("task_weights", weights.float())
+        return self
+
+    def weights(self):
+        return self.task_weights
+
+
+class Uncertainty(LossWeighting):
+    """Homoscedastic uncertainty weighting (Kendall, Gal and Cipolla, CVPR 2018).
+
+    Each task has a learnable ``s_t = log(sigma_t^2)`` trained with the
+    network, and the loss is ``sum_t exp(-s_t) L_t + s_t / 2``, which is the
+    paper's classification form ``L / sigma^2 + log(sigma)`` (also its
+    regression form up to a factor of 2 on ``L``, absorbed by ``s``). The
+    recorded weights are ``exp(-s_t)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_mtl.loss_weighting import Uncertainty
+    >>> strategy = Uncertainty().setup(2, module=None)
+    >>> strategy.combine(torch.tensor([1.0, 2.0]))
+    tensor(3., grad_fn=<SumBackward0>)
+    """
+
+    def setup(self, n_tasks, module, task_weights=None):
+        super().setup(n_tasks, module, task_weights)
+        self.log_vars = nn.Parameter(torch.zeros(n_tasks))
+        return self
+
+    def weights(self):
+        return torch.exp(-self.log_vars)
+
+    def combine(self, task_losses):
+        return (self.weights() * task_losses + self.log_vars / 2).sum()
+
+
+class GradNorm(LossWeighting):
+    """GradNorm (Chen et al., ICML 2018): balance the tasks' gradient norms.
+
+    Learnable weights ``w_t`` (renormalised to sum to ``n_tasks`` before each
+    step) scale the losses. On the last shared weight matrix ``W`` (the last
+    matrix of the model's ``shared_parameters()``), with ``G_t = w_t
+    ||grad_W L_t||``, relative inverse training rates ``r_t = (L_t / L_t(0))
+    / mean_k(L_k / L_k(0))`` and the constant target ``mean(G) r_t^alpha``,
+    the weights get the gradient of ``sum_t |G_t - target_t|`` and the
+    network that of ``sum_t w_t L_t``. ``L_t(0)`` is task t's loss at the
+    first step in which it is observed. The weights are trained by the
+    estimator's optimizer, with its learning rate.
+
+    Parameters
+    ----------
+    alpha : float, default=1.5
+        Restoring force: larger pulls the training rates closer together.
+
+    Examples
+    --------
+    >>> from sklearn_mtl.loss_weighting import GradNorm
+    >>> GradNorm(alpha=0.5)
+    GradNorm(alpha=0.5)
+    """
+
+    def __init__(self, alpha=1.5):
+        super().__init__()
+        self.alpha = alpha
+
+    def extra_repr(self):
+        return f"alpha={self.alpha!r}"
+
+    def setup(self, n_tasks, module, task_weights=None):
+        super().setup(n_tasks, module, task_weights)
+        shared_parameters(module)
+        self.task_weight = nn.Parameter(torch.ones(n_tasks))
+        self.register_buffer("initial_losses", torch.full((n_tasks,), float("nan")))
+        return self
+
+    def weights(self):
+        return self.task_weight.detach()
+
+    def backward(self, task_losses, penalty, module):
+        with torch.no_grad():
+            self.task_weight.mul_(len(self.task_weight) / self.task_weight.sum())
+        layer = [p for p in shared_parameters(module) if p.dim() >= 2][-1]
+        norms = torch.stack([_grad_norm(loss, [layer]) for loss in task_losses])
+        G = self.task_weight * norms
+        with torch.no_grad():
+            losses = task_losses.detach()
+            first = torch.isnan(self.initial_losses) & (losses > 0)
+            self.initial_losses.copy_(torch.where(first, losses, self.initial_losses))
+            # A task not yet observed has no training rate; it counts as average.
+            ratio = torch.nan_to_num(losses / self.initial_losses, nan=1.0)
+            target = G.mean() * (ratio / ratio.mean()) ** self.alpha
+        (weight_grad,) = torch.autograd.grad((G - target).abs().sum(), self.task_weight)
+        loss = (self.weights() * task_losses).sum() + penalty
+        loss.backward()
+        self.task_weight.grad = weight_grad
+        return loss
+
+
+class DWA(LossWeighting):
+    """Dynamic Weight Average (Liu, Johns and Davison, CVPR 2019).
+
+    ``w_t = n_tasks softmax_t(r_t / T)`` with ``r_t = L_t(e-1) / L_t(e-2)``,
+    the ratio of task t's mean training losses over the two previous
+    epochs; all ones for the first two epochs.
+
+    Parameters
+    ----------
+    temperature : float, default=2.0
+        Softmax temperature ``T``; larger gives more even weights.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_mtl.loss_weighting import DWA
+    >>> strategy = DWA(temperature=1.0).setup(2, module=None)
+    >>> strategy.epoch_end(torch.tensor([1.0, 1.0]))
+    >>> strategy.epoch_end(torch.tensor([1.0, 1.0]))
+    >>> strategy.weights()
+    tensor([1., 1.])
+    """
+
+    def __init__(self, temperature=2.0):
+        super().__init__()
+        self.temperature = temperature
+
+    def extra_repr(self):
+        return f"temperature={self.temperature!r}"
+
+    def setup(self, n_tasks, module, task_weights=None):
+        super().setup(n_tasks, module, task_weights)
+        self.register_buffer("epoch_losses", torch.full((2, n_tasks), float("nan")))
+        self.register_buffer("task_weights", torch.ones(n_tasks))
+        return self
+
+    def weights(self):
+        return self.task_weights
+
+    def epoch_end(self, mean_task_losses):
+        losses = self.epoch_losses
+        losses.copy_(torch.stack([losses[1], mean_task_losses.to(losses)]))
+        if torch.isnan(losses).any():
+            return
+        # A task unobserved for a whole epoch has no rate of change: it counts as 1.
+        rate = torch.nan_to_num(losses[1] / losses[0], nan=1.0, posinf=1.0)
+        self.task_weights.copy_(len(rate) * torch.softmax(rate / self.temperature, dim=0))
+
+
+class PCGrad(LossWeighting):
+    """Gradient surgery (Yu et al., NeurIPS 2020) on the shared parameters.
+
+    Each task's gradient ``g_i`` on the model's ``shared_parameters()`` is
+    projected, in a random task order drawn per step from torch's default
+    generator, onto the normal plane of every other task's gradient ``g_j``
+    it conflicts with (``g_i . g_j < 0``); the shared parameters get the
+    sum of the projected gradients. Other parameters get the gradient of
+    ``sum_t L_t``. The recorded weights are all one.
+
+    Examples
+    --------
+    >>> from sklearn_mtl.loss_weighting import PCGrad
+    >>> PCGrad()
+    PCGrad()
+    """
+
+    def setup(self, n_tasks, module, task_weights=None):
+        super().setup(n_tasks, module, task_weights)
+        shared_parameters(module)
+        return self
+
+    def backward(self, task_losses, penalty, module):
+        shared = shared_parameters(module)
+        grads = torch.stack([_flat_grad(loss, shared) for loss in task_losses])
+        projected = grads.clone()
+        order = torch.randperm(len(grads)).tolist()
+        for i in range(len(grads)):
+            for j in order:
+                dot = projected[i] @ grads[j]
+                if j != i and dot < 0:
+                    projected[i] -= dot / (grads[j] @ grads[j]) * grads[j]
+        loss = task_losses.sum() + penalty
+        loss.backward()
+        # Swapping the plain sum of task gradients for the projected one keeps
+        # the penalty's own gradient on the shared parameters.
+        correction = (projected - grads).sum(0)
+        offset = 0
+        for p in shared:
+            size = p.numel()
+            p.grad += correction[offset : offset + size].view_as(p)
+            offset += size
+        return loss
+
+
+def _flat_grad(loss, parameters):
+    grads = torch.autograd.grad(loss, parameters, retain_graph=True, allow_unused=True)
+    return torch.cat(
+        [(torch.zeros_like(p) if g is None else g).reshape(-1) for p, g in zip(parameters, grads)]
+    )
+
+
+def _grad_norm(loss, parameters):
+    return _flat_grad(loss, parameters).norm()
+
+
+#: Strategies by name, for ``loss_weighting="<name>"``.
+LOSS_WEIGHTINGS = {
+    "fixed": Fixed,
+    "uncertainty": Uncertainty,
+    "gradnorm": GradNorm,
+    "dwa": DWA,
+    "pcgrad": PCGrad,
+}
+
+
+def make_loss_weighting(loss_weighting):
+    """A fresh strategy from a name of :data:`LOSS_WEIGHTINGS` or an instance.
+
+    An instance is deep-copied, so fitting never changes the estimator's
+    parameter.
+
+    Parameters
+    ----------
+    loss_weighting : str or LossWeighting
+        The strategy.
+
+    Returns
+    -------
+    LossWeighting
+
+    Examples
+    --------
+    >>> from sklearn_mtl.loss_weighting import GradNorm, make_loss_weighting
+    >>> make_loss_weighting("dwa")
+    DWA(temperature=2.0)
+    >>> make_loss_weighting(GradNorm(alpha=0.5))
+    GradNorm(alpha=0.5)
+    """
+    if isinstance(loss_weighting, LossWeighting):
+        return copy.deepcopy(loss_weighting)
+    if loss_weighting not in LOSS_WEIGHTINGS:
+        raise ValueError(
+            f"Unknown loss_weighting={loss_weighting!r}; use one of "
+            f"{sorted(LOSS_WEIGHTINGS)} or a sklearn_mtl.loss_weighting.LossWeighting instance."
+        )
+    return LOSS_WEIGHTINGS[loss_weighting]()

@@ -1,0 +1,350 @@
+"""PLE: Progressive Layered Extraction (Tang et al., RecSys 2020)."""
+
+from numbers import Integral
+
+from sklearn.utils._param_validation import Interval
+from torch import nn
+
+from .._base import BaseMultiTaskClassifier, check_hidden_units
+from ..nn import CGCLevel, TaskTowers
+
+
+class PLE(nn.Module):
+    """The PLE network: stacked CGC levels under one tower per task.
+
+    Level 1 reads the embedded input everywhere. In level ``j > 1`` task
+    ``k``'s experts and gate read task ``k``'s output of level ``j - 1``,
+    while the shared experts and the shared gate read the shared output. The
+    last level has no shared gate; ``num_levels=1`` is CGC.
+
+    Parameters
+    ----------
+    embedding : MixedInputEmbedding
+        Input embedding.
+    n_tasks : int
+        Number of tasks.
+    num_levels : int
+        Number of CGC levels.
+    num_specific_experts, num_shared_experts : int
+        Experts per task and shared experts, in every level.
+    expert_hidden_units, tower_hidden_units, gate_hidden_units : tuple of int
+        Layer widths; ``gate_hidden_units=()`` is the paper's linear gate.
+    dropout : float
+        Dropout after expert and tower hidden layers.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_mtl.models import PLE
+    >>> from sklearn_mtl.nn import MixedInputEmbedding
+    >>> module = PLE(MixedInputEmbedding([5], 3, 4), 2, num_levels=2, num_specific_experts=1,
+    ...              num_shared_experts=2, expert_hidden_units=(8,), tower_hidden_units=(4,))
+    >>> categorical, numeric = torch.zeros(6, 1, dtype=torch.long), torch.zeros(6, 3)
+    >>> module(categorical, numeric).shape
+    torch.Size([6, 2])
+    >>> [tuple(w.shape) for w in module.gate_weights(categorical, numeric)]
+    [(6, 3, 4), (6, 2, 4)]
+    """
+
+    def __init__(
+        self,
+        embedding,
+        n_tasks,
+        *,
+        num_levels,
+        num_specific_experts,
+        num_shared_experts,
+        expert_hidden_units,
+        tower_hidden_units,
+        gate_hidden_units=(),
+        dropout=0.0,
+    ):
+        super().__init__()
+        self.embedding = embedding
+        levels = []
+        in_features = embedding.out_features
+        for j in range(num_levels):
+            levels.append(
+                CGCLevel(
+                    in_features,
+                    n_tasks,
+                    num_specific_experts=num_specific_experts,
+                    num_shared_experts=num_shared_experts,
+                    expert_hidden_units=expert_hidden_units,
+                    gate_hidden_units=gate_hidden_units,
+                    shared_gate=j < num_levels - 1,
+                    dropout=dropout,
+                )
+            )
+            in_features = levels[-1].out_features
+        self.levels = nn.ModuleList(levels)
+        self.towers = TaskTowers(n_tasks, in_features, tower_hidden_units, dropout=dropout)
+
+    def _extract(self, categorical, numeric):
+        x = self.embedding(categorical, numeric)
+        tasks, shared, weights = x, x, []
+        for level in self.levels:
+            tasks, shared, level_weights = level(tasks, shared)
+            weights.append(level_weights)
+        return tasks, weights
+
+    def gate_weights(self, categorical, numeric):
+        """Per level, the ``(n, n_gates, n_experts)`` weights; see :class:`CGCLevel`."""
+        return self._extract(categorical, numeric)[1]
+
+    def shared_parameters(self):
+        """Parameters every task's loss depends on, from input to output.
+
+        The embedding, then each level's shared experts and shared gate; the
+        last weight matrix is the last level's shared expert layer.
+        """
+        shared = [self.embedding]
+        for level in self.levels:
+            shared += [level.shared_experts, level.shared_gate]
+        return [p for part in shared if part is not None for p in part.parameters()]
+
+    def forward(self, categorical, numeric):
+        return self.towers(self._extract(categorical, numeric)[0])
+
+
+class PLEClassifier(BaseMultiTaskClassifier):
+    """Progressive Layered Extraction multi-task classifier (Tang et al., RecSys 2020).
+
+    Each level (a CGC) has experts of each task and shared experts; task
+    ``k``'s linear softmax gate mixes its own experts with the shared ones,
+    so a task can shut out the others' experts (what MMoE cannot). Below
+    the last level a shared gate mixes all experts into the shared input of
+    the next level, and each task's mixture is that task's next input.
+
+    Parameters
+    ----------
+    num_levels : int, default=2
+        Number of extraction levels; ``1`` is CGC.
+    num_specific_experts : int, default=1
+        Experts of each task, per level.
+    num_shared_experts : int, default=1
+        Shared experts, per level.
+    expert_hidden_units : tuple of int, default=(32,)
+        Hidden layer widths of each expert; the last is the expert output.
+    tower_hidden_units : tuple of int, default=(16,)
+        Hidden layer widths of each task tower (before its output).
+    gate_hidden_units : tuple of int, default=()
+        Optional hidden layers in each gate; ``()`` is the paper's gate,
+        ``softmax(W x)``.
+    max_epochs : int, default=20
+        Passes over the training data (an upper bound with early stopping).
+    batch_size : int, default=512
+        Rows per mini-batch (also used to batch prediction).
+    lr : float, default=1e-3
+        Learning rate.
+    optimizer : {"adam", "adamw", "sgd"} or torch optimizer class, default="adam"
+        Optimizer.
+    weight_decay : float, default=0.0
+        Weight decay passed to the optimizer.
+    dropout : float, default=0.0
+        Dropout probability after each expert and tower hidden layer.
+    embedding_dim : int, default=8
+        Width of each categorical column's embedding.
+    categorical_features : "from_dtype", array-like or None, default="from_dtype"
+        Which columns are categorical; see :class:`MMoEClassifier`.
+    task_weights : array-like of shape (n_tasks,), default=None
+        Weight of each task's loss; all ones when None. Only with
+        ``loss_weighting="fixed"``.
+    loss_weighting : str or LossWeighting, default="fixed"
+        How the task losses are balanced: ``"fixed"`` (``task_weights``),
+        ``"uncertainty"``, ``"gradnorm"``, ``"dwa"``, ``"pcgrad"``, or a
+        strategy of :mod:`sklearn_mtl.loss_weighting` such as
+        ``GradNorm(alpha=1.5)``. The weights in use are recorded per epoch
+        in ``history_`` (``loss_weight_<task>``).
+    task_types : list of {"binary", "regression"}, default=None
+        The type of each task; all ``"binary"`` when None. A regression
+        task is trained on its standardized target (NaN = unobserved),
+        ``predict`` gives its values in the original units, its
+        ``predict_proba`` slot is None and ``score`` counts its R2. Its
+        validation metrics are ``r2`` and ``mean_squared_error``.
+    regression_loss : {"mse", "huber"}, default="mse"
+        Loss of the regression tasks, on standardized targets (Huber with
+        delta 1, i.e. one standard deviation).
+    early_stopping : "auto" or bool, default="auto"
+        Early stopping on a held-out split; ``"auto"`` above 10,000 samples.
+    early_stopping_monitor : str, default="valid_roc_auc"
+        History key watched by early stopping, or a task name.
+    validation_fraction : float, default=0.1
+        Share of the training data held out for early stopping.
+    n_iter_no_change : int, default=5
+        Patience of early stopping, in epochs.
+    callbacks : list of skorch callbacks, default=None
+        Extra skorch callbacks.
+    device : str, default="cpu"
+        Torch device, e.g. ``"cuda"``.
+    dtype : {"float32", "float64"}, default="float32"
+        Floating-point precision of the network, its inputs and its loss.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, shuffling, dropout and the validation split.
+    verbose : int, default=0
+        Print one table row per epoch when positive.
+    warm_start : bool, default=False
+        Continue from the fitted weights on the next ``fit``.
+
+    Attributes
+    ----------
+    classes_ : list of (ndarray of shape (2,) or None)
+        The classes of each task, None for a regression task (the entry
+        itself for a single task).
+    task_types_ : list of str
+        The type of each task.
+    task_names_ : ndarray of str
+        Task names.
+    n_tasks_ : int
+        Number of tasks.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of str
+        Names of the features seen during fit (DataFrame input only).
+    is_categorical_ : ndarray of bool
+        Which features were treated as categorical.
+    history_ : skorch.History
+        Per-epoch record of losses and per-task scores.
+    n_iter_ : int
+        Number of epochs trained.
+    net_ : skorch.NeuralNet
+        The private skorch net that trained the module.
+
+    See Also
+    --------
+    MMoEClassifier : Experts all shared, one gate per task.
+
+    References
+    ----------
+    H. Tang, J. Liu, M. Zhao, X. Gong. "Progressive Layered Extraction
+    (PLE): A Novel Multi-Task Learning (MTL) Model for Personalized
+    Recommendations", RecSys 2020.
+
+    Examples
+    --------
+    >>> from sklearn_mtl import PLEClassifier
+    >>> from sklearn_mtl.datasets import load_census_income
+    >>> X, Y = load_census_income(return_X_y=True)
+    >>> X, Y = X[:2000], Y[:2000]
+    >>> model = PLEClassifier(num_levels=2, num_specific_experts=1,
+    ...                       num_shared_experts=2, max_epochs=2, random_state=0)
+    >>> model.fit(X, Y).predict(X[:3]).shape
+    (3, 2)
+    >>> [w.shape for w in model.gate_weights(X[:3])]
+    [(3, 3, 4), (3, 2, 4)]
+    """
+
+    _parameter_constraints: dict = {
+        **BaseMultiTaskClassifier._parameter_constraints,
+        "num_levels": [Interval(Integral, 1, None, closed="left")],
+        "num_specific_experts": [Interval(Integral, 1, None, closed="left")],
+        "num_shared_experts": [Interval(Integral, 1, None, closed="left")],
+        "expert_hidden_units": ["array-like"],
+        "tower_hidden_units": ["array-like"],
+        "gate_hidden_units": ["array-like"],
+    }
+
+    def __init__(
+        self,
+        *,
+        num_levels=2,
+        num_specific_experts=1,
+        num_shared_experts=1,
+        expert_hidden_units=(32,),
+        tower_hidden_units=(16,),
+        gate_hidden_units=(),
+        max_epochs=20,
+        batch_size=512,
+        lr=1e-3,
+        optimizer="adam",
+        weight_decay=0.0,
+        dropout=0.0,
+        embedding_dim=8,
+        categorical_features="from_dtype",
+        task_weights=None,
+        loss_weighting="fixed",
+        task_types=None,
+        regression_loss="mse",
+        early_stopping="auto",
+        early_stopping_monitor="valid_roc_auc",
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        callbacks=None,
+        device="cpu",
+        dtype="float32",
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+    ):
+        super().__init__(
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            lr=lr,
+            optimizer=optimizer,
+            weight_decay=weight_decay,
+            dropout=dropout,
+            embedding_dim=embedding_dim,
+            categorical_features=categorical_features,
+            task_weights=task_weights,
+            loss_weighting=loss_weighting,
+            task_types=task_types,
+            regression_loss=regression_loss,
+            early_stopping=early_stopping,
+            early_stopping_monitor=early_stopping_monitor,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            callbacks=callbacks,
+            device=device,
+            dtype=dtype,
+            random_state=random_state,
+            verbose=verbose,
+            warm_start=warm_start,
+        )
+        self.num_levels = num_levels
+        self.num_specific_experts = num_specific_experts
+        self.num_shared_experts = num_shared_experts
+        self.expert_hidden_units = expert_hidden_units
+        self.tower_hidden_units = tower_hidden_units
+        self.gate_hidden_units = gate_hidden_units
+
+    def _build_module(self, embedding, n_tasks):
+        return PLE(
+            embedding,
+            n_tasks,
+            num_levels=self.num_levels,
+            num_specific_experts=self.num_specific_experts,
+            num_shared_experts=self.num_shared_experts,
+            expert_hidden_units=check_hidden_units("expert_hidden_units", self.expert_hidden_units),
+            tower_hidden_units=check_hidden_units("tower_hidden_units", self.tower_hidden_units),
+            gate_hidden_units=check_hidden_units("gate_hidden_units", self.gate_hidden_units),
+            dropout=self.dropout,
+        )
+
+    def gate_weights(self, X):
+        """Every gate's weights over the experts of its level, per sample.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Features.
+
+        Returns
+        -------
+        list of ndarray, one per level
+            Level ``j``'s array has shape ``(n_samples, n_gates, n_experts)``
+            with ``n_experts = n_tasks * num_specific_experts +
+            num_shared_experts``, ordered task 0's experts, task 1's, ...,
+            then the shared experts. Rows ``0 .. n_tasks - 1`` are the task
+            gates; below the last level a last row is the shared gate
+            (``n_gates = n_tasks + 1``; ``n_tasks`` at the last level). Each
+            row sums to one and is exactly zero on the experts its gate does
+            not see (another task's experts).
+        """
+        return [self._forward(X, _level_gate_weights(j)) for j in range(self.num_levels)]
+
+
+def _level_gate_weights(level):
+    def gate_weights(module, inputs):
+        return module.gate_weights(**inputs)[level]
+
+    return gate_weights
