@@ -1,6 +1,5 @@
 """Behaviour of the base estimator: inputs, labels, errors, state and reproducibility."""
 
-import io
 import pickle
 
 import joblib

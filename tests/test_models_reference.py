@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
-from sklearn_mtl import MMoEClassifier, SharedBottomClassifier
+from sklearn_mtl import MMoEClassifier
 from sklearn_mtl.models import MMoE, SharedBottom
 from sklearn_mtl.nn import MixedInputEmbedding
 
