@@ -1,7 +1,7 @@
 """Multi-task deep learning estimators with a scikit-learn API."""
 
-from .models import MMoEClassifier, SharedBottomClassifier
+from .models import ESMMClassifier, MMoEClassifier, SharedBottomClassifier
 
 __version__ = "0.1.0"
 
-__all__ = ["MMoEClassifier", "SharedBottomClassifier", "__version__"]
+__all__ = ["ESMMClassifier", "MMoEClassifier", "SharedBottomClassifier", "__version__"]

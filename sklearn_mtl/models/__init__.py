@@ -1,6 +1,14 @@
 """The multi-task models: each file holds a torch module and its estimator."""
 
+from ._esmm import ESMM, ESMMClassifier
 from ._mmoe import MMoE, MMoEClassifier
 from ._shared_bottom import SharedBottom, SharedBottomClassifier
 
-__all__ = ["MMoE", "MMoEClassifier", "SharedBottom", "SharedBottomClassifier"]
+__all__ = [
+    "ESMM",
+    "ESMMClassifier",
+    "MMoE",
+    "MMoEClassifier",
+    "SharedBottom",
+    "SharedBottomClassifier",
+]

@@ -4,9 +4,11 @@ Nothing here imports scikit-learn or skorch: the blocks are usable in any
 PyTorch code, and every model of :mod:`sklearn_mtl` is assembled from them.
 """
 
+from ._attention import TransferAttention
 from ._embedding import MixedInputEmbedding
 from ._experts import SoftmaxGate, mix_experts
 from ._layers import MLP, ParallelLinear, ParallelMLP, TaskTowers
+from ._probability import log1mexp, product_logit
 
 __all__ = [
     "MLP",
@@ -15,5 +17,8 @@ __all__ = [
     "ParallelMLP",
     "SoftmaxGate",
     "TaskTowers",
+    "TransferAttention",
+    "log1mexp",
     "mix_experts",
+    "product_logit",
 ]
