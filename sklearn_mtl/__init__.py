@@ -1,7 +1,13 @@
 """Multi-task deep learning estimators with a scikit-learn API."""
 
-from .models import ESMMClassifier, MMoEClassifier, SharedBottomClassifier
+from .models import AITMClassifier, ESMMClassifier, MMoEClassifier, SharedBottomClassifier
 
 __version__ = "0.1.0"
 
-__all__ = ["ESMMClassifier", "MMoEClassifier", "SharedBottomClassifier", "__version__"]
+__all__ = [
+    "AITMClassifier",
+    "ESMMClassifier",
+    "MMoEClassifier",
+    "SharedBottomClassifier",
+    "__version__",
+]

@@ -1,10 +1,13 @@
 """The multi-task models: each file holds a torch module and its estimator."""
 
+from ._aitm import AITM, AITMClassifier
 from ._esmm import ESMM, ESMMClassifier
 from ._mmoe import MMoE, MMoEClassifier
 from ._shared_bottom import SharedBottom, SharedBottomClassifier
 
 __all__ = [
+    "AITM",
+    "AITMClassifier",
     "ESMM",
     "ESMMClassifier",
     "MMoE",
