@@ -247,8 +247,9 @@ class ESMMClassifier(BaseMultiTaskClassifier):
 
     def _validation_scores(self, Y, logits, sample_weight):
         scores = super()._validation_scores(Y, logits, sample_weight)
-        # log pCVR = log pCTCVR - log pCTR, exact in float64 however small both are.
-        p_cvr = np.exp(_log_sigmoid(logits[:, 1]) - _log_sigmoid(logits[:, 0]))
+        # log pCVR = log pCTCVR - log pCTR, exact in float64 however small both
+        # are; the clip only absorbs the module's float32 rounding.
+        p_cvr = np.exp(np.minimum(_log_sigmoid(logits[:, 1]) - _log_sigmoid(logits[:, 0]), 0.0))
         for metric in TASK_METRICS:
             scores[f"valid_{metric}_cvr"] = score_task_given(
                 metric, Y[:, 1], p_cvr, Y[:, 0], sample_weight
