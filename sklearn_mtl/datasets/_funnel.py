@@ -14,6 +14,34 @@ def _step_names(n_steps):
     return ["click", *middle, "conversion"]
 
 
+def _step_parameters(rng, n_steps, n_categorical, n_categories, n_numeric, signal):
+    """Random category effects and coefficients of each step's score.
+
+    A score is linear in its parameters ``theta_s`` (category effects centred
+    per feature and scaled by ``1 / sqrt(n_categories)``, then the
+    coefficients): over the feature distribution its mean is 0, its variance
+    ``|theta_s|^2`` and its covariance with another step's score
+    ``theta_s . theta_0``. So making every later step's ``theta`` orthogonal
+    to the click's and of norm ``signal`` makes the scores' correlation
+    exactly ``selection_bias`` once mixed.
+    """
+    effects = rng.standard_normal((n_steps, n_categorical, n_categories))
+    effects -= effects.mean(-1, keepdims=True)
+    n_effects = n_categorical * n_categories
+    theta = np.concatenate(
+        [effects.reshape(n_steps, n_effects) / np.sqrt(n_categories),
+         rng.standard_normal((n_steps, n_numeric))],
+        axis=1,
+    )
+    click = theta[0] / max(np.linalg.norm(theta[0]), np.finfo(float).tiny)
+    theta[1:] -= np.outer(theta[1:] @ click, click)
+    norms = np.linalg.norm(theta, axis=1, keepdims=True)
+    # A single feature leaves no direction orthogonal to the click's: zero.
+    theta = np.divide(signal * theta, norms, out=np.zeros_like(theta), where=norms > 1e-12)
+    effects = theta[:, :n_effects].reshape(n_steps, n_categorical, n_categories)
+    return effects * np.sqrt(n_categories), theta[:, n_effects:]
+
+
 @validate_params(
     {
         "n_samples": [Interval(Integral, 1, None, closed="left")],
@@ -46,8 +74,10 @@ def make_funnel(
 
     Each impression has categorical features (a random effect per category
     and step) and standard normal numeric features (a coefficient per
-    feature and step). Step ``s`` has a feature score ``f_s(x)`` with
-    variance about ``signal**2``. The true click probability is
+    feature and step). Step ``s`` has a feature score ``f_s(x)`` of mean 0
+    and standard deviation ``signal`` over the impressions, and every later
+    step's score is uncorrelated with the click's. The true click
+    probability is
     ``pCTR = sigmoid(logit(base_rates[0]) + f_0(x))``; each later step's true
     probability *given the previous step* is
     ``sigmoid(logit(base_rates[s]) + sqrt(1 - rho**2) f_s(x) + rho f_0(x))``
@@ -75,11 +105,13 @@ def make_funnel(
         Number of numeric features.
     base_rates : array-like of shape (n_steps,), default=None
         Each step's probability at ``f(x) = 0`` (the click's, then each
-        later step's given the previous one); about the median rate.
+        later step's given the previous one): about its median over the
+        impressions.
         ``(0.1, 0.2, 0.2, ...)`` when None.
     selection_bias : float in [0, 1], default=0.5
-        ``rho``: the correlation between the click score and each later
-        step's score.
+        ``rho``: the correlation between the click's logit and each later
+        step's logit over the impressions (exact for the population when
+        there are at least two features).
     signal : float, default=2.0
         Standard deviation of each step's feature score: how predictable
         the steps are.
@@ -126,13 +158,15 @@ def make_funnel(
                 f"base_rates must hold {n_steps} probabilities in (0, 1), one per "
                 f"step (n_steps={n_steps}); got {base_rates!r}."
             )
-    n_terms = max(n_categorical + n_numeric, 1)
-    scale = signal / np.sqrt(n_terms)
-
+    if n_categorical + n_numeric == 0:
+        raise ValueError(
+            "make_funnel needs at least one feature: set n_categorical or n_numeric above 0."
+        )
     codes = rng.randint(n_categories, size=(n_samples, n_categorical))
     numeric = rng.standard_normal((n_samples, n_numeric))
-    effects = scale * rng.standard_normal((n_steps, n_categorical, n_categories))
-    coefficients = scale * rng.standard_normal((n_steps, n_numeric))
+    effects, coefficients = _step_parameters(
+        rng, n_steps, n_categorical, n_categories, n_numeric, signal
+    )
     columns = np.arange(n_categorical)
     # (n_samples, n_steps): each step's score f_s(x).
     scores = effects[:, columns, codes].sum(-1).T + numeric @ coefficients.T
