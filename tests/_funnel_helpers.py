@@ -97,7 +97,8 @@ def load_ali_ccp(split="train"):
 def load_paddlerec_aitm():
     """PaddleRec's AITM sample (train.csv): purchase without click on some rows."""
     frame = pd.read_csv(_require(DATA_DIR / "ali_ccp_tiny_sample" / "paddlerec_aitm" / "train.csv"))
-    return frame.drop(columns=["click", "purchase"]).astype("category"), frame[["click", "purchase"]]
+    Y = frame[["click", "purchase"]]
+    return frame.drop(columns=["click", "purchase"]).astype("category"), Y
 
 
 def load_aliexpress(split="train"):

@@ -53,7 +53,8 @@ def test_product_logit_matches_float64_reference_over_extremes():
     a, b = (v.ravel() for v in np.meshgrid(grid, grid))
     for y in (0.0, 1.0):
         _, expected = _reference_bce(a, b, 1.0, y)
-        logits = product_logit(torch.tensor(a, dtype=torch.float32), torch.tensor(b, dtype=torch.float32))
+        a32, b32 = torch.tensor(a, dtype=torch.float32), torch.tensor(b, dtype=torch.float32)
+        logits = product_logit(a32, b32)
         loss = F.binary_cross_entropy_with_logits(
             logits, torch.full_like(logits, y), reduction="none"
         )
@@ -70,7 +71,8 @@ def test_product_logit_tiny_probabilities_have_finite_loss_and_gradients():
     for y in (0.0, 1.0):
         loss = F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, y))
         (grad_a, grad_b) = torch.autograd.grad(loss, (a, b), retain_graph=True)
-        assert torch.isfinite(loss) and torch.isfinite(grad_a).all() and torch.isfinite(grad_b).all()
+        assert torch.isfinite(loss)
+        assert torch.isfinite(grad_a).all() and torch.isfinite(grad_b).all()
     # The float32 logits match a float64 evaluation of log p - log(1 - p).
     log_p = -F.softplus(-a.detach().double()) - F.softplus(-b.detach().double())
     expected = log_p - torch.log(-torch.expm1(log_p))

@@ -43,7 +43,9 @@ class AITM(nn.Module):
     ):
         super().__init__()
         self.embedding = embedding
-        self.towers = ParallelMLP(n_tasks, embedding.out_features, tower_hidden_units, dropout=dropout)
+        self.towers = ParallelMLP(
+            n_tasks, embedding.out_features, tower_hidden_units, dropout=dropout
+        )
         dim = self.towers.out_features
         self.transfers = nn.ModuleList(
             MLP(dim, (*transfer_hidden_units, dim), dropout=dropout) for _ in range(n_tasks - 1)
