@@ -69,6 +69,9 @@ def test_log_loss_counts_the_negative_rows():
     assert scorer(bad, None, Y) < scorer(good, None, Y) - 1.0
     positives_only = -np.mean(y * np.log(p))
     assert -scorer(bad, None, Y) > 10 * positives_only
+    with pytest.warns(UserWarning, match="do not sum to one"):
+        pooled = [log_loss(Y, model.proba) for model in (good, bad)]
+    assert pooled[0] == pytest.approx(pooled[1])
 
 
 def test_cvr_scorer_uses_clicked_rows_and_the_conditional_probability():
