@@ -1,7 +1,19 @@
 """Multi-task deep learning estimators with a scikit-learn API."""
 
-from .models import MMoEClassifier, PLEClassifier, SharedBottomClassifier
+from .models import (
+    AITMClassifier,
+    ESMMClassifier,
+    MMoEClassifier,
+    PLEClassifier,
+    SharedBottomClassifier,
+)
 
 __version__ = "0.1.0"
 
-__all__ = ["MMoEClassifier", "PLEClassifier", "SharedBottomClassifier"]
+__all__ = [
+    "AITMClassifier",
+    "ESMMClassifier",
+    "MMoEClassifier",
+    "PLEClassifier",
+    "SharedBottomClassifier",
+]

@@ -105,8 +105,6 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         categorical_features,
         task_weights,
         loss_weighting,
-        task_types,
-        regression_loss,
         early_stopping,
         early_stopping_monitor,
         validation_fraction,
@@ -128,8 +126,6 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         self.categorical_features = categorical_features
         self.task_weights = task_weights
         self.loss_weighting = loss_weighting
-        self.task_types = task_types
-        self.regression_loss = regression_loss
         self.early_stopping = early_stopping
         self.early_stopping_monitor = early_stopping_monitor
         self.validation_fraction = validation_fraction
@@ -140,6 +136,17 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+
+    #: False for models whose ``Y`` has a structure, e.g. funnel steps in
+    #: order: they take neither a single task nor arbitrary independent
+    #: labels, so scikit-learn's generic single-output, multi-output and
+    #: multi-label checks (which fit exactly those) do not describe them.
+    _accepts_any_label_matrix = True
+
+    # Models that can mix regression and binary tasks take these two as
+    # parameters; for the others (funnel steps are binary) they stay fixed.
+    task_types = None
+    regression_loss = "mse"
 
     # ------------------------------------------------------------------ hooks
 
@@ -352,10 +359,10 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        tags.target_tags.single_output = True
+        tags.target_tags.multi_output = self._accepts_any_label_matrix
+        tags.target_tags.single_output = self._accepts_any_label_matrix
         tags.classifier_tags.multi_class = False
-        tags.classifier_tags.multi_label = True
+        tags.classifier_tags.multi_label = self._accepts_any_label_matrix
         return tags
 
     # ------------------------------------------------------------ internals

@@ -256,3 +256,35 @@ def check_task_types(task_types, task_names):
                 f"{sorted(TASK_TYPES)}."
             )
     return task_types
+
+
+def check_funnel(Y, names, *, n_tasks=None, model):
+    """Check that encoded labels form a funnel: each step's positives are
+    among the previous step's positives (a conversion needs a click).
+
+    Parameters
+    ----------
+    Y : ndarray of shape (n_samples, n_tasks)
+        Encoded labels, 0/1 with NaN where unobserved; NaN never violates.
+    names : sequence of str
+        Task names, in funnel order.
+    n_tasks : int, default=None
+        Exact number of steps required; at least two when None.
+    model : str
+        Estimator name, for the messages.
+    """
+    if (Y.shape[1] < 2) if n_tasks is None else (Y.shape[1] != n_tasks):
+        wanted = "at least 2" if n_tasks is None else f"exactly {n_tasks}"
+        raise ValueError(
+            f"{model} needs {wanted} funnel steps (Y columns in funnel order, e.g. "
+            f"[click, conversion]); got {Y.shape[1]} task(s): {list(names)}."
+        )
+    for t in range(1, Y.shape[1]):
+        violations = int(((Y[:, t] == 1) & (Y[:, t - 1] == 0)).sum())
+        if violations:
+            raise ValueError(
+                f"Y is not a funnel: {violations} row(s) have {names[t]!r}=1 but "
+                f"{names[t - 1]!r}=0. {model} needs each step's positives to be a "
+                f"subset of the previous step's (e.g. no conversion without a click); "
+                "fix or drop those rows, or put the columns in funnel order."
+            )

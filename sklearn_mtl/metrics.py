@@ -21,8 +21,11 @@ from ._targets import task_columns
 __all__ = [
     "TASK_METRICS",
     "TaskScorer",
+    "conditional_proba",
+    "esmm_scorers",
     "make_task_scorer",
     "per_task_scores",
+    "score_task_given",
     "task_scorers",
 ]
 
@@ -122,6 +125,73 @@ def per_task_scores(metric, Y, proba, sample_weight=None):
     )
 
 
+def conditional_proba(proba, proba_given):
+    """``P(task | given) = P(task and given) / P(given)`` for a funnel step.
+
+    In a funnel a step's positives are a subset of the previous step's, so a
+    model's end-to-end probability of a step (e.g. pCTCVR) divided by that of
+    the previous step (pCTR) is the step's conditional probability (pCVR).
+
+    Parameters
+    ----------
+    proba, proba_given : ndarray of shape (n_samples,)
+        End-to-end probabilities of the step and of the step it requires.
+
+    Returns
+    -------
+    ndarray of shape (n_samples,)
+        The ratio clipped to [0, 1]; 0 where ``proba_given`` is 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_mtl.metrics import conditional_proba
+    >>> conditional_proba(np.array([0.02, 0.0]), np.array([0.1, 0.0]))
+    array([0.2, 0. ])
+    """
+    ratio = np.divide(proba, proba_given, out=np.zeros_like(proba), where=proba_given > 0)
+    return np.clip(ratio, 0.0, 1.0)
+
+
+def score_task_given(metric, y_true, y_score, y_given, sample_weight=None):
+    """One metric on one task, over the rows where ``y_given`` is positive.
+
+    The conversion-rate metric of ESMM: CVR is only defined after a click,
+    so scoring pCVR on non-clicked rows (as several libraries do) rewards
+    predicting the click instead.
+
+    Parameters
+    ----------
+    metric : {"roc_auc", "average_precision", "log_loss"}
+        Metric name, a key of :data:`TASK_METRICS`.
+    y_true : ndarray of shape (n_samples,)
+        The task's labels (0/1, NaN when unobserved).
+    y_score : ndarray of shape (n_samples,)
+        Predicted conditional probability of the task given ``y_given``.
+    y_given : ndarray of shape (n_samples,)
+        Labels (0/1, NaN when unobserved) of the step the task requires.
+    sample_weight : ndarray of shape (n_samples,), default=None
+        Row weights.
+
+    Returns
+    -------
+    float
+        NaN when the metric is undefined on those rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_mtl.metrics import score_task_given
+    >>> click = np.array([1, 1, 1, 0])
+    >>> conversion = np.array([1, 0, 0, 0])
+    >>> p_cvr = np.array([0.6, 0.2, 0.4, 0.9])
+    >>> score_task_given("roc_auc", conversion, p_cvr, click)
+    1.0
+    """
+    y_true = np.where(np.asarray(y_given) == 1, np.asarray(y_true, dtype=np.float64), np.nan)
+    return score_task(metric, y_true, y_score, sample_weight)
+
+
 def _positive_proba(estimator, X, t):
     proba = estimator.predict_proba(X)
     proba = [proba] if isinstance(proba, np.ndarray) else proba
@@ -156,35 +226,42 @@ class TaskScorer:
         Metric name, a key of :data:`TASK_METRICS`.
     task : int or str
         Task position, or its name in ``estimator.task_names_``.
+    given : int or str, default=None
+        A funnel step the task requires (e.g. the click for a conversion).
+        When set, the scorer scores ``P(task | given)`` (see
+        :func:`conditional_proba`) on the rows where ``given`` is positive
+        only: ESMM's CVR metric.
 
     Examples
     --------
     >>> from sklearn_mtl.metrics import TaskScorer
     >>> TaskScorer("roc_auc", "income")
     TaskScorer(metric='roc_auc', task='income')
+    >>> TaskScorer("roc_auc", "conversion", given="click")
+    TaskScorer(metric='roc_auc', task='conversion', given='click')
     """
 
-    def __init__(self, metric, task):
+    def __init__(self, metric, task, given=None):
         self._spec = _get_metric(metric)
         self.metric = metric
         self.task = task
+        self.given = given
 
-    def _task_index(self, estimator):
-        if isinstance(self.task, str):
+    @staticmethod
+    def _task_index(estimator, task):
+        if isinstance(task, str):
             names = list(estimator.task_names_)
-            if self.task not in names:
-                raise ValueError(f"Unknown task {self.task!r}; the estimator's tasks are {names}.")
-            return names.index(self.task)
-        if not 0 <= self.task < estimator.n_tasks_:
-            raise ValueError(
-                f"Task index {self.task} is out of range for {estimator.n_tasks_} tasks."
-            )
-        return self.task
+            if task not in names:
+                raise ValueError(f"Unknown task {task!r}; the estimator's tasks are {names}.")
+            return names.index(task)
+        if not 0 <= task < estimator.n_tasks_:
+            raise ValueError(f"Task index {task} is out of range for {estimator.n_tasks_} tasks.")
+        return task
 
     def __call__(self, estimator, X, Y, sample_weight=None):
         # A Pipeline predicts through its steps but its final step knows the tasks.
         model = getattr(estimator, "_final_estimator", estimator)
-        t = self._task_index(model)
+        t = self._task_index(model, self.task)
         kind, name = model.task_types_[t], model.task_names_[t]
         if kind != self._spec.task_type:
             raise ValueError(
@@ -192,16 +269,24 @@ class TaskScorer:
                 f"{name!r} is a {kind} task; use one of "
                 f"{sorted(m for m, s in TASK_METRICS.items() if s.task_type == kind)}."
             )
-        y_true = model._task_targets[t].truth(task_columns(Y)[0][t], name)
-        y_score = _SCORED_OUTPUT[kind](estimator, X, t)
-        score = score_task(self.metric, y_true, y_score, sample_weight)
+        columns, _ = task_columns(Y)
+        y_true = model._task_targets[t].truth(columns[t], name)
+        if self.given is None:
+            score = score_task(self.metric, y_true, _SCORED_OUTPUT[kind](estimator, X, t), sample_weight)
+        else:
+            g = self._task_index(model, self.given)
+            y_given = model._task_targets[g].truth(columns[g], model.task_names_[g])
+            proba = estimator.predict_proba(X)
+            conditional = conditional_proba(proba[t][:, 1], proba[g][:, 1])
+            score = score_task_given(self.metric, y_true, conditional, y_given, sample_weight)
         return score if self._spec.greater_is_better else -score
 
     def __repr__(self):
-        return f"TaskScorer(metric={self.metric!r}, task={self.task!r})"
+        given = "" if self.given is None else f", given={self.given!r}"
+        return f"TaskScorer(metric={self.metric!r}, task={self.task!r}{given})"
 
 
-def make_task_scorer(metric, task):
+def make_task_scorer(metric, task, given=None):
     """Build a scorer of one task for ``GridSearchCV`` and friends.
 
     Parameters
@@ -213,6 +298,9 @@ def make_task_scorer(metric, task):
         targets it counts the negative rows of the task too.
     task : int or str
         Task position or name.
+    given : int or str, default=None
+        A funnel step the task requires: score ``P(task | given)`` on the
+        rows where ``given`` is positive (see :class:`TaskScorer`).
 
     Returns
     -------
@@ -224,7 +312,7 @@ def make_task_scorer(metric, task):
     >>> make_task_scorer("log_loss", 0)
     TaskScorer(metric='log_loss', task=0)
     """
-    return TaskScorer(metric, task)
+    return TaskScorer(metric, task, given)
 
 
 def task_scorers(tasks, metrics=("roc_auc",)):
@@ -258,4 +346,43 @@ def task_scorers(tasks, metrics=("roc_auc",)):
         prefix = metric if _get_metric(metric).greater_is_better else f"neg_{metric}"
         for task in tasks:
             scorers[f"{prefix}_{task}"] = TaskScorer(metric, task)
+    return scorers
+
+
+#: ESMM's three quantities: (task, given) positions in ``Y = [click, conversion]``.
+_ESMM_QUANTITIES = {"ctr": (0, None), "cvr": (1, 0), "ctcvr": (1, None)}
+
+
+def esmm_scorers(metrics=("roc_auc",)):
+    """Scorers of CTR, CVR and CTCVR for a click -> conversion model.
+
+    CTR and CTCVR (click and conversion) are scored on all rows; CVR, the
+    conversion rate given a click, on the clicked rows only, with the
+    model's ``P(conversion) / P(click)``. Metrics are never pooled over the
+    three.
+
+    Parameters
+    ----------
+    metrics : sequence of str, default=("roc_auc",)
+        Metric names, keys of :data:`TASK_METRICS`.
+
+    Returns
+    -------
+    dict
+        ``{"<metric>_ctr", "<metric>_cvr", "<metric>_ctcvr"}`` to
+        :class:`TaskScorer`, for ``Y`` columns ``[click, conversion]``; log
+        loss entries are prefixed ``neg_``. Pass it as ``scoring=`` and one
+        key as ``refit=``.
+
+    Examples
+    --------
+    >>> from sklearn_mtl.metrics import esmm_scorers
+    >>> esmm_scorers()["roc_auc_cvr"]
+    TaskScorer(metric='roc_auc', task=1, given=0)
+    """
+    scorers = {}
+    for metric in metrics:
+        prefix = metric if _get_metric(metric).greater_is_better else f"neg_{metric}"
+        for name, (task, given) in _ESMM_QUANTITIES.items():
+            scorers[f"{prefix}_{name}"] = TaskScorer(metric, task, given)
     return scorers

@@ -1,10 +1,16 @@
 """The multi-task models: each file holds a torch module and its estimator."""
 
+from ._aitm import AITM, AITMClassifier
+from ._esmm import ESMM, ESMMClassifier
 from ._mmoe import MMoE, MMoEClassifier
 from ._ple import PLE, PLEClassifier
 from ._shared_bottom import SharedBottom, SharedBottomClassifier
 
 __all__ = [
+    "AITM",
+    "AITMClassifier",
+    "ESMM",
+    "ESMMClassifier",
     "MMoE",
     "MMoEClassifier",
     "PLE",

@@ -251,8 +251,6 @@ class MMoEClassifier(BaseMultiTaskClassifier):
             categorical_features=categorical_features,
             task_weights=task_weights,
             loss_weighting=loss_weighting,
-            task_types=task_types,
-            regression_loss=regression_loss,
             early_stopping=early_stopping,
             early_stopping_monitor=early_stopping_monitor,
             validation_fraction=validation_fraction,
@@ -264,6 +262,8 @@ class MMoEClassifier(BaseMultiTaskClassifier):
             verbose=verbose,
             warm_start=warm_start,
         )
+        self.task_types = task_types
+        self.regression_loss = regression_loss
         self.num_experts = num_experts
         self.expert_hidden_units = expert_hidden_units
         self.tower_hidden_units = tower_hidden_units

@@ -287,8 +287,6 @@ class PLEClassifier(BaseMultiTaskClassifier):
             categorical_features=categorical_features,
             task_weights=task_weights,
             loss_weighting=loss_weighting,
-            task_types=task_types,
-            regression_loss=regression_loss,
             early_stopping=early_stopping,
             early_stopping_monitor=early_stopping_monitor,
             validation_fraction=validation_fraction,
@@ -300,6 +298,8 @@ class PLEClassifier(BaseMultiTaskClassifier):
             verbose=verbose,
             warm_start=warm_start,
         )
+        self.task_types = task_types
+        self.regression_loss = regression_loss
         self.num_levels = num_levels
         self.num_specific_experts = num_specific_experts
         self.num_shared_experts = num_shared_experts

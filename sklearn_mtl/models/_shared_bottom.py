@@ -191,8 +191,6 @@ class SharedBottomClassifier(BaseMultiTaskClassifier):
             categorical_features=categorical_features,
             task_weights=task_weights,
             loss_weighting=loss_weighting,
-            task_types=task_types,
-            regression_loss=regression_loss,
             early_stopping=early_stopping,
             early_stopping_monitor=early_stopping_monitor,
             validation_fraction=validation_fraction,
@@ -204,6 +202,8 @@ class SharedBottomClassifier(BaseMultiTaskClassifier):
             verbose=verbose,
             warm_start=warm_start,
         )
+        self.task_types = task_types
+        self.regression_loss = regression_loss
         self.bottom_hidden_units = bottom_hidden_units
         self.tower_hidden_units = tower_hidden_units
 

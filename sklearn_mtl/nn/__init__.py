@@ -5,9 +5,11 @@ PyTorch code, and every model of :mod:`sklearn_mtl` is assembled from them.
 """
 
 from ._cgc import CGCLevel
+from ._attention import TransferAttention
 from ._embedding import MixedInputEmbedding
 from ._experts import SoftmaxGate, mix_experts
 from ._layers import MLP, ParallelLinear, ParallelMLP, TaskTowers
+from ._probability import log1mexp, product_logit
 
 __all__ = [
     "CGCLevel",
@@ -17,5 +19,8 @@ __all__ = [
     "ParallelMLP",
     "SoftmaxGate",
     "TaskTowers",
+    "TransferAttention",
+    "log1mexp",
     "mix_experts",
+    "product_logit",
 ]

@@ -1,0 +1,341 @@
+"""AITM: Adaptive Information Transfer Multi-task model (Xi et al., KDD 2021)."""
+
+from numbers import Real
+
+import torch
+from sklearn.utils._param_validation import Interval
+from torch import nn
+
+from .._base import BaseMultiTaskClassifier, check_hidden_units
+from .._targets import check_funnel
+from ..losses import MultiTaskLoss
+from ..nn import MLP, ParallelLinear, ParallelMLP, TransferAttention
+
+
+class AITM(nn.Module):
+    """The AITM network: per-step towers linked by attention-based transfer.
+
+    Step 1's representation is its tower output ``z_1 = q_1``. For each
+    later step ``t``, the previous representation is passed through a
+    transfer layer, ``p_{t-1} = g_{t-1}(z_{t-1})``, and the AIT module
+    (:class:`~sklearn_mtl.nn.TransferAttention`) mixes it with the step's
+    own tower output: ``z_t = AIT(p_{t-1}, q_t)``. Each ``z_t`` feeds the
+    step's output layer, one logit.
+
+    Parameters
+    ----------
+    embedding : MixedInputEmbedding
+        Input embedding shared by all towers.
+    n_tasks : int
+        Number of funnel steps, at least 2.
+    tower_hidden_units : tuple of int
+        Hidden layer widths of each tower; the last one is the attention
+        width ``K``.
+    transfer_hidden_units : tuple of int
+        Hidden layers of each transfer layer ``g`` before its final
+        ``K -> K`` ReLU layer.
+    dropout : float
+        Dropout after every hidden layer.
+    """
+
+    def __init__(
+        self, embedding, n_tasks, *, tower_hidden_units, transfer_hidden_units=(), dropout=0.0
+    ):
+        super().__init__()
+        self.embedding = embedding
+        self.towers = ParallelMLP(
+            n_tasks, embedding.out_features, tower_hidden_units, dropout=dropout
+        )
+        dim = self.towers.out_features
+        self.transfers = nn.ModuleList(
+            MLP(dim, (*transfer_hidden_units, dim), dropout=dropout) for _ in range(n_tasks - 1)
+        )
+        self.attentions = nn.ModuleList(TransferAttention(dim) for _ in range(n_tasks - 1))
+        self.output = ParallelLinear(n_tasks, dim, 1)
+
+    def _transfer(self, categorical, numeric):
+        towers = self.towers(self.embedding(categorical, numeric))
+        z, weights = [towers[:, 0]], []
+        for t, (transfer, attention) in enumerate(zip(self.transfers, self.attentions), start=1):
+            z_t, w_t = attention(transfer(z[-1]), towers[:, t])
+            z.append(z_t)
+            weights.append(w_t)
+        return torch.stack(z, dim=1), torch.stack(weights, dim=1)
+
+    def attention_weights(self, categorical, numeric):
+        """``(n, n_tasks - 1, 2)`` weights of each step's AIT on ``(p_{t-1}, q_t)``."""
+        return self._transfer(categorical, numeric)[1]
+
+    def forward(self, categorical, numeric):
+        return self.output(self._transfer(categorical, numeric)[0]).squeeze(-1)
+
+
+class CalibratedFunnelLoss(MultiTaskLoss):
+    """AITM's loss: per-step cross-entropy plus the behavioural expectation calibrator.
+
+    ``sum_t w_t L_t + alpha * mean_i sum_{t >= 2} max(y_hat_it - y_hat_i(t-1), 0)``
+    on the predicted probabilities (the paper's eqs. 6-7): a later funnel
+    step should not be more probable than the one before it.
+
+    Parameters
+    ----------
+    calibration_weight : float
+        ``alpha``; 0 switches the calibrator off.
+    task_weights : sequence of float, default=None
+        Weight of each step's cross-entropy; all ones when None.
+
+    Notes
+    -----
+    The calibrator is the paper's plain mean over the batch's rows:
+    ``sample_weight`` weighs the cross-entropy terms only.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_mtl.models._aitm import CalibratedFunnelLoss
+    >>> loss = CalibratedFunnelLoss(calibration_weight=0.5)
+    >>> logits = torch.logit(torch.tensor([[0.2, 0.5], [0.4, 0.1]]))
+    >>> loss.penalty(logits)
+    tensor(0.0750)
+    """
+
+    def __init__(self, calibration_weight, task_weights=None):
+        super().__init__(task_weights=task_weights)
+        self.calibration_weight = calibration_weight
+
+    def penalty(self, logits):
+        proba = torch.sigmoid(logits)
+        excess = torch.relu(proba[:, 1:] - proba[:, :-1]).sum(1)
+        return self.calibration_weight * excess.mean()
+
+
+class AITMClassifier(BaseMultiTaskClassifier):
+    """Adaptive Information Transfer Multi-task classifier for funnels (Xi et al., KDD 2021).
+
+    ``Y``'s columns are the steps of a conversion funnel in order (e.g.
+    impression -> click -> purchase): each step's positives must be among
+    the previous step's. Every step has a tower over the shared embeddings;
+    each later step adaptively mixes its own tower output with information
+    transferred from the step before it (an attention over the two), and a
+    calibrator penalises predicting a later step as more probable than the
+    previous one.
+
+    Parameters
+    ----------
+    tower_hidden_units : tuple of int, default=(64, 32)
+        Hidden layer widths of each step's tower; the last width is the
+        attention width ``K``.
+    transfer_hidden_units : tuple of int, default=()
+        Extra hidden layers of each transfer layer, before its ``K -> K``
+        ReLU layer (the paper's and authors' code: none).
+    calibration_weight : float, default=0.6
+        ``alpha``, the weight of the behavioural expectation calibrator
+        ``mean_i sum_{t>=2} max(y_hat_t - y_hat_{t-1}, 0)``; 0 switches it off.
+    max_epochs : int, default=20
+        Passes over the training data (an upper bound with early stopping).
+    batch_size : int, default=512
+        Rows per mini-batch (also used to batch prediction).
+    lr : float, default=1e-3
+        Learning rate.
+    optimizer : {"adam", "adamw", "sgd"} or torch optimizer class, default="adam"
+        Optimizer.
+    weight_decay : float, default=0.0
+        Weight decay passed to the optimizer.
+    dropout : float, default=0.0
+        Dropout probability after each tower and transfer hidden layer.
+    embedding_dim : int, default=8
+        Width of each categorical column's embedding.
+    categorical_features : "from_dtype", array-like or None, default="from_dtype"
+        Which columns are categorical: ``"from_dtype"`` takes pandas
+        ``category`` columns; else a boolean mask, column indices or column
+        names; ``None`` means none. All other columns must be numeric and
+        finite; they are standardized.
+    task_weights : array-like of shape (n_tasks,), default=None
+        Weight of each step's cross-entropy; all ones when None.
+    loss_weighting : str or LossWeighting, default="fixed"
+        How the task losses are balanced: ``"fixed"`` (``task_weights``),
+        ``"uncertainty"``, ``"gradnorm"``, ``"dwa"``, ``"pcgrad"``, or a
+        strategy of :mod:`sklearn_mtl.loss_weighting` such as
+        ``GradNorm(alpha=1.5)``. The weights in use are recorded per epoch
+        in ``history_`` (``loss_weight_<task>``).
+    early_stopping : "auto" or bool, default="auto"
+        Hold out ``validation_fraction`` of the data and stop when
+        ``early_stopping_monitor`` has not improved for ``n_iter_no_change``
+        epochs, restoring the best epoch's weights. ``"auto"`` enables it
+        above 10,000 samples.
+    early_stopping_monitor : str, default="valid_roc_auc"
+        History key watched by early stopping: ``"valid_roc_auc"`` (mean
+        over steps), ``"valid_loss"``, ``"valid_<metric>_<task>"``, or a
+        bare task name (that step's validation ROC AUC).
+    validation_fraction : float, default=0.1
+        Share of the training data held out for early stopping.
+    n_iter_no_change : int, default=5
+        Patience of early stopping, in epochs.
+    callbacks : list of skorch callbacks, default=None
+        Extra skorch callbacks.
+    device : str, default="cpu"
+        Torch device, e.g. ``"cuda"``.
+    dtype : {"float32", "float64"}, default="float32"
+        Floating-point precision of the network, its inputs and its loss.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, shuffling, dropout and the validation split,
+        without changing torch's global random state.
+    verbose : int, default=0
+        Print one table row per epoch when positive.
+    warm_start : bool, default=False
+        Continue from the fitted weights on the next ``fit``.
+
+    Attributes
+    ----------
+    classes_ : list of ndarray of shape (2,)
+        The classes of each step.
+    task_names_ : ndarray of str
+        ``Y``'s column names (the steps), or ``task_0``, ``task_1``, ...
+    n_tasks_ : int
+        Number of funnel steps.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of str
+        Names of the features seen during fit (DataFrame input only).
+    is_categorical_ : ndarray of bool
+        Which features were treated as categorical.
+    history_ : skorch.History
+        Per-epoch record: losses, per-step validation losses and scores.
+    n_iter_ : int
+        Number of epochs trained.
+    net_ : skorch.NeuralNet
+        The private skorch net that trained the module.
+
+    See Also
+    --------
+    ESMMClassifier : Two-step click -> conversion model over the entire space.
+
+    Notes
+    -----
+    Each step's probability is end-to-end, ``P(step reached)`` (e.g.
+    ``P(click and purchase)``); for a step given the previous one use
+    :func:`sklearn_mtl.metrics.conditional_proba` or a scorer with
+    ``given=``.
+
+    References
+    ----------
+    D. Xi, Z. Chen, P. Yan, Y. Zhang, Y. Zhu, F. Zhuang, Y. Chen. "Modeling
+    the Sequential Dependence among Audience Multi-step Conversions with
+    Multi-task Learning in Targeted Display Advertising", KDD 2021.
+
+    Examples
+    --------
+    >>> from sklearn_mtl import AITMClassifier
+    >>> from sklearn_mtl.datasets import make_funnel
+    >>> X, Y = make_funnel(n_samples=2000, n_steps=3, random_state=0, return_X_y=True)
+    >>> model = AITMClassifier(max_epochs=2, random_state=0).fit(X, Y)
+    >>> list(model.task_names_)
+    ['click', 'step_2', 'conversion']
+    >>> model.predict_proba_frame(X[:3]).shape
+    (3, 3)
+    >>> model.attention_weights(X[:3]).shape
+    (3, 2, 2)
+    """
+
+    _accepts_any_label_matrix = False
+
+    _parameter_constraints: dict = {
+        **BaseMultiTaskClassifier._parameter_constraints,
+        "tower_hidden_units": ["array-like"],
+        "transfer_hidden_units": ["array-like"],
+        "calibration_weight": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        *,
+        tower_hidden_units=(64, 32),
+        transfer_hidden_units=(),
+        calibration_weight=0.6,
+        max_epochs=20,
+        batch_size=512,
+        lr=1e-3,
+        optimizer="adam",
+        weight_decay=0.0,
+        dropout=0.0,
+        embedding_dim=8,
+        categorical_features="from_dtype",
+        task_weights=None,
+        loss_weighting="fixed",
+        early_stopping="auto",
+        early_stopping_monitor="valid_roc_auc",
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        callbacks=None,
+        device="cpu",
+        dtype="float32",
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+    ):
+        super().__init__(
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            lr=lr,
+            optimizer=optimizer,
+            weight_decay=weight_decay,
+            dropout=dropout,
+            embedding_dim=embedding_dim,
+            categorical_features=categorical_features,
+            task_weights=task_weights,
+            loss_weighting=loss_weighting,
+            early_stopping=early_stopping,
+            early_stopping_monitor=early_stopping_monitor,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            callbacks=callbacks,
+            device=device,
+            dtype=dtype,
+            random_state=random_state,
+            verbose=verbose,
+            warm_start=warm_start,
+        )
+        self.tower_hidden_units = tower_hidden_units
+        self.transfer_hidden_units = transfer_hidden_units
+        self.calibration_weight = calibration_weight
+
+    def _build_module(self, embedding, n_tasks):
+        return AITM(
+            embedding,
+            n_tasks,
+            tower_hidden_units=check_hidden_units("tower_hidden_units", self.tower_hidden_units),
+            transfer_hidden_units=check_hidden_units(
+                "transfer_hidden_units", self.transfer_hidden_units
+            ),
+            dropout=self.dropout,
+        )
+
+    def _build_criterion(self, n_tasks):
+        return CalibratedFunnelLoss(
+            self.calibration_weight, task_weights=self._checked_task_weights(n_tasks)
+        )
+
+    def _check_task_labels(self, Y):
+        check_funnel(Y, self.task_names_, model=type(self).__name__)
+
+    def attention_weights(self, X):
+        """Each later step's attention on the transferred and its own information.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Features.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_tasks - 1, 2)
+            For step ``t + 1`` (``t = 0 .. n_tasks - 2``), the softmax weights
+            of its AIT module on ``(p_t, q_{t+1})``: information transferred
+            from the previous step, then the step's own tower output. Each
+            ``[i, t]`` pair sums to one.
+        """
+        return self._forward(X, _attention_weights)
+
+
+def _attention_weights(module, inputs):
+    return module.attention_weights(**inputs)

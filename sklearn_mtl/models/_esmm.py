@@ -1,0 +1,296 @@
+"""ESMM: Entire Space Multi-task Model (Ma et al., SIGIR 2018)."""
+
+import numpy as np
+import torch
+from scipy.special import expit
+from torch import nn
+
+from .._base import BaseMultiTaskClassifier, check_hidden_units
+from .._targets import BinaryTarget, check_funnel
+from ..metrics import score_task_given
+from ..nn import MLP, product_logit
+
+
+class _Tower(nn.Sequential):
+    """An MLP ending in one logit per row."""
+
+    def __init__(self, in_features, hidden_units, dropout):
+        mlp = MLP(in_features, hidden_units, dropout=dropout)
+        super().__init__(mlp, nn.Linear(mlp.out_features, 1))
+
+    def forward(self, x):
+        return super().forward(x).squeeze(-1)
+
+
+class ESMM(nn.Module):
+    """The ESMM network: a CTR and a CVR tower over shared embeddings.
+
+    ``forward`` returns the logits of ``[pCTR, pCTCVR]`` with
+    ``pCTCVR = pCTR * pCVR`` (the paper's eq. 2), the product taken in log
+    space by :func:`~sklearn_mtl.nn.product_logit`: binary cross-entropy
+    with logits on these two columns over all impressions is the ESMM loss
+    (eq. 3).
+
+    Parameters
+    ----------
+    embedding : MixedInputEmbedding
+        Input embedding shared by both towers (the paper's "embedding
+        lookup" sharing).
+    ctr_hidden_units, cvr_hidden_units : tuple of int
+        Hidden layer widths of the two towers.
+    dropout : float
+        Dropout after every hidden layer.
+    """
+
+    def __init__(self, embedding, *, ctr_hidden_units, cvr_hidden_units, dropout=0.0):
+        super().__init__()
+        self.embedding = embedding
+        self.ctr = _Tower(embedding.out_features, ctr_hidden_units, dropout)
+        self.cvr = _Tower(embedding.out_features, cvr_hidden_units, dropout)
+
+    def cvr_logits(self, categorical, numeric):
+        """``(n,)`` logits of pCVR, the conversion probability given a click."""
+        return self.cvr(self.embedding(categorical, numeric))
+
+    def forward(self, categorical, numeric):
+        x = self.embedding(categorical, numeric)
+        ctr = self.ctr(x)
+        return torch.stack([ctr, product_logit(ctr, self.cvr(x))], dim=1)
+
+
+class ESMMClassifier(BaseMultiTaskClassifier):
+    """Entire Space Multi-task Model for click -> conversion (Ma et al., SIGIR 2018).
+
+    ``Y`` has two columns, ``[click, conversion]``; a conversion without a
+    click is an error. A CTR tower and a CVR tower share the embeddings.
+    Both are trained over *all* impressions through the two observable
+    quantities, ``pCTR`` on the click and ``pCTCVR = pCTR * pCVR`` on click
+    and conversion, which removes the sample selection bias of a CVR model
+    trained on clicked rows and gives the rare conversion task the
+    embeddings learnt from clicks.
+
+    Parameters
+    ----------
+    ctr_hidden_units : tuple of int, default=(64, 32)
+        Hidden layer widths of the CTR tower.
+    cvr_hidden_units : tuple of int, default=(64, 32)
+        Hidden layer widths of the CVR tower.
+    max_epochs : int, default=20
+        Passes over the training data (an upper bound with early stopping).
+    batch_size : int, default=512
+        Rows per mini-batch (also used to batch prediction).
+    lr : float, default=1e-3
+        Learning rate.
+    optimizer : {"adam", "adamw", "sgd"} or torch optimizer class, default="adam"
+        Optimizer.
+    weight_decay : float, default=0.0
+        Weight decay passed to the optimizer.
+    dropout : float, default=0.0
+        Dropout probability after each tower hidden layer.
+    embedding_dim : int, default=8
+        Width of each categorical column's embedding.
+    categorical_features : "from_dtype", array-like or None, default="from_dtype"
+        Which columns are categorical: ``"from_dtype"`` takes pandas
+        ``category`` columns; else a boolean mask, column indices or column
+        names; ``None`` means none. Categorical columns are embedded; all
+        other columns must be numeric and finite and are standardized and
+        fed to both towers next to the embeddings.
+    task_weights : array-like of shape (2,), default=None
+        Weights of the CTR and CTCVR losses; all ones when None (the paper).
+    loss_weighting : str or LossWeighting, default="fixed"
+        How the task losses are balanced: ``"fixed"`` (``task_weights``),
+        ``"uncertainty"``, ``"gradnorm"``, ``"dwa"``, ``"pcgrad"``, or a
+        strategy of :mod:`sklearn_mtl.loss_weighting` such as
+        ``GradNorm(alpha=1.5)``. The weights in use are recorded per epoch
+        in ``history_`` (``loss_weight_<task>``).
+    early_stopping : "auto" or bool, default="auto"
+        Hold out ``validation_fraction`` of the data and stop when
+        ``early_stopping_monitor`` has not improved for ``n_iter_no_change``
+        epochs, restoring the best epoch's weights. ``"auto"`` enables it
+        above 10,000 samples.
+    early_stopping_monitor : str, default="valid_roc_auc"
+        History key watched by early stopping: ``"valid_roc_auc"`` (mean of
+        CTR and CTCVR AUC), ``"valid_roc_auc_cvr"`` (CVR AUC on clicked
+        rows), ``"valid_loss"``, ``"valid_<metric>_<task>"``, or a bare task
+        name (that task's validation ROC AUC).
+    validation_fraction : float, default=0.1
+        Share of the training data held out for early stopping.
+    n_iter_no_change : int, default=5
+        Patience of early stopping, in epochs.
+    callbacks : list of skorch callbacks, default=None
+        Extra skorch callbacks.
+    device : str, default="cpu"
+        Torch device, e.g. ``"cuda"``.
+    dtype : {"float32", "float64"}, default="float32"
+        Floating-point precision of the network, its inputs and its loss.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, shuffling, dropout and the validation split,
+        without changing torch's global random state.
+    verbose : int, default=0
+        Print one table row per epoch when positive.
+    warm_start : bool, default=False
+        Continue from the fitted weights on the next ``fit``.
+
+    Attributes
+    ----------
+    classes_ : list of ndarray of shape (2,)
+        The classes of the click and of the conversion.
+    task_names_ : ndarray of str
+        ``Y``'s column names, or ``task_0``, ``task_1``.
+    n_tasks_ : int
+        Always 2.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of str
+        Names of the features seen during fit (DataFrame input only).
+    is_categorical_ : ndarray of bool
+        Which features were treated as categorical.
+    history_ : skorch.History
+        Per-epoch record. With a validation set: each task's loss and
+        ``valid_<metric>_<task>`` on all rows (the click's is CTR, the
+        conversion's is CTCVR), and ``valid_<metric>_cvr``, pCVR scored on
+        the clicked validation rows only.
+    n_iter_ : int
+        Number of epochs trained.
+    net_ : skorch.NeuralNet
+        The private skorch net that trained the module.
+
+    See Also
+    --------
+    AITMClassifier : Funnels of two or more steps with learnt transfer.
+    sklearn_mtl.metrics.esmm_scorers : CTR, CVR and CTCVR scorers.
+
+    Notes
+    -----
+    ``predict_proba`` follows ``Y``'s columns: ``P(click)`` and
+    ``P(click and conversion)`` (pCTCVR). The conversion rate given a click
+    is :meth:`predict_cvr`, defined for every row, clicked or not.
+
+    References
+    ----------
+    X. Ma, L. Zhao, G. Huang, Z. Wang, Z. Hu, X. Zhu, K. Gai. "Entire Space
+    Multi-Task Model: An Effective Approach for Estimating Post-Click
+    Conversion Rate", SIGIR 2018.
+
+    Examples
+    --------
+    >>> from sklearn_mtl import ESMMClassifier
+    >>> from sklearn_mtl.datasets import make_funnel
+    >>> X, Y = make_funnel(n_samples=2000, random_state=0, return_X_y=True)
+    >>> list(Y.columns)
+    ['click', 'conversion']
+    >>> model = ESMMClassifier(max_epochs=2, random_state=0).fit(X, Y)
+    >>> p_click, p_ctcvr = model.predict_proba(X[:3])
+    >>> p_cvr = model.predict_cvr(X[:3])
+    >>> bool(abs(p_ctcvr[:, 1] - p_click[:, 1] * p_cvr).max() < 1e-6)
+    True
+    """
+
+    _accepts_any_label_matrix = False
+
+    _parameter_constraints: dict = {
+        **BaseMultiTaskClassifier._parameter_constraints,
+        "ctr_hidden_units": ["array-like"],
+        "cvr_hidden_units": ["array-like"],
+    }
+
+    def __init__(
+        self,
+        *,
+        ctr_hidden_units=(64, 32),
+        cvr_hidden_units=(64, 32),
+        max_epochs=20,
+        batch_size=512,
+        lr=1e-3,
+        optimizer="adam",
+        weight_decay=0.0,
+        dropout=0.0,
+        embedding_dim=8,
+        categorical_features="from_dtype",
+        task_weights=None,
+        loss_weighting="fixed",
+        early_stopping="auto",
+        early_stopping_monitor="valid_roc_auc",
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        callbacks=None,
+        device="cpu",
+        dtype="float32",
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+    ):
+        super().__init__(
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            lr=lr,
+            optimizer=optimizer,
+            weight_decay=weight_decay,
+            dropout=dropout,
+            embedding_dim=embedding_dim,
+            categorical_features=categorical_features,
+            task_weights=task_weights,
+            loss_weighting=loss_weighting,
+            early_stopping=early_stopping,
+            early_stopping_monitor=early_stopping_monitor,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            callbacks=callbacks,
+            device=device,
+            dtype=dtype,
+            random_state=random_state,
+            verbose=verbose,
+            warm_start=warm_start,
+        )
+        self.ctr_hidden_units = ctr_hidden_units
+        self.cvr_hidden_units = cvr_hidden_units
+
+    def _build_module(self, embedding, n_tasks):
+        return ESMM(
+            embedding,
+            ctr_hidden_units=check_hidden_units("ctr_hidden_units", self.ctr_hidden_units),
+            cvr_hidden_units=check_hidden_units("cvr_hidden_units", self.cvr_hidden_units),
+            dropout=self.dropout,
+        )
+
+    def _check_task_labels(self, Y):
+        check_funnel(Y, self.task_names_, n_tasks=2, model=type(self).__name__)
+
+    def _validation_scores(self, Y, logits, sample_weight):
+        scores = super()._validation_scores(Y, logits, sample_weight)
+        # log pCVR = log pCTCVR - log pCTR, exact in float64 however small both
+        # are; the clip only absorbs the module's float32 rounding.
+        p_cvr = np.exp(np.minimum(_log_sigmoid(logits[:, 1]) - _log_sigmoid(logits[:, 0]), 0.0))
+        for metric in BinaryTarget.metrics:
+            scores[f"valid_{metric}_cvr"] = score_task_given(
+                metric, Y[:, 1], p_cvr, Y[:, 0], sample_weight
+            )
+        return scores
+
+    def predict_cvr(self, X):
+        """pCVR: the probability of a conversion given a click, for every row.
+
+        Defined for non-clicked rows too (what the conversion probability
+        would be had the row been clicked): rank candidates by it, or
+        multiply by ``P(click)`` for pCTCVR.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Features.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            The positive-class probability of the conversion task given a
+            positive click.
+        """
+        return expit(self._forward(X, _cvr_logits))
+
+
+def _log_sigmoid(logits):
+    return -np.logaddexp(0.0, -logits)
+
+
+def _cvr_logits(module, inputs):
+    return module.cvr_logits(**inputs)

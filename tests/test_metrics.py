@@ -1,0 +1,159 @@
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_mtl import ESMMClassifier
+from sklearn_mtl._targets import BinaryTarget
+from sklearn_mtl.datasets import make_funnel
+from sklearn_mtl.metrics import (
+    TaskScorer,
+    conditional_proba,
+    esmm_scorers,
+    make_task_scorer,
+    score_task_given,
+    task_scorers,
+)
+
+
+class _FixedProba:
+    """A fitted two-task model stand-in whose probabilities are given."""
+
+    def __init__(self, proba):
+        self.proba = np.asarray(proba, dtype=float)
+        self.task_names_ = np.array(["click", "conversion"], dtype=object)
+        self.n_tasks_ = 2
+        self.classes_ = [np.array([0, 1]), np.array([0, 1])]
+        self.task_types_ = ["binary", "binary"]
+        self._task_targets = [BinaryTarget(c) for c in self.classes_]
+
+    def predict_proba(self, X):
+        return [np.column_stack([1 - p, p]) for p in self.proba.T]
+
+
+@pytest.fixture(scope="module")
+def funnel():
+    return make_funnel(n_samples=3000, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def esmm(funnel):
+    return ESMMClassifier(max_epochs=3, random_state=0).fit(funnel.data, funnel.target)
+
+
+def test_per_task_scorers_match_sklearn_metrics_per_task(esmm, funnel):
+    X, Y = funnel.data, funnel.target
+    weight = np.random.default_rng(0).uniform(0.5, 2, len(X))
+    proba = esmm.predict_proba(X)
+    functions = {"roc_auc": roc_auc_score, "average_precision": average_precision_score}
+    for t, task in enumerate(["click", "conversion"]):
+        y, p = Y[task].to_numpy(), proba[t][:, 1]
+        for metric, function in functions.items():
+            assert make_task_scorer(metric, task)(esmm, X, Y) == pytest.approx(function(y, p))
+            assert make_task_scorer(metric, t)(esmm, X, Y, weight) == pytest.approx(
+                function(y, p, sample_weight=weight)
+            )
+        assert make_task_scorer("log_loss", task)(esmm, X, Y) == pytest.approx(-log_loss(y, p))
+
+
+def test_log_loss_counts_the_negative_rows():
+    # scikit-learn's neg_log_loss on a multi-label Y sums -y log p over the
+    # labels: a confident positive prediction on a negative row costs nothing.
+    Y = pd.DataFrame({"click": [1, 0, 0, 1], "conversion": [1, 0, 0, 0]})
+    good = _FixedProba([[0.9, 0.8], [0.1, 0.1], [0.2, 0.1], [0.7, 0.2]])
+    bad = _FixedProba([[0.9, 0.8], [0.1, 0.1], [0.2, 0.99], [0.7, 0.99]])
+    scorer = make_task_scorer("log_loss", "conversion")
+    y, p = np.array([1, 0, 0, 0]), bad.proba[:, 1]
+    by_hand = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+    assert scorer(bad, None, Y) == pytest.approx(-by_hand)
+    assert scorer(bad, None, Y) < scorer(good, None, Y) - 1.0
+    positives_only = -np.mean(y * np.log(p))
+    assert -scorer(bad, None, Y) > 10 * positives_only
+    with pytest.warns(UserWarning, match="do not sum to one"):
+        pooled = [log_loss(Y, model.proba) for model in (good, bad)]
+    assert pooled[0] == pytest.approx(pooled[1])
+
+
+def test_cvr_scorer_uses_clicked_rows_and_the_conditional_probability():
+    Y = pd.DataFrame({"click": [1, 1, 1, 0, 0, 1], "conversion": [1, 0, 0, 0, 0, 1]})
+    p_click = np.array([0.5, 0.8, 0.4, 0.9, 0.05, 0.5])
+    p_cvr = np.array([0.6, 0.1, 0.3, 0.99, 0.01, 0.2])
+    model = _FixedProba(np.column_stack([p_click, p_click * p_cvr]))
+    scorers = esmm_scorers(metrics=("roc_auc", "log_loss"))
+    clicked = Y["click"].to_numpy() == 1
+    y_conv = Y["conversion"].to_numpy()
+    assert scorers["roc_auc_cvr"](model, None, Y) == pytest.approx(
+        roc_auc_score(y_conv[clicked], p_cvr[clicked])
+    )
+    assert scorers["neg_log_loss_cvr"](model, None, Y) == pytest.approx(
+        -log_loss(y_conv[clicked], p_cvr[clicked])
+    )
+    assert scorers["roc_auc_ctcvr"](model, None, Y) == pytest.approx(
+        roc_auc_score(y_conv, p_click * p_cvr)
+    )
+    assert scorers["roc_auc_ctr"](model, None, Y) == pytest.approx(
+        roc_auc_score(Y["click"], p_click)
+    )
+    # On all rows, the non-clicked rows would change the CVR AUC.
+    assert roc_auc_score(y_conv, p_cvr) != pytest.approx(scorers["roc_auc_cvr"](model, None, Y))
+    assert score_task_given("roc_auc", y_conv, p_cvr, Y["click"].to_numpy()) == pytest.approx(
+        scorers["roc_auc_cvr"](model, None, Y)
+    )
+
+
+def test_cvr_scorer_agrees_with_predict_cvr(esmm, funnel):
+    X, Y = funnel.data, funnel.target
+    clicked = Y["click"].to_numpy() == 1
+    expected = roc_auc_score(Y["conversion"][clicked], esmm.predict_cvr(X)[clicked])
+    assert esmm_scorers()["roc_auc_cvr"](esmm, X, Y) == pytest.approx(expected, abs=1e-4)
+    p_click, p_ctcvr = esmm.predict_proba(X)
+    np.testing.assert_allclose(
+        conditional_proba(p_ctcvr[:, 1], p_click[:, 1]), esmm.predict_cvr(X), rtol=1e-5
+    )
+
+
+def test_unknown_task_and_metric():
+    Y = pd.DataFrame({"click": [1, 0], "conversion": [1, 0]})
+    model = _FixedProba([[0.6, 0.5], [0.4, 0.1]])
+    with pytest.raises(ValueError, match="Unknown task 'purchase'.*'click', 'conversion'"):
+        TaskScorer("roc_auc", "conversion", given="purchase")(model, None, Y)
+    with pytest.raises(ValueError, match="out of range for 2 tasks"):
+        TaskScorer("roc_auc", 2)(model, None, Y)
+    with pytest.raises(ValueError, match="Unknown metric 'auc'"):
+        esmm_scorers(metrics=("auc",))
+
+
+def test_grid_search_through_a_pipeline_multi_metric_refit():
+    X, Y = make_funnel(2000, n_categorical=0, random_state=0, return_X_y=True)
+    pipeline = make_pipeline(StandardScaler(), ESMMClassifier(max_epochs=2, random_state=0))
+    scoring = {**esmm_scorers(), **task_scorers(["click"], metrics=("log_loss",))}
+    search = GridSearchCV(
+        pipeline,
+        {"esmmclassifier__lr": [1e-3, 1e-2]},
+        scoring=scoring,
+        refit="roc_auc_cvr",
+        cv=2,
+        error_score="raise",
+    ).fit(X, Y)
+    results = search.cv_results_
+    for key in ["roc_auc_ctr", "roc_auc_cvr", "roc_auc_ctcvr", "neg_log_loss_click"]:
+        assert np.isfinite(results[f"mean_test_{key}"]).all(), key
+    assert results["mean_test_neg_log_loss_click"].max() < 0
+    best = int(np.argmax(results["mean_test_roc_auc_cvr"]))
+    assert search.best_index_ == best
+    assert search.best_estimator_.predict_proba(X[:5])[1].shape == (5, 2)
+
+
+def test_single_metric_grid_search():
+    X, Y = make_funnel(1000, random_state=0, return_X_y=True)
+    search = GridSearchCV(
+        ESMMClassifier(max_epochs=1, random_state=0),
+        {"embedding_dim": [2, 4]},
+        scoring=make_task_scorer("average_precision", "conversion", given="click"),
+        cv=2,
+        error_score="raise",
+    ).fit(X, Y)
+    assert 0 < search.best_score_ <= 1
