@@ -158,10 +158,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
 
     def _build_criterion(self, n_tasks):
         """Return the loss, a :class:`~sklearn_mtl.losses.MultiTaskLoss`."""
-        return MultiTaskLoss(
-            task_weights=self._checked_task_weights(n_tasks),
-            losses=[target.loss for target in self._task_targets],
-        )
+        return MultiTaskLoss(losses=[target.loss for target in self._task_targets])
 
     def _check_task_labels(self, Y):
         """Model-specific checks of the encoded ``(n, n_tasks)`` labels
@@ -190,6 +187,14 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
                 per_metric.setdefault(metric, []).append(value)
         scores.update({f"valid_{m}": nanmean(values) for m, values in per_metric.items()})
         return scores
+
+    def _epoch_log_keys(self):
+        """History keys shown in the ``verbose`` table, one row per epoch."""
+        shown = {"epoch", "train_loss", "valid_loss", "valid_roc_auc", "valid_r2", "dur"}
+        return shown | {
+            f"valid_{target.metrics[0]}_{name}"
+            for name, target in zip(self.task_names_, self._task_targets)
+        }
 
     # ----------------------------------------------------------- public API
 
@@ -535,11 +540,6 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
                     ),
                 )
             )
-        shown = {"epoch", "train_loss", "valid_loss", "valid_roc_auc", "valid_r2", "dur"}
-        shown |= {
-            f"valid_{target.metrics[0]}_{name}"
-            for name, target in zip(self.task_names_, self._task_targets)
-        }
         criterion = self._checked_criterion().to(dtype)
         optimizer = _OPTIMIZERS.get(self.optimizer, self.optimizer)
         net = MultiTaskNet(
@@ -556,7 +556,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             iterator_valid=BatchIterator,
             train_split=None,
             callbacks=callbacks + list(self.callbacks or []),
-            callbacks__print_log=EpochLog(keys_shown=shown),
+            callbacks__print_log=EpochLog(keys_shown=self._epoch_log_keys()),
             verbose=self.verbose,
             device=device,
         )

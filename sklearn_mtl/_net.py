@@ -121,8 +121,12 @@ class MultiTaskNet(NeuralNet):
             super()._set_training(training)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
+        # The validation loss is the training objective: same weighting, same penalty.
         targets, sample_weight = y_true
-        return self.criterion_(y_pred, targets, sample_weight)
+        task_losses = self.criterion_.task_losses(y_pred, targets, sample_weight)
+        return self.loss_weighting_.combine(task_losses) + self.criterion_.penalty(
+            y_pred, sample_weight
+        )
 
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)
@@ -130,6 +134,6 @@ class MultiTaskNet(NeuralNet):
         y_pred = self.infer(Xi, **fit_params)
         task_losses = self.criterion_.task_losses(y_pred, targets, sample_weight)
         loss = self.loss_weighting_.backward(
-            task_losses, self.criterion_.penalty(y_pred), self.module_
+            task_losses, self.criterion_.penalty(y_pred, sample_weight), self.module_
         )
         return {"loss": loss, "y_pred": y_pred, "task_losses": task_losses.detach()}

@@ -67,8 +67,6 @@ class MultiTaskLoss(nn.Module):
 
     Parameters
     ----------
-    task_weights : sequence of float, default=None
-        Weight of each task's loss in the total; all ones when None.
     losses : sequence of str, default=None
         Each task's per-element loss, a key of :data:`ELEMENT_LOSSES`;
         binary cross-entropy on logits for every task when None.
@@ -76,9 +74,10 @@ class MultiTaskLoss(nn.Module):
     Notes
     -----
     ``task_losses(logits, targets, sample_weight)`` returns the ``(n_tasks,)``
-    vector of per-task mean losses. ``forward`` combines them as
-    ``sum_t w_t L_t + penalty(logits)``; a model with an auxiliary term (for
-    example AITM's calibrator) overrides :meth:`penalty`.
+    vector of per-task mean losses; how they are weighted into one loss is
+    the estimator's ``loss_weighting`` strategy. ``forward`` gives their
+    plain sum plus ``penalty(logits, sample_weight)``, the auxiliary term of a
+    model that has one (AITM's calibrator overrides :meth:`penalty`).
 
     Examples
     --------
@@ -93,10 +92,8 @@ class MultiTaskLoss(nn.Module):
     tensor([0.6931, 1.0000])
     """
 
-    def __init__(self, task_weights=None, losses=None):
+    def __init__(self, losses=None):
         super().__init__()
-        weights = None if task_weights is None else torch.as_tensor(task_weights, dtype=torch.float32)
-        self.register_buffer("task_weights", weights)
         self.losses = None if losses is None else list(losses)
         unknown = set(self.losses or ()) - set(ELEMENT_LOSSES)
         if unknown:
@@ -120,12 +117,9 @@ class MultiTaskLoss(nn.Module):
             )
         return masked_task_means(per_element, observed, sample_weight)
 
-    def penalty(self, logits):
+    def penalty(self, logits, sample_weight=None):
         return logits.new_zeros(())
 
-    def combine(self, task_losses, logits):
-        weighted = task_losses if self.task_weights is None else task_losses * self.task_weights
-        return weighted.sum() + self.penalty(logits)
-
     def forward(self, logits, targets, sample_weight=None):
-        return self.combine(self.task_losses(logits, targets, sample_weight), logits)
+        task_losses = self.task_losses(logits, targets, sample_weight)
+        return task_losses.sum() + self.penalty(logits, sample_weight)

@@ -74,6 +74,19 @@ def test_calibrator_is_the_batch_mean_of_positive_excess():
     bce = F.binary_cross_entropy(torch.tensor(proba), targets, reduction="none").mean(0).sum()
     assert loss(logits, targets).item() == pytest.approx(bce.item() + 0.6 * excess.mean())
     assert CalibratedFunnelLoss(calibration_weight=0.0).penalty(logits).item() == 0.0
+    weight = torch.tensor([2.0, 1.0, 0.0, 1.0], dtype=torch.float64)
+    weighted = (2 * 0.1 + 0.2) / 4  # row 1 counted twice, row 3 dropped
+    assert loss.penalty(logits, weight).item() == pytest.approx(0.6 * weighted)
+
+
+def test_weighting_a_row_equals_repeating_it(funnel3):
+    X, Y = funnel3.data[:300], funnel3.target[:300]
+    weight = np.random.RandomState(0).randint(0, 3, len(X))
+    params = dict(max_epochs=5, optimizer="sgd", lr=0.1, batch_size=10_000, dtype="float64", random_state=0)
+    weighted = AITMClassifier(**params).fit(X, Y, sample_weight=weight)
+    repeated = AITMClassifier(**params).fit(X.loc[X.index.repeat(weight)], Y.loc[Y.index.repeat(weight)])
+    for p, q in zip(weighted.predict_proba(X), repeated.predict_proba(X)):
+        np.testing.assert_allclose(p, q, rtol=1e-9)
 
 
 # ---------------------------------------------------------------- behaviour

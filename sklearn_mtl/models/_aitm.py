@@ -73,7 +73,7 @@ class AITM(nn.Module):
 class CalibratedFunnelLoss(MultiTaskLoss):
     """AITM's loss: per-step cross-entropy plus the behavioural expectation calibrator.
 
-    ``sum_t w_t L_t + alpha * mean_i sum_{t >= 2} max(y_hat_it - y_hat_i(t-1), 0)``
+    ``sum_t L_t + alpha * mean_i sum_{t >= 2} max(y_hat_it - y_hat_i(t-1), 0)``
     on the predicted probabilities (the paper's eqs. 6-7): a later funnel
     step should not be more probable than the one before it.
 
@@ -81,13 +81,11 @@ class CalibratedFunnelLoss(MultiTaskLoss):
     ----------
     calibration_weight : float
         ``alpha``; 0 switches the calibrator off.
-    task_weights : sequence of float, default=None
-        Weight of each step's cross-entropy; all ones when None.
 
     Notes
     -----
-    The calibrator is the paper's plain mean over the batch's rows:
-    ``sample_weight`` weighs the cross-entropy terms only.
+    With ``sample_weight`` the calibrator's mean over rows is weighted like
+    the cross-entropy terms, so weighting a row by ``k`` equals repeating it.
 
     Examples
     --------
@@ -99,14 +97,16 @@ class CalibratedFunnelLoss(MultiTaskLoss):
     tensor(0.0750)
     """
 
-    def __init__(self, calibration_weight, task_weights=None):
-        super().__init__(task_weights=task_weights)
+    def __init__(self, calibration_weight):
+        super().__init__()
         self.calibration_weight = calibration_weight
 
-    def penalty(self, logits):
+    def penalty(self, logits, sample_weight=None):
         proba = torch.sigmoid(logits)
         excess = torch.relu(proba[:, 1:] - proba[:, :-1]).sum(1)
-        return self.calibration_weight * excess.mean()
+        if sample_weight is None:
+            return self.calibration_weight * excess.mean()
+        return self.calibration_weight * (excess * sample_weight).sum() / sample_weight.sum()
 
 
 class AITMClassifier(BaseMultiTaskClassifier):
@@ -311,9 +311,7 @@ class AITMClassifier(BaseMultiTaskClassifier):
         )
 
     def _build_criterion(self, n_tasks):
-        return CalibratedFunnelLoss(
-            self.calibration_weight, task_weights=self._checked_task_weights(n_tasks)
-        )
+        return CalibratedFunnelLoss(self.calibration_weight)
 
     def _check_task_labels(self, Y):
         check_funnel(Y, self.task_names_, model=type(self).__name__)

@@ -267,6 +267,9 @@ class ESMMClassifier(BaseMultiTaskClassifier):
             )
         return scores
 
+    def _epoch_log_keys(self):
+        return super()._epoch_log_keys() | {"valid_roc_auc_cvr"}
+
     def predict_cvr(self, X):
         """pCVR: the probability of a conversion given a click, for every row.
 
