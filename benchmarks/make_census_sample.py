@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sklearn_mtl.datasets._census import _COLLEGE_DEGREES as COLLEGE_DEGREES
+
 DEFAULT_OUT_DIR = (
     Path(__file__).resolve().parents[1] / "sklearn_mtl" / "datasets" / "data"
 )
@@ -41,14 +43,6 @@ SAMPLES = [
 
 # 0-based column positions in the UCI files
 EDUCATION, MARITAL_STAT, INCOME_50K = 4, 7, 41
-COLLEGE_DEGREES = {
-    "Associates degree-academic program",
-    "Associates degree-occup /vocational",
-    "Bachelors degree(BA AB BS)",
-    "Masters degree(MA MS MEng MEd MSW MBA)",
-    "Prof school degree (MD DDS DVM LLB JD)",
-    "Doctorate degree(PhD EdD)",
-}
 
 
 def read_lines(source_dir, stem):

@@ -20,16 +20,6 @@ from sklearn_mtl.models import ESMM
 from sklearn_mtl.nn import MixedInputEmbedding, log1mexp, product_logit
 
 
-@pytest.fixture(scope="module")
-def funnel():
-    return make_funnel(n_samples=3000, random_state=0)
-
-
-@pytest.fixture(scope="module")
-def fitted(funnel):
-    return ESMMClassifier(max_epochs=3, random_state=0).fit(funnel.data, funnel.target)
-
-
 # ------------------------------------------------------- reference equations
 
 
@@ -131,25 +121,25 @@ def test_needs_exactly_two_steps(funnel, columns):
         ESMMClassifier(max_epochs=1).fit(funnel.data, Y)
 
 
-def test_predict_proba_is_ctr_and_ctcvr_and_cvr_is_for_every_row(fitted, funnel):
+def test_predict_proba_is_ctr_and_ctcvr_and_cvr_is_for_every_row(fitted_esmm, funnel):
     X = funnel.data
-    p_click, p_ctcvr = fitted.predict_proba(X)
-    p_cvr = fitted.predict_cvr(X)
+    p_click, p_ctcvr = fitted_esmm.predict_proba(X)
+    p_cvr = fitted_esmm.predict_cvr(X)
     assert p_cvr.shape == (len(X),)
     np.testing.assert_allclose(p_ctcvr[:, 1], p_click[:, 1] * p_cvr, rtol=1e-5)
-    frame = fitted.predict_proba_frame(X)
+    frame = fitted_esmm.predict_proba_frame(X)
     assert list(frame.columns) == ["click", "conversion"]
     non_clicked = funnel.target["click"].to_numpy() == 0
     assert np.unique(p_cvr[non_clicked]).size > 100
 
 
-def test_validation_cvr_scores_use_clicked_rows_only(fitted):
+def test_validation_cvr_scores_use_clicked_rows_only(fitted_esmm):
     rng = np.random.default_rng(0)
     ctr, cvr = torch.tensor(rng.normal(size=(2, 200)))
     logits = torch.stack([ctr, product_logit(ctr, cvr)], dim=1).numpy()
     click = (rng.random(200) < 0.5).astype(float)
     Y = np.column_stack([click, click * (rng.random(200) < 0.5)])
-    scores = fitted._validation_scores(Y, logits, None)
+    scores = fitted_esmm._validation_scores(Y, logits, None)
     p = 1 / (1 + np.exp(-logits))
     clicked = click == 1
     expected = roc_auc_score(Y[clicked, 1], torch.sigmoid(cvr).numpy()[clicked])

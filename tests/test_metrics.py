@@ -34,29 +34,19 @@ class _FixedProba:
         return [np.column_stack([1 - p, p]) for p in self.proba.T]
 
 
-@pytest.fixture(scope="module")
-def funnel():
-    return make_funnel(n_samples=3000, random_state=0)
-
-
-@pytest.fixture(scope="module")
-def esmm(funnel):
-    return ESMMClassifier(max_epochs=3, random_state=0).fit(funnel.data, funnel.target)
-
-
-def test_per_task_scorers_match_sklearn_metrics_per_task(esmm, funnel):
+def test_per_task_scorers_match_sklearn_metrics_per_task(fitted_esmm, funnel):
     X, Y = funnel.data, funnel.target
     weight = np.random.default_rng(0).uniform(0.5, 2, len(X))
-    proba = esmm.predict_proba(X)
+    proba = fitted_esmm.predict_proba(X)
     functions = {"roc_auc": roc_auc_score, "average_precision": average_precision_score}
     for t, task in enumerate(["click", "conversion"]):
         y, p = Y[task].to_numpy(), proba[t][:, 1]
         for metric, function in functions.items():
-            assert make_task_scorer(metric, task)(esmm, X, Y) == pytest.approx(function(y, p))
-            assert make_task_scorer(metric, t)(esmm, X, Y, weight) == pytest.approx(
+            assert make_task_scorer(metric, task)(fitted_esmm, X, Y) == pytest.approx(function(y, p))
+            assert make_task_scorer(metric, t)(fitted_esmm, X, Y, weight) == pytest.approx(
                 function(y, p, sample_weight=weight)
             )
-        assert make_task_scorer("log_loss", task)(esmm, X, Y) == pytest.approx(-log_loss(y, p))
+        assert make_task_scorer("log_loss", task)(fitted_esmm, X, Y) == pytest.approx(-log_loss(y, p))
 
 
 def test_log_loss_counts_the_negative_rows():
@@ -104,14 +94,14 @@ def test_cvr_scorer_uses_clicked_rows_and_the_conditional_probability():
     )
 
 
-def test_cvr_scorer_agrees_with_predict_cvr(esmm, funnel):
+def test_cvr_scorer_agrees_with_predict_cvr(fitted_esmm, funnel):
     X, Y = funnel.data, funnel.target
     clicked = Y["click"].to_numpy() == 1
-    expected = roc_auc_score(Y["conversion"][clicked], esmm.predict_cvr(X)[clicked])
-    assert esmm_scorers()["roc_auc_cvr"](esmm, X, Y) == pytest.approx(expected, abs=1e-4)
-    p_click, p_ctcvr = esmm.predict_proba(X)
+    expected = roc_auc_score(Y["conversion"][clicked], fitted_esmm.predict_cvr(X)[clicked])
+    assert esmm_scorers()["roc_auc_cvr"](fitted_esmm, X, Y) == pytest.approx(expected, abs=1e-4)
+    p_click, p_ctcvr = fitted_esmm.predict_proba(X)
     np.testing.assert_allclose(
-        conditional_proba(p_ctcvr[:, 1], p_click[:, 1]), esmm.predict_cvr(X), rtol=1e-5
+        conditional_proba(p_ctcvr[:, 1], p_click[:, 1]), fitted_esmm.predict_cvr(X), rtol=1e-5
     )
 
 
