@@ -170,9 +170,12 @@ class FeatureEncoder:
 
     def _numeric_block(self, X):
         numeric_index = np.flatnonzero(~self.is_categorical)
-        block = X.iloc[:, numeric_index] if isinstance(X, pd.DataFrame) else X[:, numeric_index]
         try:
-            values = np.asarray(block, dtype=np.float64)
+            if isinstance(X, pd.DataFrame):
+                # Nullable columns hold pd.NA, which only to_numpy turns into NaN.
+                values = X.iloc[:, numeric_index].to_numpy(dtype=np.float64, na_value=np.nan)
+            else:
+                values = np.asarray(X[:, numeric_index], dtype=np.float64)
         except (TypeError, ValueError) as exc:
             self._raise_non_numeric(X, numeric_index, exc)
         self._check_finite(values, numeric_index)

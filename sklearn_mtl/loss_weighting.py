@@ -57,7 +57,15 @@ def shared_parameters(module):
             "tasks share), which gradient-based loss weighting needs; use "
             "loss_weighting='fixed', 'uncertainty' or 'dwa' with this model."
         )
-    return [p for p in method() if p.requires_grad]
+    parameters = [p for p in method() if p.requires_grad]
+    if not parameters:
+        raise ValueError(
+            f"{type(module).__name__} shares no trainable parameter between its tasks for "
+            "this input (e.g. ESMM and AITM share only the categorical embeddings), so "
+            "gradient-based loss weighting has nothing to act on; use "
+            "loss_weighting='fixed', 'uncertainty' or 'dwa'."
+        )
+    return parameters
 
 
 class LossWeighting(nn.Module):
@@ -188,7 +196,11 @@ class GradNorm(LossWeighting):
 
     def setup(self, n_tasks, module, task_weights=None):
         super().setup(n_tasks, module, task_weights)
-        shared_parameters(module)
+        if not any(p.dim() >= 2 for p in shared_parameters(module)):
+            raise ValueError(
+                f"GradNorm needs a shared weight matrix and {type(module).__name__} has "
+                "none; use loss_weighting='pcgrad', 'uncertainty' or 'dwa'."
+            )
         self.task_weight = nn.Parameter(torch.ones(n_tasks))
         self.register_buffer("initial_losses", torch.full((n_tasks,), float("nan")))
         return self

@@ -4,6 +4,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+__all__ = ["ELEMENT_LOSSES", "MultiTaskLoss", "masked_task_means"]
+
 
 def masked_task_means(per_element, observed, sample_weight=None):
     """Weighted mean of an ``(n, n_tasks)`` loss over each task's observed rows.

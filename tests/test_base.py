@@ -294,3 +294,11 @@ def test_user_callbacks_run_and_verbose_prints_one_plain_row_per_epoch(frame, ca
     assert len(lines) == 2 + 3  # header, rule, one row per epoch
     assert "valid_roc_auc_click" in lines[0]
     assert "\x1b[" not in "".join(lines)
+
+
+def test_missing_values_in_nullable_numeric_columns_point_to_an_imputer(frame):
+    X, Y = frame
+    X = X.assign(visits=pd.array([1, None] + [2] * 298, dtype="Int64"))
+    with pytest.raises(ValueError, match="NaN in numeric column.*'visits'.*SimpleImputer"):
+        MMoEClassifier(**FAST_PARAMS).fit(X, Y)
+    MMoEClassifier(**FAST_PARAMS).fit(X.assign(visits=X["visits"].fillna(0)), Y)

@@ -1,11 +1,18 @@
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
 
-from sklearn_mtl import MMoEClassifier, PLEClassifier, SharedBottomClassifier
+from sklearn_mtl import (
+    AITMClassifier,
+    ESMMClassifier,
+    MMoEClassifier,
+    PLEClassifier,
+    SharedBottomClassifier,
+)
 from sklearn_mtl.loss_weighting import DWA, Fixed, GradNorm, PCGrad, Uncertainty
 
 
@@ -162,3 +169,17 @@ def test_gradient_strategies_need_shared_parameters():
     X, Y, _ = _data(60)
     with pytest.raises(ValueError, match="shared_parameters"):
         NoShared(loss_weighting="pcgrad", max_epochs=1).fit(X, Y)
+
+
+def test_funnel_models_balance_through_their_shared_embeddings():
+    rng = np.random.RandomState(0)
+    X = pd.DataFrame({"a": rng.normal(size=80), "city": pd.Categorical(rng.choice(list("abc"), 80))})
+    click = rng.randint(0, 2, 80)
+    Y = pd.DataFrame({"click": click, "buy": click * rng.randint(0, 2, 80)})
+    for Model in (ESMMClassifier, AITMClassifier):
+        for strategy in ("gradnorm", "pcgrad"):
+            model = Model(loss_weighting=strategy, max_epochs=2, random_state=0).fit(X, Y)
+            assert np.isfinite(model.history_[-1, "loss_weight_buy"])
+        # numeric features only: nothing is shared, which is said plainly
+        with pytest.raises(ValueError, match="shares no trainable parameter"):
+            Model(loss_weighting="pcgrad", max_epochs=1).fit(X[["a"]], Y)

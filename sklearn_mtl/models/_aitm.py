@@ -36,6 +36,18 @@ class AITM(nn.Module):
         ``K -> K`` ReLU layer.
     dropout : float
         Dropout after every hidden layer.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_mtl.models import AITM
+    >>> from sklearn_mtl.nn import MixedInputEmbedding
+    >>> categorical, numeric = torch.zeros(6, 1, dtype=torch.long), torch.randn(6, 3)
+    >>> module = AITM(MixedInputEmbedding([5], 3, 4), 3, tower_hidden_units=(8,))
+    >>> module(categorical, numeric).shape
+    torch.Size([6, 3])
+    >>> module.attention_weights(categorical, numeric).shape
+    torch.Size([6, 2, 2])
     """
 
     def __init__(
@@ -65,6 +77,10 @@ class AITM(nn.Module):
     def attention_weights(self, categorical, numeric):
         """``(n, n_tasks - 1, 2)`` weights of each step's AIT on ``(p_{t-1}, q_t)``."""
         return self._transfer(categorical, numeric)[1]
+
+    def shared_parameters(self):
+        """Parameters every task's loss depends on: the shared embeddings."""
+        return list(self.embedding.parameters())
 
     def forward(self, categorical, numeric):
         return self.output(self._transfer(categorical, numeric)[0]).squeeze(-1)

@@ -40,6 +40,19 @@ class ESMM(nn.Module):
         Hidden layer widths of the two towers.
     dropout : float
         Dropout after every hidden layer.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_mtl.models import ESMM
+    >>> from sklearn_mtl.nn import MixedInputEmbedding
+    >>> categorical, numeric = torch.zeros(6, 1, dtype=torch.long), torch.randn(6, 3)
+    >>> module = ESMM(MixedInputEmbedding([5], 3, 4), ctr_hidden_units=(8,), cvr_hidden_units=(8,))
+    >>> logits = module(categorical, numeric)
+    >>> p_ctr, p_ctcvr = torch.sigmoid(logits).T
+    >>> p_cvr = torch.sigmoid(module.cvr_logits(categorical, numeric))
+    >>> bool(torch.allclose(p_ctcvr, p_ctr * p_cvr, atol=1e-6))
+    True
     """
 
     def __init__(self, embedding, *, ctr_hidden_units, cvr_hidden_units, dropout=0.0):
@@ -51,6 +64,10 @@ class ESMM(nn.Module):
     def cvr_logits(self, categorical, numeric):
         """``(n,)`` logits of pCVR, the conversion probability given a click."""
         return self.cvr(self.embedding(categorical, numeric))
+
+    def shared_parameters(self):
+        """Parameters every task's loss depends on: the shared embeddings."""
+        return list(self.embedding.parameters())
 
     def forward(self, categorical, numeric):
         x = self.embedding(categorical, numeric)

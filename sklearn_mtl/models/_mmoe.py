@@ -28,6 +28,19 @@ class MMoE(nn.Module):
         Layer widths; ``gate_hidden_units=()`` is the paper's linear gate.
     dropout : float
         Dropout after expert and tower hidden layers.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_mtl.models import MMoE
+    >>> from sklearn_mtl.nn import MixedInputEmbedding
+    >>> categorical, numeric = torch.zeros(6, 1, dtype=torch.long), torch.randn(6, 3)
+    >>> module = MMoE(MixedInputEmbedding([5], 3, 4), 2, num_experts=4,
+    ...               expert_hidden_units=(8,), tower_hidden_units=(4,))
+    >>> module(categorical, numeric).shape
+    torch.Size([6, 2])
+    >>> module.gate_weights(categorical, numeric).shape
+    torch.Size([6, 2, 4])
     """
 
     def __init__(

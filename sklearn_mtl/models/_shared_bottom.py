@@ -19,6 +19,17 @@ class SharedBottom(nn.Module):
         Layer widths of the shared bottom and of each tower.
     dropout : float
         Dropout after every hidden layer.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_mtl.models import SharedBottom
+    >>> from sklearn_mtl.nn import MixedInputEmbedding
+    >>> categorical, numeric = torch.zeros(6, 1, dtype=torch.long), torch.randn(6, 3)
+    >>> module = SharedBottom(MixedInputEmbedding([5], 3, 4), 2,
+    ...                       bottom_hidden_units=(8,), tower_hidden_units=(4,))
+    >>> module(categorical, numeric).shape
+    torch.Size([6, 2])
     """
 
     def __init__(self, embedding, n_tasks, *, bottom_hidden_units, tower_hidden_units, dropout=0.0):
