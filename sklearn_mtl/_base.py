@@ -15,8 +15,8 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from skorch.helper import predefined_split
 
 from ._callbacks import CheckedEarlyStopping, EpochLog, TaskScoring, nanmean
-from ._net import BatchIterator, MultiTaskNet, TensorData
-from ._preprocessing import FeatureEncoder, resolve_categorical_mask
+from ._data import BatchIterator, FeatureEncoder, TensorData, resolve_categorical_mask
+from ._net import MultiTaskNet
 from ._targets import TASK_TYPES, check_task_types, task_columns
 from .loss_weighting import LOSS_WEIGHTINGS, LossWeighting, make_loss_weighting
 from .losses import ELEMENT_LOSSES, MultiTaskLoss

@@ -16,6 +16,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from ._pipeline import final_estimator
 from ._targets import task_columns
 
 __all__ = [
@@ -260,7 +261,7 @@ class TaskScorer:
 
     def __call__(self, estimator, X, Y, sample_weight=None):
         # A Pipeline predicts through its steps but its final step knows the tasks.
-        model = getattr(estimator, "_final_estimator", estimator)
+        model = final_estimator(estimator)
         t = self._task_index(model, self.task)
         kind, name = model.task_types_[t], model.task_names_[t]
         if kind != self._spec.task_type:
