@@ -10,6 +10,7 @@ from .._base import BaseMultiTaskClassifier, check_hidden_units
 from .._targets import check_funnel
 from ..losses import MultiTaskLoss
 from ..nn import MLP, ParallelLinear, ParallelMLP, TransferAttention
+from ._funnel import FunnelMixin
 
 
 class AITM(nn.Module):
@@ -125,7 +126,7 @@ class CalibratedFunnelLoss(MultiTaskLoss):
         return self.calibration_weight * (excess * sample_weight).sum() / sample_weight.sum()
 
 
-class AITMClassifier(BaseMultiTaskClassifier):
+class AITMClassifier(FunnelMixin, BaseMultiTaskClassifier):
     """Adaptive Information Transfer Multi-task classifier for funnels (Xi et al., KDD 2021).
 
     ``Y``'s columns are the steps of a conversion funnel in order (e.g.
@@ -229,9 +230,10 @@ class AITMClassifier(BaseMultiTaskClassifier):
     Notes
     -----
     Each step's probability is end-to-end, ``P(step reached)`` (e.g.
-    ``P(click and purchase)``); for a step given the previous one use
-    :func:`sklearn_mtl.metrics.conditional_proba` or a scorer with
-    ``given=``.
+    ``P(click and purchase)``), and ``predict_proba_frame`` names its columns
+    so (``"P(click)"``, ``"P(click & purchase)"``). :meth:`predict_cvr` gives
+    each step's rate given the previous step, ``P(step_t | step_{t-1})``, as
+    :class:`ESMMClassifier` does.
 
     References
     ----------
@@ -247,8 +249,10 @@ class AITMClassifier(BaseMultiTaskClassifier):
     >>> model = AITMClassifier(max_epochs=2, random_state=0).fit(X, Y)
     >>> list(model.task_names_)
     ['click', 'step_2', 'conversion']
-    >>> model.predict_proba_frame(X[:3]).shape
-    (3, 3)
+    >>> list(model.predict_proba_frame(X[:3]).columns)
+    ['P(click)', 'P(click & step_2)', 'P(click & step_2 & conversion)']
+    >>> model.predict_cvr(X[:3]).shape  # P(step_2 | click), P(conversion | step_2)
+    (3, 2)
     >>> model.attention_weights(X[:3]).shape
     (3, 2, 2)
     """
