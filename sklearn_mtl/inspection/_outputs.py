@@ -2,12 +2,13 @@
 
 import pandas as pd
 
+from .. import __all__ as _ESTIMATORS
 from .. import models
 from .._pipeline import final_estimator, unwrap
 
 
 def _models_with(method):
-    return [name for name in models.__all__ if callable(getattr(getattr(models, name), method, None))]
+    return [name for name in _ESTIMATORS if callable(getattr(getattr(models, name), method, None))]
 
 
 def _output(method, estimator, X):
