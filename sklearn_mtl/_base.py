@@ -451,7 +451,9 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         validate_data(self, X, reset=reset, skip_check_array=True)
         if reset:
             feature_names = getattr(self, "feature_names_in_", None)
-            self.is_categorical_ = resolve_categorical_mask(X, self.categorical_features, feature_names)
+            self.is_categorical_ = resolve_categorical_mask(
+                X, self.categorical_features, feature_names
+            )
             check_category_codes(X, self.is_categorical_, feature_names)
         return X
 

@@ -144,7 +144,8 @@ class CategoricalPassthrough(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         check_is_fitted(self)
         columns, index = self._columns(X, reset=False)
         out = {}
-        for name, column, categories in zip(self.get_feature_names_out(), columns, self.categories_):
+        names = self.get_feature_names_out()
+        for name, column, categories in zip(names, columns, self.categories_):
             dtype = pd.CategoricalDtype(categories)
             codes = dtype.categories.get_indexer(column)
             present = ~pd.isna(column)

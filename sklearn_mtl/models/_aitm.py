@@ -162,10 +162,13 @@ class AITMClassifier(FunnelMixin, BaseMultiTaskClassifier):
         Dropout probability after each tower and transfer hidden layer.
     embedding_dim : int, default=8
         Width of each categorical column's embedding.
-    categorical_features : "from_dtype", array-like or None, default="from_dtype"
+    categorical_features : "from_dtype", array-like, callable or None, default="from_dtype"
         Which columns are categorical: ``"from_dtype"`` takes pandas
-        ``category`` columns; else a boolean mask, column indices or column
-        names; ``None`` means none. All other columns must be numeric and
+        ``category`` columns; else a boolean mask, column indices, column
+        names (``city`` also matches a ColumnTransformer's ``cat__city``),
+        or a column selector called on ``X`` such as
+        ``make_column_selector(dtype_include="category")``; ``None`` means none.
+        All other columns must be numeric and
         finite; they are standardized.
     task_weights : array-like of shape (n_tasks,), default=None
         Weight of each step's cross-entropy; all ones when None.
@@ -179,7 +182,9 @@ class AITMClassifier(FunnelMixin, BaseMultiTaskClassifier):
         Hold out ``validation_fraction`` of the data and stop when
         ``early_stopping_monitor`` has not improved for ``n_iter_no_change``
         epochs, restoring the best epoch's weights. ``"auto"`` enables it
-        above 10,000 samples.
+        above 10,000 samples. With ``"auto"``, cross-validation folds at
+        or below that size and a refit above it train differently (as in scikit-learn's
+        HistGradientBoosting): fix it to True or False for model selection.
     early_stopping_monitor : str, default="valid_roc_auc"
         History key watched by early stopping: ``"valid_roc_auc"`` (mean
         over steps), ``"valid_loss"``, ``"valid_<metric>_<task>"``, or a
