@@ -3,6 +3,13 @@
 A multi-task model is judged task by task: one AUC pooled over all tasks
 mixes label distributions and hides a task that does not learn. Every
 function here scores each task on its own observed rows (NaN labels excluded).
+
+scikit-learn's string scorers see ``Y`` as a multi-label target:
+``"roc_auc"`` and ``"average_precision"`` are the macro mean over tasks (as
+:class:`MeanTaskScorer` when every label is observed and 0/1; they fail on
+NaN labels), ``"accuracy"`` counts the rows with every task right, and
+``"neg_log_loss"`` pools the tasks into one number (with a warning): use
+``task_scorers(..., metrics=("log_loss",), mean=True)`` instead.
 """
 
 from dataclasses import dataclass

@@ -166,6 +166,9 @@ _NUMERIC_OUTPUT_CHECKS = [
 ]
 
 
+# Some checks build their own copy without the pandas output config.
+@pytest.mark.filterwarnings("ignore:CategoricalPassthrough returns pandas:UserWarning")
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.SkipTestWarning")
 def test_categorical_passthrough_passes_the_other_scikit_learn_checks():
     estimator = CategoricalPassthrough().set_output(transform="pandas")
     reason = "compares transform outputs as numbers; the output is pandas categories"

@@ -19,8 +19,9 @@ _PYTHON = {"python", "py", "python3", "{code-block} python", "{code-cell} python
 _SKIP = re.compile(r"<!--\s*snippet:\s*skip\b(?P<reason>.*?)-->")
 
 
-def _pages():
-    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("**/*.md"))]
+def _pages_with_python():
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("**/*.md"))]
+    return [page for page in pages if python_blocks(page.read_text(encoding="utf-8"))]
 
 
 def python_blocks(text):
@@ -58,13 +59,12 @@ def test_block_extraction_keeps_order_indentation_and_skip_reasons():
     ]
 
 
-@pytest.mark.parametrize("page", _pages(), ids=lambda page: str(page.relative_to(ROOT)))
+@pytest.mark.parametrize("page", _pages_with_python(), ids=lambda page: str(page.relative_to(ROOT)))
 def test_code_blocks_run(page, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     namespace = {"__name__": "__main__"}
-    blocks = python_blocks(page.read_text(encoding="utf-8"))
-    for line, code, reason in blocks:
+    for line, code, reason in python_blocks(page.read_text(encoding="utf-8")):
         where = f"{page.relative_to(ROOT)}, block at line {line}"
         if reason is not None:
             assert reason, f"{where} is skipped without a reason"

@@ -6,6 +6,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from ._encoding import _column
+
 # A ColumnTransformer with verbose_feature_names_out=True names each output
 # column "<transformer name>__<column>", and forbids "__" in transformer names.
 _PREFIX_SEPARATOR = "__"
@@ -190,7 +192,7 @@ def check_category_codes(X, is_categorical, feature_names):
         for j, name in enumerate(feature_names)
         if not is_categorical[j]
         and _is_encoder_prefix(name)
-        and _looks_like_codes(X.iloc[:, j] if isinstance(X, pd.DataFrame) else X[:, j])
+        and _looks_like_codes(_column(X, j))
     ]
     if not suspects:
         return
@@ -204,7 +206,7 @@ def check_category_codes(X, is_categorical, feature_names):
     with_nan = [
         name
         for j, name in zip(suspects, names)
-        if pd.isna(X.iloc[:, j] if isinstance(X, pd.DataFrame) else X[:, j]).any()
+        if pd.isna(_column(X, j)).any()
     ]
     if with_nan:
         raise ValueError(
