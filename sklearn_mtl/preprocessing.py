@@ -1,6 +1,7 @@
 """Preprocessing that keeps categories categorical on their way into the models."""
 
 import warnings
+from numbers import Number
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,16 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._data._encoding import _observed_categories
 
 __all__ = ["CategoricalPassthrough"]
+
+
+def _kind(value):
+    if isinstance(value, str):
+        return "text"
+    return "number" if isinstance(value, (Number, np.number)) else type(value).__name__
+
+
+def _kinds(values):
+    return {_kind(value) for value in values}
 
 
 class CategoricalPassthrough(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -54,10 +65,10 @@ class CategoricalPassthrough(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
 
     Notes
     -----
-    A column none of whose non-missing values at ``transform`` is a known
-    category (for instance integers at ``fit`` and the same numbers as
-    strings later) makes ``transform`` warn: every one of its values would
-    become missing.
+    A value at ``transform`` of another type than the column's categories
+    (for instance the string ``"1"`` in a column fitted on the integers 1,
+    2, 3) makes ``transform`` warn: it is unknown and becomes missing, as
+    every other unknown value does without a warning.
 
     Examples
     --------
@@ -148,13 +159,15 @@ class CategoricalPassthrough(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         for name, column, categories in zip(names, columns, self.categories_):
             dtype = pd.CategoricalDtype(categories)
             codes = dtype.categories.get_indexer(column)
-            present = ~pd.isna(column)
-            if present.any() and (codes[present] < 0).all():
+            unknown = pd.unique(column[(codes < 0) & ~pd.isna(column)])
+            known = _kinds(categories)
+            strangers = [value for value in unknown if _kind(value) not in known]
+            if strangers:
                 warnings.warn(
-                    f"Column {name!r}: none of its values is a category seen in fit "
-                    f"(e.g. {column[present][0]!r}; fitted categories start "
-                    f"{categories[:3].tolist()!r}), so all of them become missing. "
-                    "Check the column's type: 1 and '1' are different categories.",
+                    f"Column {name!r} holds values of another type than its categories "
+                    f"from fit (e.g. {strangers[0]!r}; categories start "
+                    f"{categories[:3].tolist()!r}): they are unknown and become missing. "
+                    "1 and '1' are different categories: convert the column.",
                     UserWarning,
                     stacklevel=2,
                 )
