@@ -15,13 +15,8 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from skorch.helper import predefined_split
 
 from ._callbacks import CheckedEarlyStopping, EpochLog, TaskScoring, nanmean
-from ._data import (
-    BatchIterator,
-    FeatureEncoder,
-    TensorData,
-    check_category_codes,
-    resolve_categorical_mask,
-)
+from ._data import BatchIterator, FeatureEncoder, TensorData, resolve_categorical_mask
+from ._data import check_category_codes
 from ._net import MultiTaskNet
 from ._targets import TASK_TYPES, check_task_types, task_columns
 from .loss_weighting import LOSS_WEIGHTINGS, LossWeighting, make_loss_weighting
@@ -450,11 +445,10 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             X = check_array(X, dtype=None, ensure_all_finite=False, input_name="X", estimator=self)
         validate_data(self, X, reset=reset, skip_check_array=True)
         if reset:
-            feature_names = getattr(self, "feature_names_in_", None)
             self.is_categorical_ = resolve_categorical_mask(
-                X, self.categorical_features, feature_names
+                X, self.categorical_features, getattr(self, "feature_names_in_", None)
             )
-            check_category_codes(X, self.is_categorical_, feature_names)
+            check_category_codes(X, self.is_categorical_, getattr(self, "feature_names_in_", None))
         return X
 
     @staticmethod
