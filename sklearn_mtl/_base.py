@@ -16,6 +16,7 @@ from skorch.helper import predefined_split
 
 from ._callbacks import CheckedEarlyStopping, EpochLog, TaskScoring, nanmean
 from ._data import BatchIterator, FeatureEncoder, TensorData, resolve_categorical_mask
+from ._data import check_category_codes
 from ._net import MultiTaskNet
 from ._targets import TASK_TYPES, check_task_types, task_columns
 from .loss_weighting import LOSS_WEIGHTINGS, LossWeighting, make_loss_weighting
@@ -74,7 +75,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "embedding_dim": [Interval(Integral, 1, None, closed="left")],
-        "categorical_features": ["array-like", StrOptions({"from_dtype"}), None],
+        "categorical_features": ["array-like", StrOptions({"from_dtype"}), callable, None],
         "task_weights": ["array-like", None],
         "loss_weighting": [StrOptions(set(LOSS_WEIGHTINGS)), LossWeighting],
         "task_types": ["array-like", None],
@@ -447,6 +448,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             self.is_categorical_ = resolve_categorical_mask(
                 X, self.categorical_features, getattr(self, "feature_names_in_", None)
             )
+            check_category_codes(X, self.is_categorical_, getattr(self, "feature_names_in_", None))
         return X
 
     @staticmethod

@@ -3,6 +3,13 @@
 A multi-task model is judged task by task: one AUC pooled over all tasks
 mixes label distributions and hides a task that does not learn. Every
 function here scores each task on its own observed rows (NaN labels excluded).
+
+scikit-learn's string scorers see ``Y`` as a multi-label target:
+``"roc_auc"`` and ``"average_precision"`` are the macro mean over tasks (as
+:class:`MeanTaskScorer` when every label is observed and 0/1; they fail on
+NaN labels), ``"accuracy"`` counts the rows with every task right, and
+``"neg_log_loss"`` pools the tasks into one number (with a warning): use
+``task_scorers(..., metrics=("log_loss",), mean=True)`` instead.
 """
 
 from dataclasses import dataclass
@@ -15,15 +22,18 @@ from sklearn.metrics import (
     r2_score,
     roc_auc_score,
 )
+from sklearn.metrics._scorer import _BaseScorer
 
 from ._pipeline import final_estimator
 from ._targets import task_columns
 
 __all__ = [
     "TASK_METRICS",
+    "MeanTaskScorer",
     "TaskScorer",
     "conditional_proba",
     "esmm_scorers",
+    "make_mean_task_scorer",
     "make_task_scorer",
     "per_task_scores",
     "score_task_given",
@@ -193,23 +203,44 @@ def score_task_given(metric, y_true, y_score, y_given, sample_weight=None):
     return score_task(metric, y_true, y_score, sample_weight)
 
 
-def _positive_proba(estimator, X, t):
-    proba = estimator.predict_proba(X)
-    proba = [proba] if isinstance(proba, np.ndarray) else proba
-    return proba[t][:, 1]
+class _Predictions:
+    """An estimator's predictions on ``X``, each computed at most once."""
 
+    def __init__(self, estimator, X):
+        self._estimator, self._X = estimator, X
+        self._proba = self._values = None
 
-def _predicted_values(estimator, X, t):
-    Y_pred = estimator.predict(X)
-    return Y_pred.reshape(len(Y_pred), -1)[:, t].astype(np.float64)
+    def positive_proba(self, t):
+        if self._proba is None:
+            proba = self._estimator.predict_proba(self._X)
+            self._proba = [proba] if isinstance(proba, np.ndarray) else proba
+        return self._proba[t][:, 1]
+
+    def values(self, t):
+        if self._values is None:
+            Y_pred = self._estimator.predict(self._X)
+            self._values = Y_pred.reshape(len(Y_pred), -1)
+        return self._values[:, t].astype(np.float64)
 
 
 # What a task type's metrics score: probabilities (binary) or predictions in
 # the target's units (regression).
-_SCORED_OUTPUT = {"binary": _positive_proba, "regression": _predicted_values}
+_SCORED_OUTPUT = {"binary": _Predictions.positive_proba, "regression": _Predictions.values}
+_RESPONSE_METHOD = {"binary": "predict_proba", "regression": "predict"}
 
 
-class TaskScorer:
+def _task_index(estimator, task):
+    if isinstance(task, str):
+        names = list(estimator.task_names_)
+        if task not in names:
+            raise ValueError(f"Unknown task {task!r}; the estimator's tasks are {names}.")
+        return names.index(task)
+    if not 0 <= task < estimator.n_tasks_:
+        raise ValueError(f"Task index {task} is out of range for {estimator.n_tasks_} tasks.")
+    return task
+
+
+class TaskScorer(_BaseScorer):
     """Scorer of one task of a fitted multi-task classifier.
 
     Usable wherever scikit-learn takes a scorer (``GridSearchCV(scoring=...)``,
@@ -219,7 +250,13 @@ class TaskScorer:
     ``predict_proba``; regression metrics (``"r2"``,
     ``"mean_squared_error"``) score ``predict`` in the target's units. A
     metric of the other task type raises a ValueError. Rows whose label is
-    NaN are left out.
+    NaN are left out. ``estimator`` may be a Pipeline ending in the model.
+
+    With ``sklearn.set_config(enable_metadata_routing=True)``,
+    ``scorer.set_score_request(sample_weight=True)`` makes model selection
+    (``GridSearchCV``, ``cross_validate``) pass the ``sample_weight`` given
+    to ``fit`` on to the scorer, which then weights each row; called
+    directly, it takes ``sample_weight`` as its fourth argument.
 
     Parameters
     ----------
@@ -243,26 +280,30 @@ class TaskScorer:
     """
 
     def __init__(self, metric, task, given=None):
-        self._spec = _get_metric(metric)
+        spec = _get_metric(metric)
+        super().__init__(
+            spec.function,
+            1 if spec.greater_is_better else -1,
+            {},
+            response_method=_RESPONSE_METHOD[spec.task_type],
+        )
+        self._spec = spec
         self.metric = metric
         self.task = task
         self.given = given
 
-    @staticmethod
-    def _task_index(estimator, task):
-        if isinstance(task, str):
-            names = list(estimator.task_names_)
-            if task not in names:
-                raise ValueError(f"Unknown task {task!r}; the estimator's tasks are {names}.")
-            return names.index(task)
-        if not 0 <= task < estimator.n_tasks_:
-            raise ValueError(f"Task index {task} is out of range for {estimator.n_tasks_} tasks.")
-        return task
-
     def __call__(self, estimator, X, Y, sample_weight=None):
+        return self._score(None, estimator, X, Y, sample_weight=sample_weight)
+
+    def _score(self, method_caller, estimator, X, y_true, sample_weight=None):
+        # scikit-learn's multi-metric scoring passes its prediction cache as
+        # method_caller; it assumes single-output predict_proba, so it is not used.
+        predictions = _Predictions(estimator, X)
+        return self._task_score(final_estimator(estimator), predictions, y_true, sample_weight)
+
+    def _task_score(self, model, predictions, Y, sample_weight):
         # A Pipeline predicts through its steps but its final step knows the tasks.
-        model = final_estimator(estimator)
-        t = self._task_index(model, self.task)
+        t = _task_index(model, self.task)
         kind, name = model.task_types_[t], model.task_names_[t]
         if kind != self._spec.task_type:
             raise ValueError(
@@ -272,19 +313,100 @@ class TaskScorer:
             )
         columns, _ = task_columns(Y)
         y_true = model._task_targets[t].truth(columns[t], name)
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight, dtype=np.float64)
         if self.given is None:
-            score = score_task(self.metric, y_true, _SCORED_OUTPUT[kind](estimator, X, t), sample_weight)
+            y_score = _SCORED_OUTPUT[kind](predictions, t)
+            score = score_task(self.metric, y_true, y_score, sample_weight)
         else:
-            g = self._task_index(model, self.given)
+            g = _task_index(model, self.given)
             y_given = model._task_targets[g].truth(columns[g], model.task_names_[g])
-            proba = estimator.predict_proba(X)
-            conditional = conditional_proba(proba[t][:, 1], proba[g][:, 1])
+            conditional = conditional_proba(
+                predictions.positive_proba(t), predictions.positive_proba(g)
+            )
             score = score_task_given(self.metric, y_true, conditional, y_given, sample_weight)
-        return score if self._spec.greater_is_better else -score
+        return self._sign * score
 
     def __repr__(self):
         given = "" if self.given is None else f", given={self.given!r}"
         return f"TaskScorer(metric={self.metric!r}, task={self.task!r}{given})"
+
+
+class MeanTaskScorer(TaskScorer):
+    """Mean over tasks of one metric, each task scored on its own rows.
+
+    A single number to select a model on (``refit=``) that weighs every
+    task equally and never pools their rows: the mean of the
+    :class:`TaskScorer` scores of the tasks. It is NaN when one task's
+    metric is undefined on the data (e.g. the AUC of a task with one class
+    in a fold), so that candidates are never compared on different tasks;
+    ``GridSearchCV`` ranks NaN last and warns. Metadata routing works as
+    for :class:`TaskScorer`.
+
+    Parameters
+    ----------
+    metric : str
+        Metric name, a key of :data:`TASK_METRICS`.
+    tasks : sequence of int or str, default=None
+        The tasks averaged; None means every task whose type the metric
+        scores (every binary task for ``"roc_auc"``).
+
+    Examples
+    --------
+    >>> from sklearn_mtl.metrics import MeanTaskScorer
+    >>> MeanTaskScorer("roc_auc")
+    MeanTaskScorer(metric='roc_auc')
+    """
+
+    def __init__(self, metric, tasks=None):
+        super().__init__(metric, task=None)
+        self.tasks = tasks
+
+    def _score(self, method_caller, estimator, X, y_true, sample_weight=None):
+        model = final_estimator(estimator)
+        tasks = self.tasks
+        if tasks is None:
+            kind = self._spec.task_type
+            tasks = [t for t, task_type in enumerate(model.task_types_) if task_type == kind]
+            if not tasks:
+                raise ValueError(
+                    f"Metric {self.metric!r} scores {kind} tasks but the estimator has "
+                    f"none (task types {list(model.task_types_)})."
+                )
+        predictions = _Predictions(estimator, X)
+        scores = [
+            TaskScorer(self.metric, task)._task_score(model, predictions, y_true, sample_weight)
+            for task in tasks
+        ]
+        return float(np.mean(scores))
+
+    def __repr__(self):
+        tasks = "" if self.tasks is None else f", tasks={self.tasks!r}"
+        return f"MeanTaskScorer(metric={self.metric!r}{tasks})"
+
+
+def make_mean_task_scorer(metric, tasks=None):
+    """Build a scorer of one metric's mean over tasks, e.g. to ``refit`` on.
+
+    Parameters
+    ----------
+    metric : str
+        Metric name, a key of :data:`TASK_METRICS` (negated when lower is
+        better).
+    tasks : sequence of int or str, default=None
+        The tasks averaged; None means every task the metric applies to.
+
+    Returns
+    -------
+    MeanTaskScorer
+
+    Examples
+    --------
+    >>> from sklearn_mtl.metrics import make_mean_task_scorer
+    >>> make_mean_task_scorer("average_precision", tasks=["income", "never_married"])
+    MeanTaskScorer(metric='average_precision', tasks=['income', 'never_married'])
+    """
+    return MeanTaskScorer(metric, tasks)
 
 
 def make_task_scorer(metric, task, given=None):
@@ -316,7 +438,7 @@ def make_task_scorer(metric, task, given=None):
     return TaskScorer(metric, task, given)
 
 
-def task_scorers(tasks, metrics=("roc_auc",)):
+def task_scorers(tasks, metrics=("roc_auc",), *, mean=False):
     """A dict of per-task scorers for multi-metric ``GridSearchCV``.
 
     Parameters
@@ -325,6 +447,10 @@ def task_scorers(tasks, metrics=("roc_auc",)):
         Task names (as in ``task_names_``) or positions.
     metrics : sequence of str, default=("roc_auc",)
         Metric names.
+    mean : bool, default=False
+        Also add each metric's mean over ``tasks`` (a
+        :class:`MeanTaskScorer`) as ``"<metric>_mean"``: one number that
+        weighs every task equally, to pass as ``refit=``.
 
     Returns
     -------
@@ -341,12 +467,22 @@ def task_scorers(tasks, metrics=("roc_auc",)):
     ['roc_auc_income', 'roc_auc_never_married']
     >>> sorted(task_scorers(["weeks"], metrics=("r2", "mean_squared_error")))
     ['neg_mean_squared_error_weeks', 'r2_weeks']
+    >>> sorted(task_scorers(["income", "never_married"], mean=True))
+    ['roc_auc_income', 'roc_auc_mean', 'roc_auc_never_married']
     """
+    if mean and "mean" in [str(task) for task in tasks]:
+        raise ValueError(
+            "A task is named 'mean', which would clash with the mean scorer's key "
+            "'<metric>_mean'; rename the task or build the mean scorer with "
+            "make_mean_task_scorer under a key of your choice."
+        )
     scorers = {}
     for metric in metrics:
         prefix = metric if _get_metric(metric).greater_is_better else f"neg_{metric}"
         for task in tasks:
             scorers[f"{prefix}_{task}"] = TaskScorer(metric, task)
+        if mean:
+            scorers[f"{prefix}_mean"] = MeanTaskScorer(metric, list(tasks))
     return scorers
 
 

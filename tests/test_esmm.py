@@ -128,7 +128,7 @@ def test_predict_proba_is_ctr_and_ctcvr_and_cvr_is_for_every_row(fitted_esmm, fu
     assert p_cvr.shape == (len(X),)
     np.testing.assert_allclose(p_ctcvr[:, 1], p_click[:, 1] * p_cvr, rtol=1e-5)
     frame = fitted_esmm.predict_proba_frame(X)
-    assert list(frame.columns) == ["click", "conversion"]
+    assert list(frame.columns) == ["P(click)", "P(click & conversion)"]
     non_clicked = funnel.target["click"].to_numpy() == 0
     assert np.unique(p_cvr[non_clicked]).size > 100
 

@@ -1,18 +1,20 @@
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
-from sklearn.model_selection import GridSearchCV
+from sklearn import config_context
+from sklearn.metrics import average_precision_score, get_scorer, log_loss, roc_auc_score
+from sklearn.model_selection import GridSearchCV, KFold, cross_validate
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from sklearn_mtl import ESMMClassifier
+from sklearn_mtl import ESMMClassifier, SharedBottomClassifier
 from sklearn_mtl._targets import BinaryTarget
-from sklearn_mtl.datasets import make_funnel
+from sklearn_mtl.datasets import load_census_income, make_funnel
 from sklearn_mtl.metrics import (
     TaskScorer,
     conditional_proba,
     esmm_scorers,
+    make_mean_task_scorer,
     make_task_scorer,
     score_task_given,
     task_scorers,
@@ -147,3 +149,74 @@ def test_single_metric_grid_search():
         error_score="raise",
     ).fit(X, Y)
     assert 0 < search.best_score_ <= 1
+
+
+@pytest.fixture(scope="module")
+def weighted_census():
+    census = load_census_income()
+    return census.data[:1200], census.target[:1200], census.sample_weight[:1200]
+
+
+def test_mean_task_scorer_is_the_mean_of_the_task_scorers_and_nan_when_one_is_undefined():
+    Y = pd.DataFrame({"click": [1, 0, 0, 1], "conversion": [1, 0, 0, 0]})
+    model = _FixedProba([[0.9, 0.8], [0.1, 0.1], [0.6, 0.3], [0.7, 0.2]])
+    for metric in ("roc_auc", "log_loss"):
+        per_task = [make_task_scorer(metric, t)(model, None, Y) for t in (0, 1)]
+        assert make_mean_task_scorer(metric)(model, None, Y) == pytest.approx(np.mean(per_task))
+        assert task_scorers(["click", "conversion"], (metric,), mean=True)[
+            f"{'neg_' if metric == 'log_loss' else ''}{metric}_mean"
+        ](model, None, Y) == pytest.approx(np.mean(per_task))
+    one_class = Y.assign(conversion=0)
+    assert np.isnan(make_mean_task_scorer("roc_auc")(model, None, one_class))
+    with pytest.raises(ValueError, match="clash with the mean scorer"):
+        task_scorers(["mean", "click"], mean=True)
+    with pytest.raises(ValueError, match="scores regression tasks but the estimator has none"):
+        make_mean_task_scorer("r2")(model, None, Y)
+
+
+def test_mean_scorer_as_refit_and_the_string_scorers_it_agrees_with(weighted_census):
+    X, Y, _ = weighted_census
+    search = GridSearchCV(
+        SharedBottomClassifier(max_epochs=2, random_state=0),
+        {"lr": [1e-4, 1e-2]},
+        scoring=task_scorers(list(Y.columns), mean=True),
+        refit="roc_auc_mean",
+        cv=2,
+    ).fit(X, Y)
+    results = search.cv_results_
+    np.testing.assert_allclose(
+        results["mean_test_roc_auc_mean"],
+        (results["mean_test_roc_auc_income"] + results["mean_test_roc_auc_never_married"]) / 2,
+    )
+    assert search.best_index_ == np.argmax(results["mean_test_roc_auc_mean"])
+    # On fully observed 0/1 labels scikit-learn's "roc_auc" is the same macro mean;
+    # "neg_log_loss" pools the tasks (and warns), which no task scorer does.
+    model = search.best_estimator_
+    assert get_scorer("roc_auc")(model, X, Y) == pytest.approx(make_mean_task_scorer("roc_auc")(model, X, Y))
+    with pytest.warns(UserWarning, match="do not sum to one"):
+        pooled = get_scorer("neg_log_loss")(model, X, Y)
+    assert pooled != pytest.approx(make_mean_task_scorer("log_loss")(model, X, Y))
+
+
+def test_sample_weight_reaches_the_scorers_through_metadata_routing(weighted_census):
+    X, Y, weight = weighted_census
+    cv = KFold(2)
+    with config_context(enable_metadata_routing=True):
+        scoring = task_scorers(list(Y.columns), mean=True)
+        for scorer in scoring.values():
+            scorer.set_score_request(sample_weight=True)
+        model = SharedBottomClassifier(max_epochs=2, random_state=0).set_fit_request(sample_weight=True)
+        results = cross_validate(
+            model, X, Y, scoring=scoring, cv=cv, params={"sample_weight": weight}, return_estimator=True
+        )
+        search = GridSearchCV(model, {"lr": [1e-3]}, scoring=scoring, refit="roc_auc_mean", cv=cv)
+        search.fit(X, Y, sample_weight=weight)
+    for fold, (_, test) in enumerate(cv.split(X)):
+        fitted, X_test, Y_test = results["estimator"][fold], X.iloc[test], Y.iloc[test]
+        weighted = scoring["roc_auc_income"](fitted, X_test, Y_test, weight[test])
+        assert results["test_roc_auc_income"][fold] == pytest.approx(weighted)
+        assert search.cv_results_[f"split{fold}_test_roc_auc_income"][0] == pytest.approx(weighted)
+        assert weighted != pytest.approx(scoring["roc_auc_income"](fitted, X_test, Y_test), abs=1e-4)
+    assert results["test_roc_auc_mean"] == pytest.approx(
+        (results["test_roc_auc_income"] + results["test_roc_auc_never_married"]) / 2
+    )

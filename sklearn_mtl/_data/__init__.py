@@ -3,7 +3,8 @@
 The base estimator calls into this package; model files never do.
 """
 
-from ._encoding import UNKNOWN_CODE, FeatureEncoder, resolve_categorical_mask
+from ._columns import check_category_codes, resolve_categorical_mask
+from ._encoding import UNKNOWN_CODE, FeatureEncoder
 from ._tensors import BatchIterator, TensorData
 
 __all__ = [
@@ -11,5 +12,6 @@ __all__ = [
     "BatchIterator",
     "FeatureEncoder",
     "TensorData",
+    "check_category_codes",
     "resolve_categorical_mask",
 ]

@@ -10,6 +10,7 @@ from .._base import BaseMultiTaskClassifier, check_hidden_units
 from .._targets import check_funnel
 from ..losses import MultiTaskLoss
 from ..nn import MLP, ParallelLinear, ParallelMLP, TransferAttention
+from ._funnel import FunnelMixin
 
 
 class AITM(nn.Module):
@@ -125,7 +126,7 @@ class CalibratedFunnelLoss(MultiTaskLoss):
         return self.calibration_weight * (excess * sample_weight).sum() / sample_weight.sum()
 
 
-class AITMClassifier(BaseMultiTaskClassifier):
+class AITMClassifier(FunnelMixin, BaseMultiTaskClassifier):
     """Adaptive Information Transfer Multi-task classifier for funnels (Xi et al., KDD 2021).
 
     ``Y``'s columns are the steps of a conversion funnel in order (e.g.
@@ -161,10 +162,13 @@ class AITMClassifier(BaseMultiTaskClassifier):
         Dropout probability after each tower and transfer hidden layer.
     embedding_dim : int, default=8
         Width of each categorical column's embedding.
-    categorical_features : "from_dtype", array-like or None, default="from_dtype"
+    categorical_features : "from_dtype", array-like, callable or None, default="from_dtype"
         Which columns are categorical: ``"from_dtype"`` takes pandas
-        ``category`` columns; else a boolean mask, column indices or column
-        names; ``None`` means none. All other columns must be numeric and
+        ``category`` columns; else a boolean mask, column indices, column
+        names (``city`` also matches a ColumnTransformer's ``cat__city``),
+        or a column selector called on ``X`` such as
+        ``make_column_selector(dtype_include="category")``; ``None`` means none.
+        All other columns must be numeric and
         finite; they are standardized.
     task_weights : array-like of shape (n_tasks,), default=None
         Weight of each step's cross-entropy; all ones when None.
@@ -178,7 +182,9 @@ class AITMClassifier(BaseMultiTaskClassifier):
         Hold out ``validation_fraction`` of the data and stop when
         ``early_stopping_monitor`` has not improved for ``n_iter_no_change``
         epochs, restoring the best epoch's weights. ``"auto"`` enables it
-        above 10,000 samples.
+        above 10,000 samples. With ``"auto"``, cross-validation folds at
+        or below that size and a refit above it train differently (as in scikit-learn's
+        HistGradientBoosting): fix it to True or False for model selection.
     early_stopping_monitor : str, default="valid_roc_auc"
         History key watched by early stopping: ``"valid_roc_auc"`` (mean
         over steps), ``"valid_loss"``, ``"valid_<metric>_<task>"``, or a
@@ -229,9 +235,10 @@ class AITMClassifier(BaseMultiTaskClassifier):
     Notes
     -----
     Each step's probability is end-to-end, ``P(step reached)`` (e.g.
-    ``P(click and purchase)``); for a step given the previous one use
-    :func:`sklearn_mtl.metrics.conditional_proba` or a scorer with
-    ``given=``.
+    ``P(click and purchase)``), and ``predict_proba_frame`` names its columns
+    so (``"P(click)"``, ``"P(click & purchase)"``). :meth:`predict_cvr` gives
+    each step's rate given the previous step, ``P(step_t | step_{t-1})``, as
+    :class:`ESMMClassifier` does.
 
     References
     ----------
@@ -247,8 +254,10 @@ class AITMClassifier(BaseMultiTaskClassifier):
     >>> model = AITMClassifier(max_epochs=2, random_state=0).fit(X, Y)
     >>> list(model.task_names_)
     ['click', 'step_2', 'conversion']
-    >>> model.predict_proba_frame(X[:3]).shape
-    (3, 3)
+    >>> list(model.predict_proba_frame(X[:3]).columns)
+    ['P(click)', 'P(click & step_2)', 'P(click & step_2 & conversion)']
+    >>> model.predict_cvr(X[:3]).shape  # P(step_2 | click), P(conversion | step_2)
+    (3, 2)
     >>> model.attention_weights(X[:3]).shape
     (3, 2, 2)
     """

@@ -2,13 +2,13 @@
 
 import numpy as np
 import torch
-from scipy.special import expit
 from torch import nn
 
 from .._base import BaseMultiTaskClassifier, check_hidden_units
 from .._targets import BinaryTarget, check_funnel
 from ..metrics import score_task_given
 from ..nn import MLP, product_logit
+from ._funnel import FunnelMixin, _log_sigmoid
 
 
 class _Tower(nn.Sequential):
@@ -75,7 +75,7 @@ class ESMM(nn.Module):
         return torch.stack([ctr, product_logit(ctr, self.cvr(x))], dim=1)
 
 
-class ESMMClassifier(BaseMultiTaskClassifier):
+class ESMMClassifier(FunnelMixin, BaseMultiTaskClassifier):
     """Entire Space Multi-task Model for click -> conversion (Ma et al., SIGIR 2018).
 
     ``Y`` has two columns, ``[click, conversion]``; a conversion without a
@@ -106,10 +106,13 @@ class ESMMClassifier(BaseMultiTaskClassifier):
         Dropout probability after each tower hidden layer.
     embedding_dim : int, default=8
         Width of each categorical column's embedding.
-    categorical_features : "from_dtype", array-like or None, default="from_dtype"
+    categorical_features : "from_dtype", array-like, callable or None, default="from_dtype"
         Which columns are categorical: ``"from_dtype"`` takes pandas
-        ``category`` columns; else a boolean mask, column indices or column
-        names; ``None`` means none. Categorical columns are embedded; all
+        ``category`` columns; else a boolean mask, column indices, column
+        names (``city`` also matches a ColumnTransformer's ``cat__city``),
+        or a column selector called on ``X`` such as
+        ``make_column_selector(dtype_include="category")``; ``None`` means none.
+        Categorical columns are embedded; all
         other columns must be numeric and finite and are standardized and
         fed to both towers next to the embeddings.
     task_weights : array-like of shape (2,), default=None
@@ -124,7 +127,9 @@ class ESMMClassifier(BaseMultiTaskClassifier):
         Hold out ``validation_fraction`` of the data and stop when
         ``early_stopping_monitor`` has not improved for ``n_iter_no_change``
         epochs, restoring the best epoch's weights. ``"auto"`` enables it
-        above 10,000 samples.
+        above 10,000 samples. With ``"auto"``, cross-validation folds at
+        or below that size and a refit above it train differently (as in scikit-learn's
+        HistGradientBoosting): fix it to True or False for model selection.
     early_stopping_monitor : str, default="valid_roc_auc"
         History key watched by early stopping: ``"valid_roc_auc"`` (mean of
         CTR and CTCVR AUC), ``"valid_roc_auc_cvr"`` (CVR AUC on clicked
@@ -180,8 +185,10 @@ class ESMMClassifier(BaseMultiTaskClassifier):
     Notes
     -----
     ``predict_proba`` follows ``Y``'s columns: ``P(click)`` and
-    ``P(click and conversion)`` (pCTCVR). The conversion rate given a click
-    is :meth:`predict_cvr`, defined for every row, clicked or not.
+    ``P(click and conversion)`` (pCTCVR); ``predict_proba_frame`` names its
+    columns so, ``"P(click)"`` and ``"P(click & conversion)"`` (with ``Y``'s
+    column names). The conversion rate given a click is :meth:`predict_cvr`,
+    defined for every row, clicked or not.
 
     References
     ----------
@@ -287,29 +294,9 @@ class ESMMClassifier(BaseMultiTaskClassifier):
     def _epoch_log_keys(self):
         return super()._epoch_log_keys() | {"valid_roc_auc_cvr"}
 
-    def predict_cvr(self, X):
-        """pCVR: the probability of a conversion given a click, for every row.
-
-        Defined for non-clicked rows too (what the conversion probability
-        would be had the row been clicked): rank candidates by it, or
-        multiply by ``P(click)`` for pCTCVR.
-
-        Parameters
-        ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Features.
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
-            The positive-class probability of the conversion task given a
-            positive click.
-        """
-        return expit(self._forward(X, _cvr_logits))
-
-
-def _log_sigmoid(logits):
-    return -np.logaddexp(0.0, -logits)
+    def _step_log_rates(self, X):
+        # The CVR tower is pCVR itself: no ratio of two rounded probabilities.
+        return _log_sigmoid(self._forward(X, _cvr_logits))[:, np.newaxis]
 
 
 def _cvr_logits(module, inputs):

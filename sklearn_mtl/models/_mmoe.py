@@ -112,10 +112,13 @@ class MMoEClassifier(BaseMultiTaskClassifier):
         Dropout probability after each expert and tower hidden layer.
     embedding_dim : int, default=8
         Width of each categorical column's embedding.
-    categorical_features : "from_dtype", array-like or None, default="from_dtype"
+    categorical_features : "from_dtype", array-like, callable or None, default="from_dtype"
         Which columns are categorical: ``"from_dtype"`` takes pandas
-        ``category`` columns; else a boolean mask, column indices or column
-        names; ``None`` means none. Categorical columns are embedded; a
+        ``category`` columns; else a boolean mask, column indices, column
+        names (``city`` also matches a ColumnTransformer's ``cat__city``),
+        or a column selector called on ``X`` such as
+        ``make_column_selector(dtype_include="category")``; ``None`` means none.
+        Categorical columns are embedded; a
         category unseen at fit time, or a missing value, maps to a reserved
         code. All other columns must be numeric and finite; they are
         standardized with the training mean and standard deviation.
@@ -141,7 +144,9 @@ class MMoEClassifier(BaseMultiTaskClassifier):
         Hold out ``validation_fraction`` of the data and stop when
         ``early_stopping_monitor`` has not improved for ``n_iter_no_change``
         epochs, restoring the best epoch's weights. ``"auto"`` enables it
-        above 10,000 samples.
+        above 10,000 samples. With ``"auto"``, cross-validation folds at
+        or below that size and a refit above it train differently (as in scikit-learn's
+        HistGradientBoosting): fix it to True or False for model selection.
     early_stopping_monitor : str, default="valid_roc_auc"
         History key watched by early stopping: ``"valid_roc_auc"`` (mean
         over tasks), ``"valid_loss"``, ``"valid_<metric>_<task>"``, or a bare

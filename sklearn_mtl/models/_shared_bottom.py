@@ -72,7 +72,7 @@ class SharedBottomClassifier(BaseMultiTaskClassifier):
         Dropout probability after each hidden layer.
     embedding_dim : int, default=8
         Width of each categorical column's embedding.
-    categorical_features : "from_dtype", array-like or None, default="from_dtype"
+    categorical_features : "from_dtype", array-like, callable or None, default="from_dtype"
         Which columns are categorical; see :class:`MMoEClassifier`.
     task_weights : array-like of shape (n_tasks,), default=None
         Weight of each task's loss; all ones when None. Only with
@@ -94,6 +94,9 @@ class SharedBottomClassifier(BaseMultiTaskClassifier):
         delta 1, i.e. one standard deviation).
     early_stopping : "auto" or bool, default="auto"
         Early stopping on a held-out split; ``"auto"`` above 10,000 samples.
+        With ``"auto"``, cross-validation folds at or below that size
+        and a refit above it train differently (as in scikit-learn's
+        HistGradientBoosting): fix it to True or False for model selection.
     early_stopping_monitor : str, default="valid_roc_auc"
         History key watched by early stopping, or a task name.
     validation_fraction : float, default=0.1
