@@ -578,10 +578,11 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         if self.task_weights is None:
             return None
         weights = np.asarray(self.task_weights, dtype=np.float32)
-        if weights.shape != (n_tasks,) or not (np.isfinite(weights) & (weights >= 0)).all():
+        valid = weights.shape == (n_tasks,) and (np.isfinite(weights) & (weights >= 0)).all()
+        if not (valid and weights.sum() > 0):
             raise ValueError(
                 f"task_weights must hold {n_tasks} finite, non-negative numbers (one per "
-                f"task), got {self.task_weights!r}."
+                f"task), not all zero; got {self.task_weights!r}."
             )
         return weights
 

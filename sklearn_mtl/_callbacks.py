@@ -118,13 +118,34 @@ class CheckedEarlyStopping(EarlyStopping):
                 "stopping could never pick one. Raise validation_fraction, monitor "
                 "another task or 'valid_loss', or set early_stopping=False."
             )
+        self._holding = True
         try:
             super().on_epoch_end(net, **kwargs)
         except KeyboardInterrupt:
             net.request_stop()
+        finally:
+            self._holding = False
         key = f"{self.monitor}_best"
         if key not in row:  # skorch already records valid_loss_best
             net.history.record(key, bool(self.best_epoch_ == row["epoch"]))
+
+    def _sink(self, text, verbose):
+        # The stop message waits for the end of training, after the last
+        # epoch's table row.
+        if getattr(self, "_holding", False):
+            self._held.append((text, verbose))
+        else:
+            super()._sink(text, verbose)
+
+    def on_train_begin(self, net, **kwargs):
+        self._held = []
+        super().on_train_begin(net, **kwargs)
+
+    def on_train_end(self, net, **kwargs):
+        for text, verbose in self._held:
+            super()._sink(text, verbose)
+        self._held = []
+        super().on_train_end(net, **kwargs)
 
 
 class DivergenceGuard(Callback):
