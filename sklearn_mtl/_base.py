@@ -273,6 +273,22 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         -------
         self : object
             The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            If training diverges: a non-finite training loss, or a task's mean
+            training loss above 100 in an epoch (the error is also a
+            ``FloatingPointError``). The estimator is left as it was before the
+            call: unfitted after a first fit.
+
+        Notes
+        -----
+        A ``KeyboardInterrupt`` (Ctrl-C) discards the epoch in progress: the
+        model keeps the weights of the last complete epoch (with early
+        stopping, of the best one), ``history_`` and ``n_iter_`` end there,
+        and a ``UserWarning`` says so. Interrupted before any epoch completed,
+        ``fit`` re-raises the ``KeyboardInterrupt`` and changes nothing.
         """
         return self._fit(X, y, sample_weight, incremental=False, classes=None)
 
@@ -297,6 +313,14 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         -------
         self : object
             The fitted estimator.
+
+        Notes
+        -----
+        ``Y``'s columns are matched to ``task_names_`` by name when both have
+        names (a DataFrame on a model fitted on a DataFrame), by position
+        otherwise. Changing a parameter other than a training one (see
+        ``warm_start``) between calls is a ValueError; faults behave as in
+        :meth:`fit`.
         """
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
