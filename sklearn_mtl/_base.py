@@ -320,7 +320,8 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         names (a DataFrame on a model fitted on a DataFrame), by position
         otherwise. Changing a parameter other than a training one (see
         ``warm_start``) between calls is a ValueError; faults behave as in
-        :meth:`fit`.
+        :meth:`fit`. There is no early stopping (no validation split) in
+        ``partial_fit``, as in scikit-learn's ``MLPClassifier``.
         """
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
