@@ -172,9 +172,9 @@ class DivergenceGuard(Callback):
     def on_batch_end(self, net, training=False, **kwargs):
         if not training:
             return
-        loss = net.history[-1, "batches", -1, "train_loss"]
+        loss = net.history[-1]["batches"][-1]["train_loss"]
         if not math.isfinite(loss):
-            batch = len(net.history[-1, "batches"])
+            batch = len(net.history[-1]["batches"])
             self._fail(net, f"the training loss is {loss} at epoch {len(net.history)}, batch {batch}")
 
     def on_epoch_end(self, net, **kwargs):
@@ -193,7 +193,7 @@ class DivergenceGuard(Callback):
         raise TrainingDivergedError(
             f"Training diverged: {what}. The learning rate is probably too high "
             f"(lr={net.lr:g}): lower it, e.g. tenfold; also check for extreme numeric "
-            "features. The estimator keeps its state from before this call."
+            "features or targets. The estimator keeps its state from before this call."
         )
 
 
@@ -237,7 +237,7 @@ class BatchProgress(Callback):
         rows = len(batch[1][0])
         self.batches_ += 1
         self.rows_ += rows
-        self.loss_sum_ += net.history[-1, "batches", -1, "train_loss"] * rows
+        self.loss_sum_ += net.history[-1]["batches"][-1]["train_loss"] * rows
         now = self.clock()
         if now - self.last_report_ >= self.interval and self.batches_ < self.total_:
             self.last_report_ = now
