@@ -714,6 +714,11 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             iterator_train=BatchIterator,
             iterator_train__shuffle=True,
             iterator_valid=BatchIterator,
+            # Validation and prediction batches change no result: an "auto"
+            # training batch of 16 rows must not make predict crawl.
+            iterator_valid__batch_size=(
+                _AUTO_BATCH_SIZE if self.batch_size == "auto" else self.batch_size
+            ),
             train_split=None,
             callbacks=internal + callbacks,
             callbacks__print_log=EpochLog(keys_shown=self._epoch_log_keys()),
@@ -844,7 +849,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         outputs = []
         with torch.inference_mode():
             # The fitted net's batch size: the parameter may have changed since.
-            for inputs, _ in BatchIterator(data, self.net_.batch_size):
+            for inputs, _ in BatchIterator(data, self.net_.iterator_valid__batch_size):
                 inputs = {name: t.to(device) for name, t in inputs.items()}
                 outputs.append(method(module, inputs).to("cpu", torch.float64))
         return torch.cat(outputs).numpy()

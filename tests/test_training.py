@@ -350,3 +350,5 @@ def test_auto_batch_size_gives_small_tables_enough_steps():
         Y = np.column_stack([X[:, 0] > 0, X[:, 1] > 0]).astype(int)
         model = MMoEClassifier(max_epochs=1, early_stopping=False).fit(X, Y)
         assert model.net_.batch_size == expected
+        # prediction does not inherit a small training batch
+        assert model.net_.iterator_valid__batch_size == 512

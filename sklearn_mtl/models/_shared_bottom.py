@@ -61,10 +61,10 @@ class SharedBottomClassifier(BaseMultiTaskClassifier):
     max_epochs : int, default=20
         Passes over the training data (an upper bound with early stopping).
     batch_size : int or "auto", default="auto"
-        Rows per mini-batch (prediction batches with the fitted value).
-        ``"auto"`` is ``clip(n_samples // 16, 16, 512)``: at least 16
-        optimizer steps per epoch on a small table, 512 rows from 8,192
-        training rows on.
+        Rows per training mini-batch; validation and prediction batch with
+        the value fitted (512 with ``"auto"``). ``"auto"`` is
+        ``clip(n_samples // 16, 16, 512)``: at least 16 optimizer steps per
+        epoch on a small table, 512 rows from 8,192 training rows on.
     lr : float, default=1e-3
         Learning rate.
     optimizer : {"adam", "adamw", "sgd"} or torch optimizer class, default="adam"
