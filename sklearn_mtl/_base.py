@@ -827,7 +827,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         if net.interrupted_ is not None:
             if len(net.history) == n_before:
                 raise KeyboardInterrupt
-            warnings.warn(_interrupt_message(net), UserWarning, stacklevel=4)
+            warnings.warn(_interrupt_message(net), UserWarning, stacklevel=5)
         self.net_ = net
         self.history_ = net.history
         self.n_iter_ = len(net.history)

@@ -125,9 +125,8 @@ class CheckedEarlyStopping(EarlyStopping):
             net.request_stop()
         finally:
             self._holding = False
-        key = f"{self.monitor}_best"
-        if key not in row:  # skorch already records valid_loss_best
-            net.history.record(key, bool(self.best_epoch_ == row["epoch"]))
+        # Overwrites skorch's own valid_loss_best, which ignores the threshold.
+        net.history.record(f"{self.monitor}_best", bool(self.best_epoch_ == row["epoch"]))
 
     def _sink(self, text, verbose):
         # The stop message waits for the end of training, after the last
