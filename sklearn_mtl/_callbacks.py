@@ -207,8 +207,8 @@ class BatchProgress(Callback):
     total, rows per second and the running mean training loss. On a
     terminal the line is redrawn in place (carriage return) and cleared at
     the end of the epoch; elsewhere (a notebook, a log file) each report is
-    a plain line, so a log gets at most one line per ``interval``. Plain
-    text only: no widget, no escape code.
+    a plain line without escape codes, so a log gets at most one line per
+    ``interval``. No widget: safe in a notebook without ipywidgets.
 
     Parameters
     ----------
