@@ -1,5 +1,8 @@
 """The base estimator: turns a multi-task PyTorch module into a scikit-learn classifier."""
 
+import copy
+import inspect
+import warnings
 from abc import ABCMeta, abstractmethod
 from contextlib import contextmanager
 from numbers import Integral, Real
@@ -9,16 +12,25 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.model_selection import StratifiedShuffleSplit
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 from skorch.helper import predefined_split
 
-from ._callbacks import CheckedEarlyStopping, EpochLog, TaskScoring, nanmean
+from ._callbacks import (
+    BatchProgress,
+    CheckedEarlyStopping,
+    DivergenceGuard,
+    EpochLog,
+    TaskScoring,
+    check_callback,
+    nanmean,
+)
 from ._data import BatchIterator, FeatureEncoder, TensorData, resolve_categorical_mask
 from ._data import check_category_codes
 from ._net import MultiTaskNet
-from ._targets import TASK_TYPES, check_task_types, task_columns
+from ._targets import TASK_TYPES, align_task_columns, check_task_types, task_columns
 from .loss_weighting import LOSS_WEIGHTINGS, LossWeighting, make_loss_weighting
 from .losses import ELEMENT_LOSSES, MultiTaskLoss
 from .metrics import TASK_METRICS, score_task
@@ -35,12 +47,47 @@ _OPTIMIZERS = {
 #: Data sets larger than this get early stopping when ``early_stopping="auto"``.
 _AUTO_EARLY_STOPPING_MIN_SAMPLES = 10_000
 
+# batch_size="auto": at least this many optimizer steps per epoch, in batches
+# of at most _AUTO_BATCH_SIZE rows (and at least _AUTO_MIN_BATCH_SIZE).
+_AUTO_BATCH_SIZE = 512
+_AUTO_MIN_BATCH_SIZE = 16
+_AUTO_MIN_STEPS_PER_EPOCH = 16
 
-def check_hidden_units(name, units):
-    """Validate a tuple of layer widths, naming the parameter on error."""
+#: Parameters that only steer training: a continued fit (``warm_start``,
+#: ``partial_fit``) uses their current values. Every other parameter defines
+#: the fitted network or its data encoding and cannot change in between.
+_TRAINING_PARAMS = frozenset(
+    {
+        "max_epochs",
+        "batch_size",
+        "lr",
+        "optimizer",
+        "optimizer_params",
+        "weight_decay",
+        "early_stopping",
+        "early_stopping_monitor",
+        "validation_fraction",
+        "n_iter_no_change",
+        "callbacks",
+        "device",
+        "random_state",
+        "verbose",
+        "warm_start",
+    }
+)
+
+
+def check_hidden_units(name, units, *, allow_empty=True, empty_means=None):
+    """Validate a tuple of layer widths, naming the parameter on error.
+
+    ``allow_empty=False`` refuses ``()``, whose consequence ``empty_means``
+    states (e.g. experts that would all be the identity).
+    """
     units = tuple(units)
     if not all(isinstance(u, Integral) and not isinstance(u, bool) and u > 0 for u in units):
         raise ValueError(f"{name} must be a sequence of positive integers, got {units!r}.")
+    if not units and not allow_empty:
+        raise ValueError(f"{name}=() is not allowed: {empty_means}. Give at least one width.")
     return units
 
 
@@ -69,9 +116,10 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
 
     _parameter_constraints: dict = {
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "optimizer": [StrOptions(set(_OPTIMIZERS)), type],
+        "optimizer_params": [dict, None],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "embedding_dim": [Interval(Integral, 1, None, closed="left")],
@@ -148,6 +196,9 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
     # parameters; for the others (funnel steps are binary) they stay fixed.
     task_types = None
     regression_loss = "mse"
+    # Set by each model's __init__; the default keeps a model written
+    # before the parameter existed working.
+    optimizer_params = None
 
     # ------------------------------------------------------------------ hooks
 
@@ -223,6 +274,22 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         -------
         self : object
             The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            If training diverges: a non-finite training loss, or a task's mean
+            training loss above 100 in an epoch (the error is also a
+            ``FloatingPointError``). The estimator is left as it was before the
+            call: unfitted after a first fit.
+
+        Notes
+        -----
+        A ``KeyboardInterrupt`` (Ctrl-C) discards the epoch in progress: the
+        model keeps the weights of the last complete epoch (with early
+        stopping, of the best one), ``history_`` and ``n_iter_`` end there,
+        and a ``UserWarning`` says so. Interrupted before any epoch completed,
+        ``fit`` re-raises the ``KeyboardInterrupt`` and changes nothing.
         """
         return self._fit(X, y, sample_weight, incremental=False, classes=None)
 
@@ -247,6 +314,15 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         -------
         self : object
             The fitted estimator.
+
+        Notes
+        -----
+        ``Y``'s columns are matched to ``task_names_`` by name when both have
+        names (a DataFrame on a model fitted on a DataFrame), by position
+        otherwise. Changing a parameter other than a training one (see
+        ``warm_start``) between calls is a ValueError; faults behave as in
+        :meth:`fit`. There is no early stopping (no validation split) in
+        ``partial_fit``, as in scikit-learn's ``MLPClassifier``.
         """
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
@@ -354,7 +430,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         """
         Y_pred = self.predict(X)
         Y_pred = Y_pred.reshape(len(Y_pred), -1)
-        columns, _ = task_columns(y)
+        columns = self._aligned_task_columns(y)
         weight = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
         scores = []
         for t, (column, target) in enumerate(zip(columns, self._task_targets)):
@@ -374,28 +450,31 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
     # ------------------------------------------------------------ internals
 
     def _fit(self, X, Y, sample_weight, *, incremental, classes):
-        continuing = hasattr(self, "net_") and (incremental or self.warm_start)
+        continuing = self.__sklearn_is_fitted__() and (incremental or self.warm_start)
+        if continuing:
+            self._check_structure_unchanged()
         device = self._checked_device()
+        optimizer = self._checked_optimizer()
+        callbacks = [check_callback(item) for item in self.callbacks or []]
         if Y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
             )
+        if not continuing and hasattr(self, "net_"):
+            # A refit that fails must not leave the old network behind new tasks.
+            del self.net_
         X = self._check_X(X, reset=not continuing)
-        columns, task_names = task_columns(Y)
+        if continuing:
+            columns = self._aligned_task_columns(Y)
+        else:
+            columns, task_names = task_columns(Y)
         if len(columns[0]) != X.shape[0]:
             raise ValueError(
                 f"Y has {len(columns[0])} rows but X has {X.shape[0]}: they must "
                 "describe the same samples."
             )
         sample_weight = self._check_sample_weight(sample_weight, X)
-        if continuing:
-            if len(columns) != self.n_tasks_:
-                raise ValueError(
-                    f"Y has {len(columns)} task(s) but {type(self).__name__} was "
-                    f"fitted with {self.n_tasks_} ({list(self.task_names_)}); the "
-                    "number of tasks cannot change between calls."
-                )
-        else:
+        if not continuing:
             self._set_tasks(columns, task_names, classes, sample_weight)
             self._feature_encoder = FeatureEncoder(
                 self.is_categorical_, getattr(self, "feature_names_in_", None)
@@ -407,12 +486,12 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         if continuing:
             codes, numeric = self._feature_encoder.transform(X)
         else:
+            self._dtype = _DTYPES[self.dtype]
             codes, numeric = self._feature_encoder.fit_transform(X, sample_weight)
-        dtype = _DTYPES[self.dtype]
         data = TensorData(
             self._module_inputs(codes, numeric),
-            torch.from_numpy(targets).to(dtype),
-            None if sample_weight is None else torch.from_numpy(sample_weight).to(dtype),
+            torch.from_numpy(targets).to(self._dtype),
+            None if sample_weight is None else torch.from_numpy(sample_weight).to(self._dtype),
         )
 
         rng = check_random_state(self.random_state)
@@ -424,10 +503,49 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             # A continued fit must not replay the first call's shuffles and dropout masks.
             seed = (seed + self.n_iter_) % np.iinfo(np.int32).max
         with _seeded_torch(seed, device):
-            if not continuing:
-                self.net_ = self._build_net(valid_data is not None, device)
-            self._train(data, valid_data, epochs=1 if incremental else self.max_epochs)
+            parts = self._continued_parts() if continuing else self._new_parts()
+            net = self._build_net(
+                *parts, optimizer, callbacks, len(data), valid_data is not None, device
+            )
+            if continuing:
+                _continue_optimizer(net, self.net_)
+            self._train(net, data, valid_data, epochs=1 if incremental else self.max_epochs)
+        if not continuing:
+            self._structure = self._structure_params()
         return self
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "net_")
+
+    def _structure_params(self):
+        return {k: v for k, v in self.get_params(deep=False).items() if k not in _TRAINING_PARAMS}
+
+    def _check_structure_unchanged(self):
+        changed = {
+            name: (old, self._structure_params().get(name))
+            for name, old in self._structure.items()
+            if not _same_param(old, self._structure_params().get(name))
+        }
+        if changed:
+            details = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
+            raise ValueError(
+                f"{type(self).__name__}: {sorted(changed)} changed since the network was "
+                f"built ({details}). warm_start=True and partial_fit continue training that "
+                "network, whose structure and data encoding these parameters define; only "
+                f"training parameters ({', '.join(sorted(_TRAINING_PARAMS))}) may change. "
+                "Set them back, or train a new network: warm_start=False or "
+                "sklearn.base.clone(estimator)."
+            )
+
+    def _aligned_task_columns(self, Y):
+        columns = align_task_columns(Y, list(self.task_names_))
+        if len(columns) != self.n_tasks_:
+            raise ValueError(
+                f"Y has {len(columns)} task(s) but {type(self).__name__} was "
+                f"fitted with {self.n_tasks_} ({list(self.task_names_)}); the "
+                "number of tasks cannot change between calls."
+            )
+        return columns
 
     def _check_X(self, X, *, reset):
         if sp.issparse(X):
@@ -487,10 +605,11 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         if self.task_weights is None:
             return None
         weights = np.asarray(self.task_weights, dtype=np.float32)
-        if weights.shape != (n_tasks,) or (weights < 0).any():
+        valid = weights.shape == (n_tasks,) and (np.isfinite(weights) & (weights >= 0)).all()
+        if not (valid and weights.sum() > 0):
             raise ValueError(
-                f"task_weights must hold {n_tasks} non-negative numbers (one per task), "
-                f"got {self.task_weights!r}."
+                f"task_weights must hold {n_tasks} finite, non-negative numbers (one per "
+                f"task), not all zero; got {self.task_weights!r}."
             )
         return weights
 
@@ -507,8 +626,32 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
                 f"or validation set with {len(data)} samples; change it or set "
                 "early_stopping=False."
             )
-        order = torch.from_numpy(rng.permutation(len(data)))
-        return data.take(order[n_valid:]), data.take(order[:n_valid])
+        strata = self._validation_strata(data.targets.numpy())
+        try:
+            split = StratifiedShuffleSplit(n_splits=1, test_size=n_valid, random_state=rng)
+            train, valid = next(split.split(np.zeros(len(data)), strata))
+        except ValueError:
+            # Too few rows of a stratum to split it: a plain random split.
+            order = rng.permutation(len(data))
+            train, valid = order[n_valid:], order[:n_valid]
+        return data.take(torch.from_numpy(train)), data.take(torch.from_numpy(valid))
+
+    def _validation_strata(self, targets):
+        """The labels of the binary task with the fewest minority-class rows
+        (unobserved = a third stratum), so that the validation split holds
+        both classes of every task whenever the rarest one allows it, as
+        scikit-learn's classifiers stratify theirs; zeros without a binary task."""
+        strata = np.zeros(len(targets), dtype=np.intp)
+        minority = np.inf
+        for t, target in enumerate(self._task_targets):
+            if target.classes is None:
+                continue
+            column = targets[:, t]
+            count = min((column == 0).sum(), (column == 1).sum())
+            if count < minority:
+                minority = count
+                strata = np.where(np.isnan(column), 2, column).astype(np.intp)
+        return strata
 
     def _monitor(self):
         # A bare task name is shorthand for that task's first validation metric
@@ -519,19 +662,35 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             return monitor
         return f"valid_{self._task_targets[names.index(monitor)].metrics[0]}_{monitor}"
 
-    def _build_net(self, has_validation, device):
+    def _new_parts(self):
+        """A new module, criterion and loss-weighting strategy."""
         embedding = MixedInputEmbedding(
             self._feature_encoder.cardinalities, self._feature_encoder.n_numeric, self.embedding_dim
         )
-        dtype = _DTYPES[self.dtype]
-        module = self._build_module(embedding, self.n_tasks_).to(dtype)
+        module = self._build_module(embedding, self.n_tasks_).to(self._dtype)
         loss_weighting = make_loss_weighting(self.loss_weighting).setup(
             self.n_tasks_, module, self._checked_task_weights(self.n_tasks_)
         )
-        callbacks = [("task_scoring", TaskScoring(list(self.task_names_), self._validation_scores))]
+        return module, self._checked_criterion().to(self._dtype), loss_weighting.to(self._dtype)
+
+    def _continued_parts(self):
+        """Copies of the fitted module, criterion and strategy (copied
+        together: a strategy may hold the module's parameters), so that a
+        continued fit that fails leaves the fitted network as it was."""
+        net = self.net_
+        return copy.deepcopy((net.module_, net.criterion_, net.loss_weighting_))
+
+    def _build_net(
+        self, module, criterion, loss_weighting, optimizer, callbacks, n_train, has_validation, device
+    ):
+        task_names = list(self.task_names_)
+        internal = [
+            ("task_scoring", TaskScoring(task_names, self._validation_scores)),
+            ("divergence_guard", DivergenceGuard(task_names)),
+        ]
         if has_validation:
             monitor = self._monitor()
-            callbacks.append(
+            internal.append(
                 (
                     "early_stopping",
                     CheckedEarlyStopping(
@@ -542,27 +701,82 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
                     ),
                 )
             )
-        criterion = self._checked_criterion().to(dtype)
-        optimizer = _OPTIMIZERS.get(self.optimizer, self.optimizer)
+        if self.verbose >= 2:
+            internal.append(("batch_progress", BatchProgress()))
+        optimizer_class, optimizer_params = optimizer
         net = MultiTaskNet(
             module=module,
             criterion=criterion,
-            loss_weighting=loss_weighting.to(dtype),
-            optimizer=optimizer,
+            loss_weighting=loss_weighting,
+            optimizer=optimizer_class,
             lr=self.lr,
-            optimizer__weight_decay=self.weight_decay,
+            **{f"optimizer__{k}": v for k, v in optimizer_params.items()},
             max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
+            batch_size=self._batch_size(n_train),
             iterator_train=BatchIterator,
             iterator_train__shuffle=True,
             iterator_valid=BatchIterator,
+            # Validation and prediction batches change no result: an "auto"
+            # training batch of 16 rows must not make predict crawl.
+            iterator_valid__batch_size=(
+                _AUTO_BATCH_SIZE if self.batch_size == "auto" else self.batch_size
+            ),
             train_split=None,
-            callbacks=callbacks + list(self.callbacks or []),
+            callbacks=internal + callbacks,
             callbacks__print_log=EpochLog(keys_shown=self._epoch_log_keys()),
             verbose=self.verbose,
             device=device,
         )
-        return net.initialize()
+        net.initialize()
+        if self.__sklearn_is_fitted__():
+            # A new list of the same rows: epochs of a failed call never reach net_.
+            net.history_ = type(self.net_.history_)(self.net_.history_)
+        return net
+
+    def _batch_size(self, n_samples):
+        if self.batch_size != "auto":
+            return self.batch_size
+        steps = n_samples // _AUTO_MIN_STEPS_PER_EPOCH
+        return int(np.clip(steps, _AUTO_MIN_BATCH_SIZE, _AUTO_BATCH_SIZE))
+
+    def _checked_optimizer(self):
+        """The optimizer class and its keyword arguments beyond ``lr``."""
+        optimizer = _OPTIMIZERS.get(self.optimizer, self.optimizer)
+        if not (isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer)):
+            raise TypeError(
+                f"optimizer must be one of {sorted(_OPTIMIZERS)} or a subclass of "
+                f"torch.optim.Optimizer, got {self.optimizer!r}."
+            )
+        name = optimizer.__name__
+        params = dict(self.optimizer_params or {})
+        for own in ("params", "lr", "weight_decay"):
+            if own in params:
+                raise ValueError(
+                    f"optimizer_params may not set {own!r}: "
+                    + ("it is the model's parameters." if own == "params" else f"use {own}=.")
+                )
+        signature = inspect.signature(optimizer).parameters
+        takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.values())
+        accepted = sorted(set(signature) - {"self", "params", "lr", "weight_decay"})
+        unknown = sorted(set(params) - set(signature))
+        if unknown and not takes_any:
+            raise ValueError(
+                f"optimizer_params has {unknown}, which {name} does not take; it "
+                f"accepts {accepted}."
+            )
+        if "weight_decay" in signature or takes_any:
+            params["weight_decay"] = self.weight_decay
+        elif self.weight_decay:
+            raise ValueError(
+                f"{name} takes no weight_decay; set weight_decay=0 or use another optimizer."
+            )
+        try:
+            optimizer([torch.zeros(1, requires_grad=True)], lr=self.lr, **params)
+        except (TypeError, ValueError) as error:
+            raise ValueError(
+                f"{name} rejects optimizer_params={self.optimizer_params!r}: {error}"
+            ) from None
+        return optimizer, params
 
     def _checked_criterion(self):
         criterion = self._build_criterion(self.n_tasks_)
@@ -578,31 +792,52 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         return criterion
 
     def _checked_device(self):
-        device = torch.device(self.device)
+        try:
+            device = torch.device(self.device)
+        except (RuntimeError, TypeError, ValueError):
+            raise ValueError(
+                f"device={self.device!r} is not a torch device; use e.g. 'cpu', 'cuda' "
+                "or 'cuda:1'."
+            ) from None
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(
                 f"device={self.device!r} was requested but torch finds no CUDA device "
                 "(torch.cuda.is_available() is False); use device='cpu' or install a "
                 "CUDA build of torch."
             )
+        if device.type not in ("cpu", "cuda"):
+            try:
+                torch.empty(0, device=device)
+            except (RuntimeError, AssertionError):
+                raise ValueError(
+                    f"device={self.device!r} is not available in this torch build; "
+                    "use device='cpu' or 'cuda'."
+                ) from None
         return str(device)
 
-    def _train(self, data, valid_data, *, epochs):
-        net = self.net_
-        device = net.device
-        net.train_split = None if valid_data is None else predefined_split(valid_data.to(device))
+    def _train(self, net, data, valid_data, *, epochs):
+        """Train ``net``; it becomes ``net_`` only when at least one epoch
+        completed, so that an error (e.g. divergence) or an interrupt before
+        the end of the first epoch leaves the estimator as it was."""
+        net.train_split = None if valid_data is None else predefined_split(valid_data.to(net.device))
+        n_before = len(net.history)
         try:
-            net.partial_fit(data.to(device), epochs=epochs)
+            net.partial_fit(data.to(net.device), epochs=epochs)
         finally:
             # The validation tensors must not live on in the fitted (pickled) model.
             net.train_split = None
+        if net.interrupted_ is not None:
+            if len(net.history) == n_before:
+                raise KeyboardInterrupt
+            warnings.warn(_interrupt_message(net), UserWarning, stacklevel=5)
+        self.net_ = net
         self.history_ = net.history
         self.n_iter_ = len(net.history)
 
     def _module_inputs(self, codes, numeric):
         return {
             "categorical": torch.from_numpy(codes),
-            "numeric": torch.from_numpy(numeric).to(_DTYPES[self.dtype]),
+            "numeric": torch.from_numpy(numeric).to(self._dtype),
         }
 
     def _forward(self, X, method):
@@ -615,7 +850,8 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         device = self.net_.device
         outputs = []
         with torch.inference_mode():
-            for inputs, _ in BatchIterator(data, self.batch_size):
+            # The fitted net's batch size: the parameter may have changed since.
+            for inputs, _ in BatchIterator(data, self.net_.iterator_valid__batch_size):
                 inputs = {name: t.to(device) for name, t in inputs.items()}
                 outputs.append(method(module, inputs).to("cpu", torch.float64))
         return torch.cat(outputs).numpy()
@@ -630,3 +866,43 @@ def _lower_is_better(monitor):
 
 def _task_logits(module, inputs):
     return module(**inputs)
+
+
+def _same_param(old, new):
+    """Whether a parameter value is unchanged (sequences compared by items)."""
+    if old is new:
+        return True
+    sequence = (list, tuple, np.ndarray)
+    if isinstance(old, sequence) and isinstance(new, sequence):
+        return len(old) == len(new) and all(_same_param(a, b) for a, b in zip(old, new))
+    try:
+        return bool(old == new)
+    except (TypeError, ValueError):
+        return False
+
+
+def _continue_optimizer(net, fitted):
+    """Carry the fitted optimizer's state (e.g. Adam's moments) over to the
+    new net's, if it is of the same class, keeping the new settings."""
+    optimizer, previous = net.optimizer_, fitted.optimizer_
+    if type(optimizer) is not type(previous):
+        return
+    settings = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
+    optimizer.load_state_dict(copy.deepcopy(previous.state_dict()))
+    for group, setting in zip(optimizer.param_groups, settings):
+        group.update(setting)
+
+
+def _interrupt_message(net):
+    last = len(net.history)
+    stopper = dict(net.callbacks_).get("early_stopping")
+    if stopper is not None and stopper.best_model_weights_ is not None and stopper.best_epoch_ != last:
+        kept = f"of its best epoch so far, {stopper.best_epoch_}"
+    else:
+        kept = f"of epoch {last}"
+    return (
+        f"Training was interrupted (KeyboardInterrupt) during epoch {net.interrupted_}, "
+        f"which is discarded: the model keeps the weights {kept}, and history_ and "
+        f"n_iter_ end at epoch {last}. Call fit again to train from scratch, or set "
+        "warm_start=True to continue."
+    )

@@ -1,11 +1,21 @@
-"""Callbacks that record per-task losses and scores, and print one row per epoch."""
+"""Callbacks that record per-task losses and scores, guard training, and print progress."""
 
+import copy
+import math
 import re
 import sys
+import time
 
 import numpy as np
 import torch
-from skorch.callbacks import Callback, EarlyStopping, PrintLog
+from skorch.callbacks import (
+    BatchScoring,
+    Callback,
+    EarlyStopping,
+    EpochScoring,
+    PrintLog,
+    ProgressBar,
+)
 
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -79,16 +89,185 @@ class TaskScoring(Callback):
 
 
 class CheckedEarlyStopping(EarlyStopping):
-    """skorch's early stopping, with a clear error for a monitor never recorded."""
+    """skorch's early stopping, with clear errors and a deferred stop.
 
-    def on_epoch_end(self, net, **kwargs):
-        if self.monitor not in net.history[-1]:
-            recorded = sorted(k for k in net.history[-1] if k.startswith("valid_"))
+    A monitor that is never recorded, or that is NaN (undefined on the
+    validation split, e.g. ROC AUC without a positive), is an error rather
+    than a silent stop. Each epoch records ``<monitor>_best`` (whether the
+    epoch is the best so far, by early stopping's own criterion), so that
+    e.g. ``Checkpoint(monitor="valid_roc_auc_best")`` saves the epoch that
+    early stopping restores. The stop itself is requested from the net
+    (``request_stop``) instead of raised, so that the callbacks after this
+    one, the epoch table among them, still see the last epoch.
+    """
+
+    def on_epoch_end(self, net, dataset_valid=None, **kwargs):
+        row = net.history[-1]
+        if self.monitor not in row:
+            recorded = sorted(k for k in row if k.startswith("valid_"))
             raise ValueError(
                 f"early_stopping_monitor={self.monitor!r} is not recorded in the "
                 f"history; use a task name or one of {recorded}."
             )
-        super().on_epoch_end(net, **kwargs)
+        if math.isnan(row[self.monitor]):
+            n_valid = "?" if dataset_valid is None else len(dataset_valid)
+            raise ValueError(
+                f"early_stopping_monitor={self.monitor!r} is NaN at epoch {row['epoch']}: "
+                f"it is undefined on the validation split ({n_valid} rows), e.g. a task "
+                "has a single class there, so it would be NaN at every epoch and early "
+                "stopping could never pick one. Raise validation_fraction, monitor "
+                "another task or 'valid_loss', or set early_stopping=False."
+            )
+        self._holding = True
+        try:
+            super().on_epoch_end(net, **kwargs)
+        except KeyboardInterrupt:
+            net.request_stop()
+        finally:
+            self._holding = False
+        # Overwrites skorch's own valid_loss_best, which ignores the threshold.
+        net.history.record(f"{self.monitor}_best", bool(self.best_epoch_ == row["epoch"]))
+
+    def _sink(self, text, verbose):
+        # The stop message waits for the end of training, after the last
+        # epoch's table row.
+        if getattr(self, "_holding", False):
+            self._held.append((text, verbose))
+        else:
+            super()._sink(text, verbose)
+
+    def on_train_begin(self, net, **kwargs):
+        self._held = []
+        super().on_train_begin(net, **kwargs)
+
+    def on_train_end(self, net, **kwargs):
+        for text, verbose in self._held:
+            super()._sink(text, verbose)
+        self._held = []
+        super().on_train_end(net, **kwargs)
+
+
+class DivergenceGuard(Callback):
+    """Stop training with a clear error when the loss diverges.
+
+    A non-finite training loss is caught at the batch where it appears. A
+    finite explosion is caught at the end of an epoch: a task's mean
+    training loss above ``max_task_loss`` (on the encoded targets, a
+    constant prediction scores at most 1: ``log 2`` for a binary task, 1
+    for a standardized regression target).
+
+    Parameters
+    ----------
+    task_names : list of str
+        Names of the ``train_loss_<task>`` history keys.
+    max_task_loss : float, default=100.0
+        Largest mean training loss of a task taken as training.
+    """
+
+    def __init__(self, task_names, max_task_loss=100.0):
+        self.task_names = task_names
+        self.max_task_loss = max_task_loss
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if not training:
+            return
+        loss = net.history[-1]["batches"][-1]["train_loss"]
+        if not math.isfinite(loss):
+            batch = len(net.history[-1]["batches"])
+            self._fail(net, f"the training loss is {loss} at epoch {len(net.history)}, batch {batch}")
+
+    def on_epoch_end(self, net, **kwargs):
+        row = net.history[-1]
+        for name in self.task_names:
+            loss = row.get(f"train_loss_{name}", 0.0)
+            if not loss <= self.max_task_loss:
+                self._fail(
+                    net,
+                    f"the mean training loss of task {name!r} is {loss:.4g} at epoch "
+                    f"{row['epoch']} (a constant prediction scores at most 1)",
+                )
+
+    @staticmethod
+    def _fail(net, what):
+        raise TrainingDivergedError(
+            f"Training diverged: {what}. The learning rate is probably too high "
+            f"(lr={net.lr:g}): lower it, e.g. tenfold; also check for extreme numeric "
+            "features or targets. The estimator keeps its state from before this call."
+        )
+
+
+class TrainingDivergedError(ValueError, FloatingPointError):
+    """Raised when the training loss diverges (non-finite or exploding)."""
+
+
+class BatchProgress(Callback):
+    """A throttled progress line within each training epoch.
+
+    At most every ``interval`` seconds: batches done out of the epoch's
+    total, rows per second and the running mean training loss. On a
+    terminal the line is redrawn in place (carriage return) and cleared at
+    the end of the epoch; elsewhere (a notebook, a log file) each report is
+    a plain line without escape codes, so a log gets at most one line per
+    ``interval``. No widget: safe in a notebook without ipywidgets.
+
+    Parameters
+    ----------
+    interval : float, default=5.0
+        Minimum seconds between two reports.
+    clock : callable, default=time.monotonic
+        Source of the time in seconds.
+    stream : file-like, default=None
+        Where to write; ``sys.stdout`` (looked up at each write) when None.
+    """
+
+    def __init__(self, interval=5.0, clock=time.monotonic, stream=None):
+        self.interval = interval
+        self.clock = clock
+        self.stream = stream
+
+    def on_epoch_begin(self, net, dataset_train=None, **kwargs):
+        self.total_ = -(-len(dataset_train) // net.batch_size)
+        self.start_ = self.last_report_ = self.clock()
+        self.batches_, self.rows_, self.loss_sum_, self.drawn_ = 0, 0, 0.0, False
+
+    def on_batch_end(self, net, batch=None, training=False, **kwargs):
+        if not training:
+            return
+        rows = len(batch[1][0])
+        self.batches_ += 1
+        self.rows_ += rows
+        self.loss_sum_ += net.history[-1]["batches"][-1]["train_loss"] * rows
+        now = self.clock()
+        if now - self.last_report_ >= self.interval and self.batches_ < self.total_:
+            self.last_report_ = now
+            rate = self.rows_ / max(now - self.start_, 1e-9)
+            self._write(
+                f"epoch {len(net.history)}: batch {self.batches_}/{self.total_}, "
+                f"{rate:,.0f} rows/s, train_loss {self.loss_sum_ / self.rows_:.4f}"
+            )
+
+    def on_epoch_end(self, net, **kwargs):
+        if self.drawn_:
+            self._stream().write("\r\x1b[2K")
+            self._stream().flush()
+            self.drawn_ = False
+
+    def _stream(self):
+        return self.stream if self.stream is not None else sys.stdout
+
+    def _write(self, line):
+        stream = self._stream()
+        if _is_tty(stream):
+            stream.write(f"\r\x1b[2K{line}")
+            self.drawn_ = True
+        else:
+            stream.write(f"{line}\n")
+        stream.flush()
+
+
+def _is_tty(stream):
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
 
 
 class _AllExcept:
@@ -129,10 +308,78 @@ class EpochLog(PrintLog):
         return self
 
     def _sink(self, text, verbose):
-        stream = getattr(sys.stdout, "isatty", None)
-        if not (stream and stream()):
+        if not _is_tty(sys.stdout):
             text = _ANSI_ESCAPE.sub("", text)
         super()._sink(text, verbose)
+
+
+def _refuse(reason):
+    def refuse(callback):
+        raise TypeError(f"{type(callback).__name__} does not work in callbacks: {reason}")
+
+    return refuse
+
+
+_SCORING_ALTERNATIVE = _refuse(
+    "it scores the private skorch net with y taken from the batches, which here "
+    "hold (targets, sample_weight) per task, not a label vector. Every epoch's "
+    "validation scores are already in history_ (valid_roc_auc_<task>, "
+    "valid_average_precision_<task>, valid_log_loss_<task>, valid_loss_<task> and "
+    "their means over tasks), usable as early_stopping_monitor and with "
+    "Checkpoint(monitor='<key>_best'); score a fitted estimator with the scorers "
+    "of sklearn_mtl.metrics."
+)
+
+
+def _text_progress_bar(callback):
+    # tqdm's notebook bar needs ipywidgets: without it, a text bar (a copy,
+    # so that the estimator's parameter is left as given).
+    if callback.detect_notebook and callback.in_ipynb():
+        try:
+            import ipywidgets  # noqa: F401
+        except ImportError:
+            callback = copy.copy(callback)
+            callback.detect_notebook = False
+    return callback
+
+
+#: What becomes of a skorch callback of a given class in ``callbacks=``.
+_CALLBACK_ADAPTERS = {
+    EpochScoring: _SCORING_ALTERNATIVE,
+    BatchScoring: _SCORING_ALTERNATIVE,
+    EarlyStopping: _refuse(
+        "use the estimator's early_stopping=True with early_stopping_monitor (a "
+        "history key or a task name) and n_iter_no_change, which also restores the "
+        "best epoch's weights."
+    ),
+    ProgressBar: _text_progress_bar,
+}
+
+
+def check_callback(item):
+    """Validate one item of the estimator's ``callbacks``.
+
+    Returns the callback (or ``(name, callback)`` pair) to hand to skorch,
+    adapted or refused with a clear error by :data:`_CALLBACK_ADAPTERS`.
+    """
+    named = isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)
+    callback = item[1] if named else item
+    if not isinstance(callback, Callback):
+        hint = (
+            f" (a class: pass an instance, {callback.__name__}())"
+            if isinstance(callback, type)
+            else ""
+        )
+        raise TypeError(
+            f"callbacks must hold skorch callbacks (instances of "
+            f"skorch.callbacks.Callback) or (name, callback) pairs; got {item!r} of "
+            f"type {type(item).__name__}{hint}."
+        )
+    for klass in type(callback).__mro__:
+        if klass in _CALLBACK_ADAPTERS:
+            callback = _CALLBACK_ADAPTERS[klass](callback)
+            break
+    return (item[0], callback) if named else callback
 
 
 def nanmean(values):

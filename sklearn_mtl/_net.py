@@ -25,7 +25,48 @@ class MultiTaskNet(NeuralNet):
     def __init__(self, *args, loss_weighting, **kwargs):
         # skorch only accepts a plain torch-module attribute before its own init.
         self.loss_weighting = loss_weighting
+        self._completed = None
+        self._stop_requested = False
         super().__init__(*args, **kwargs)
+
+    def request_stop(self):
+        """Stop training once every callback has seen the current epoch."""
+        self._stop_requested = True
+
+    def notify(self, method_name, **cb_kwargs):
+        super().notify(method_name, **cb_kwargs)
+        if method_name != "on_epoch_end" or self._completed is None:
+            return
+        self._completed = (len(self.history), _copy_state(self.module_))
+        if self._stop_requested:
+            raise _StopTraining
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        """skorch's loop, told apart from an interrupt.
+
+        Early stopping ends it normally. A ``KeyboardInterrupt`` rolls the
+        history and the module back to the last epoch that every callback
+        saw (a half-written epoch would be a row of the history without its
+        scores and weights past that row); ``interrupted_`` then holds the
+        epoch that was cut short. skorch's ``partial_fit`` swallows the
+        interrupt, as before, and runs ``on_train_end``.
+        """
+        self._stop_requested = False
+        self.interrupted_ = None
+        self._completed = (len(self.history), _copy_state(self.module_))
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except _StopTraining:
+            return self
+        except KeyboardInterrupt:
+            self.interrupted_ = len(self.history)
+            n_rows, state = self._completed
+            del self.history[n_rows:]
+            self.module_.load_state_dict(state)
+            raise
+        finally:
+            # The copy must not live on in the fitted (pickled) model.
+            self._completed = None
 
     def initialize_criterion(self):
         super().initialize_criterion()
@@ -58,3 +99,11 @@ class MultiTaskNet(NeuralNet):
             task_losses, self.criterion_.penalty(y_pred, sample_weight), self.module_
         )
         return {"loss": loss, "y_pred": y_pred, "task_losses": task_losses.detach()}
+
+
+class _StopTraining(Exception):
+    """Ends the fit loop after the epoch in which a callback asked to stop."""
+
+
+def _copy_state(module):
+    return {name: t.detach().clone() for name, t in module.state_dict().items()}

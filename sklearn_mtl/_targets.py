@@ -26,7 +26,15 @@ def task_columns(Y):
     names : list of str
     """
     if isinstance(Y, pd.DataFrame):
-        return [Y.iloc[:, t].to_numpy() for t in range(Y.shape[1])], [str(c) for c in Y.columns]
+        names = [str(c) for c in Y.columns]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(
+                f"Y has duplicate task names {duplicated} (column names compared as "
+                f"strings, e.g. 1 and '1'): {list(Y.columns)}. Each task needs its own "
+                "name; rename the columns."
+            )
+        return [Y.iloc[:, t].to_numpy() for t in range(Y.shape[1])], names
     if isinstance(Y, pd.Series):
         name = "task_0" if Y.name is None else str(Y.name)
         return [Y.to_numpy()], [name]
@@ -38,6 +46,35 @@ def task_columns(Y):
             f"Y must be 1-D (one task) or 2-D (n_samples, n_tasks); got shape {Y.shape}."
         )
     return [Y[:, t] for t in range(Y.shape[1])], [f"task_{t}" for t in range(Y.shape[1])]
+
+
+def _is_named(Y):
+    return isinstance(Y, pd.DataFrame) or (isinstance(Y, pd.Series) and Y.name is not None)
+
+
+def align_task_columns(Y, task_names):
+    """Per-task label columns of ``Y`` in the order of the fitted ``task_names``.
+
+    Columns are matched by name when both ``Y`` and the fitted model have
+    task names (a DataFrame's columns; ``task_0, task_1, ...`` mean none),
+    by position otherwise.
+
+    Raises
+    ------
+    ValueError
+        If ``Y``'s names are not the fitted task names.
+    """
+    columns, names = task_columns(Y)
+    unnamed = [f"task_{t}" for t in range(len(task_names))]
+    if not _is_named(Y) or task_names in (unnamed, names) or len(names) != len(task_names):
+        return columns
+    if sorted(names) != sorted(task_names):
+        raise ValueError(
+            f"Y's columns {names} are not the tasks {task_names} the model was fitted "
+            "on. Columns are matched by name; rename them, or pass a NumPy array to "
+            "match by position."
+        )
+    return [columns[names.index(name)] for name in task_names]
 
 
 def _observed(column, name):
@@ -60,6 +97,14 @@ def infer_classes(column, name):
             "each task needs labelled rows."
         )
     if values.dtype == object:
+        strings = [isinstance(v, str) for v in values]
+        if any(strings) and not all(strings):
+            mixed = sorted({type(v).__name__ for v in values})
+            raise ValueError(
+                f"Task {name!r} mixes label types {mixed}, e.g. 1 and '1', which "
+                "would be different classes; convert the column to one type first "
+                "(e.g. .astype(int) or .astype(str))."
+            )
         values = values.tolist()
         values = np.asarray(values)
     target_type = type_of_target(values, input_name=f"Y[{name!r}]")

@@ -116,7 +116,8 @@ def test_conversion_without_click_is_an_error(funnel):
 
 @pytest.mark.parametrize("columns", [["click"], ["click", "conversion", "conversion"]])
 def test_needs_exactly_two_steps(funnel, columns):
-    Y = pd.concat([funnel.target[c] for c in columns], axis=1)
+    steps = [funnel.target[c].rename(f"{c}_{i}") for i, c in enumerate(columns)]
+    Y = pd.concat(steps, axis=1)
     with pytest.raises(ValueError, match=f"exactly 2 funnel steps.*got {len(columns)} task"):
         ESMMClassifier(max_epochs=1).fit(funnel.data, Y)
 

@@ -150,12 +150,20 @@ class AITMClassifier(FunnelMixin, BaseMultiTaskClassifier):
         ``mean_i sum_{t>=2} max(y_hat_t - y_hat_{t-1}, 0)``; 0 switches it off.
     max_epochs : int, default=20
         Passes over the training data (an upper bound with early stopping).
-    batch_size : int, default=512
-        Rows per mini-batch (also used to batch prediction).
+    batch_size : int or "auto", default="auto"
+        Rows per training mini-batch; validation and prediction batch with
+        the value fitted (512 with ``"auto"``). ``"auto"`` is
+        ``clip(n_samples // 16, 16, 512)``: at least 16 optimizer steps per
+        epoch on a small table, 512 rows from 8,192 training rows on.
     lr : float, default=1e-3
         Learning rate.
     optimizer : {"adam", "adamw", "sgd"} or torch optimizer class, default="adam"
-        Optimizer.
+        Optimizer: a name, or a subclass of ``torch.optim.Optimizer``.
+    optimizer_params : dict, default=None
+        Further keyword arguments of the optimizer, e.g. ``{"momentum": 0.9,
+        "nesterov": True}`` for SGD or ``{"betas": (0.9, 0.99)}`` for Adam,
+        checked against its signature (``lr`` and ``weight_decay`` are
+        parameters of their own).
     weight_decay : float, default=0.0
         Weight decay passed to the optimizer.
     dropout : float, default=0.0
@@ -194,7 +202,12 @@ class AITMClassifier(FunnelMixin, BaseMultiTaskClassifier):
     n_iter_no_change : int, default=5
         Patience of early stopping, in epochs.
     callbacks : list of skorch callbacks, default=None
-        Extra skorch callbacks.
+        Extra skorch callbacks (instances or ``(name, callback)`` pairs),
+        e.g. ``LRScheduler``, ``ProgressBar`` or
+        ``Checkpoint(monitor="valid_roc_auc_best")``: with early stopping
+        each epoch records ``<early_stopping_monitor>_best``. skorch's
+        ``EpochScoring``, ``BatchScoring`` and ``EarlyStopping`` are refused
+        with the alternative: the validation scores are in ``history_``.
     device : str, default="cpu"
         Torch device, e.g. ``"cuda"``.
     dtype : {"float32", "float64"}, default="float32"
@@ -203,9 +216,16 @@ class AITMClassifier(FunnelMixin, BaseMultiTaskClassifier):
         Seeds initialisation, shuffling, dropout and the validation split,
         without changing torch's global random state.
     verbose : int, default=0
-        Print one table row per epoch when positive.
+        ``1`` prints one table row per epoch; ``2`` adds a progress line
+        within each epoch, at most every 5 seconds (redrawn in place on a
+        terminal, plain lines elsewhere).
     warm_start : bool, default=False
-        Continue from the fitted weights on the next ``fit``.
+        Continue from the fitted weights and optimizer state on the next
+        ``fit``. The training parameters (``max_epochs``, ``batch_size``,
+        ``lr``, ``optimizer``, ``optimizer_params``, ``weight_decay``, the
+        early-stopping ones, ``callbacks``, ``device``, ``random_state``,
+        ``verbose``) take their current values; a change of any other
+        parameter (e.g. ``embedding_dim``) is a ValueError.
 
     Attributes
     ----------
@@ -278,9 +298,10 @@ class AITMClassifier(FunnelMixin, BaseMultiTaskClassifier):
         transfer_hidden_units=(),
         calibration_weight=0.6,
         max_epochs=20,
-        batch_size=512,
+        batch_size="auto",
         lr=1e-3,
         optimizer="adam",
+        optimizer_params=None,
         weight_decay=0.0,
         dropout=0.0,
         embedding_dim=8,
@@ -320,6 +341,7 @@ class AITMClassifier(FunnelMixin, BaseMultiTaskClassifier):
             verbose=verbose,
             warm_start=warm_start,
         )
+        self.optimizer_params = optimizer_params
         self.tower_hidden_units = tower_hidden_units
         self.transfer_hidden_units = transfer_hidden_units
         self.calibration_weight = calibration_weight

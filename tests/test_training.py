@@ -1,0 +1,354 @@
+"""Training flow: callbacks, optimizer settings, progress, and faults that must not pass silently."""
+
+import io
+import sys
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.exceptions import NotFittedError
+from skorch.callbacks import (
+    BatchScoring,
+    Callback,
+    Checkpoint,
+    EarlyStopping,
+    EpochScoring,
+    ProgressBar,
+)
+
+from sklearn_mtl import ESMMClassifier, MMoEClassifier, PLEClassifier
+from sklearn_mtl._callbacks import BatchProgress
+
+from ._settings import FAST_PARAMS
+
+
+@pytest.fixture
+def frame():
+    rng = np.random.RandomState(0)
+    n = 300
+    X = pd.DataFrame(
+        {
+            "city": pd.Categorical(rng.choice(["paris", "rome", "oslo"], n)),
+            "age": rng.normal(40, 10, n),
+            "income": rng.lognormal(10, 1, n),
+        }
+    )
+    Y = pd.DataFrame(
+        {
+            "click": ((X["age"] > 40) ^ (X["city"] == "rome")).astype(int),
+            "buy": (X["income"] > X["income"].median()).astype(int),
+        }
+    )
+    return X, Y
+
+
+class RaiseAt(Callback):
+    """Raises ``error`` at the given (epoch, batch) of training."""
+
+    def __init__(self, epoch, batch, error=KeyboardInterrupt):
+        self.epoch, self.batch, self.error = epoch, batch, error
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if training and len(net.history) == self.epoch and len(net.history[-1, "batches"]) == self.batch:
+            raise self.error
+
+
+# ------------------------------------------------------------------ callbacks
+
+
+def test_checkpoint_on_the_early_stopping_criterion_saves_the_best_epoch(frame, tmp_path):
+    X, Y = frame
+    checkpoint = Checkpoint(monitor="valid_roc_auc_best", dirname=str(tmp_path), f_history=None)
+    model = MMoEClassifier(
+        early_stopping=True, n_iter_no_change=2, max_epochs=30, lr=0.05, batch_size=32,
+        callbacks=[checkpoint], random_state=0,
+    ).fit(X, Y)
+    best = model.history_[:, "valid_roc_auc_best"]
+    assert best[0] and not all(best), "the run should improve, then stop improving"
+    assert model.history_[:, "event_cp"] == best
+    stopper = dict(model.net_.callbacks_)["early_stopping"]
+    assert [i + 1 for i, b in enumerate(best) if b][-1] == stopper.best_epoch_
+    saved = torch.load(tmp_path / "params.pt")
+    # early stopping restored the best epoch: the very weights the checkpoint saved
+    for name, tensor in model.net_.module_.state_dict().items():
+        torch.testing.assert_close(tensor, saved[name])
+
+
+@pytest.mark.parametrize(
+    "callback, message",
+    [
+        (EpochScoring("roc_auc"), "EpochScoring does not work.*history_.*sklearn_mtl.metrics"),
+        (BatchScoring("roc_auc"), "BatchScoring does not work"),
+        (EarlyStopping(), "EarlyStopping does not work.*early_stopping=True"),
+        ("checkpoint", "callbacks must hold skorch callbacks.*'checkpoint' of type str"),
+        (Checkpoint, r"a class: pass an instance, Checkpoint\(\)"),
+        (("named", 3), r"\('named', 3\)"),
+    ],
+)
+def test_callbacks_that_cannot_work_are_refused_with_the_alternative(frame, callback, message):
+    X, Y = frame
+    with pytest.raises(TypeError, match=message):
+        MMoEClassifier(callbacks=[callback], **FAST_PARAMS).fit(X, Y)
+
+
+def test_progress_bar_in_a_notebook_without_ipywidgets_falls_back_to_text(frame, monkeypatch):
+    X, Y = frame
+    monkeypatch.setattr(ProgressBar, "in_ipynb", lambda self: True)
+    monkeypatch.setitem(sys.modules, "ipywidgets", None)  # import fails
+    bar = ProgressBar()
+    model = MMoEClassifier(callbacks=[("bar", bar)], **FAST_PARAMS).fit(X, Y)
+    assert model.n_iter_ == FAST_PARAMS["max_epochs"]
+    assert bar.detect_notebook, "the estimator's parameter must be left as given"
+
+
+# ------------------------------------------------------------------ optimizer
+
+
+def test_optimizer_params_reach_the_optimizer(frame):
+    X, Y = frame
+    model = MMoEClassifier(
+        optimizer="sgd", optimizer_params={"momentum": 0.9, "nesterov": True}, **FAST_PARAMS
+    ).fit(X, Y)
+    group = model.net_.optimizer_.param_groups[0]
+    assert (group["momentum"], group["nesterov"]) == (0.9, True)
+
+
+@pytest.mark.parametrize(
+    "params, error, message",
+    [
+        (dict(optimizer_params={"momentun": 0.9}), ValueError, r"\['momentun'\], which Adam does not take; it accepts \[.*'betas'"),
+        (dict(optimizer_params={"lr": 0.1}), ValueError, "may not set 'lr': use lr="),
+        (dict(optimizer_params={"betas": (2.0, 0.9)}), ValueError, "Adam rejects optimizer_params.*beta"),
+        (dict(optimizer=torch.nn.Linear), TypeError, "subclass of torch.optim.Optimizer, got <class"),
+        (dict(optimizer=torch.optim.LBFGS, weight_decay=0.1), ValueError, "LBFGS takes no weight_decay"),
+        (dict(device="tpu"), ValueError, "device='tpu' is not a torch device"),
+    ],
+)
+def test_bad_training_settings_get_clear_errors(frame, params, error, message):
+    X, Y = frame
+    with pytest.raises(error, match=message):
+        MMoEClassifier(**{**FAST_PARAMS, **params}).fit(X, Y)
+
+
+# ------------------------------------------------------------------ progress
+
+
+class FakeClock:
+    def __init__(self, step):
+        self.now, self.step = 0.0, step
+
+    def __call__(self):
+        self.now += self.step
+        return self.now
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize("stream_type", [io.StringIO, Terminal])
+def test_progress_within_an_epoch_is_throttled_and_redrawn_only_on_a_terminal(frame, stream_type):
+    X, Y = frame
+    stream = stream_type()
+    # 10 batches per epoch; the clock advances 1 s per reading, reports at most every 3 s
+    progress = BatchProgress(interval=3.0, clock=FakeClock(1.0), stream=stream)
+    params = dict(FAST_PARAMS, max_epochs=2, batch_size=30)
+    MMoEClassifier(callbacks=[progress], **params).fit(X, Y)
+    text = stream.getvalue()
+    assert text.count("epoch 1: batch ") == text.count("epoch 2: batch ") == 3
+    assert "epoch 1: batch 3/10, " in text and "rows/s, train_loss " in text
+    if stream_type is Terminal:
+        assert "\n" not in text and text.count("\r") == 2 * 3 + 2  # each redraw, each clear
+    else:
+        assert "\r" not in text and "\x1b" not in text and text.count("\n") == 6
+
+
+def test_verbose_2_adds_the_progress_line(frame):
+    X, Y = frame
+    model = MMoEClassifier(verbose=2, **FAST_PARAMS).fit(X, Y)
+    assert isinstance(dict(model.net_.callbacks_)["batch_progress"], BatchProgress)
+
+
+def test_the_epoch_table_shows_the_epoch_that_stopped_training(frame, capsys):
+    X, Y = frame
+    model = MMoEClassifier(
+        early_stopping=True, n_iter_no_change=2, max_epochs=40, lr=0.05, verbose=1, random_state=0
+    ).fit(X, Y)
+    assert model.n_iter_ < 40
+    lines = capsys.readouterr().out.splitlines()
+    rows = [i for i, line in enumerate(lines) if line.strip()[:1].isdigit()]
+    assert [int(lines[i].split()[0]) for i in rows] == list(range(1, model.n_iter_ + 1))
+    # skorch's own stop message follows the table instead of cutting it short
+    assert lines[rows[-1] + 1].startswith("Stopping since valid_roc_auc has not improved")
+
+
+# ------------------------------------------------------------------ divergence
+
+
+@pytest.mark.parametrize("Model", [MMoEClassifier, ESMMClassifier])
+def test_divergence_is_an_error_and_leaves_no_fitted_model(Model, frame):
+    X, Y = frame
+    Y = Y.assign(buy=Y["click"] * Y["buy"])  # a funnel, for ESMM
+    model = Model(lr=1e6, **FAST_PARAMS)
+    with pytest.raises(ValueError, match=r"Training diverged: .* at epoch \d.*lr=1e\+06"):
+        model.fit(X, Y)
+    with pytest.raises(NotFittedError):
+        model.predict_proba(X)
+
+
+def test_divergence_in_a_continued_fit_keeps_the_fitted_model(frame):
+    X, Y = frame
+    model = MMoEClassifier(warm_start=True, **FAST_PARAMS).fit(X, Y)
+    before, n_iter = model.predict_proba(X)[0], model.n_iter_
+    with pytest.raises(FloatingPointError, match="Training diverged"):
+        model.set_params(lr=1e6).fit(X, Y)
+    np.testing.assert_array_equal(model.predict_proba(X)[0], before)
+    assert model.n_iter_ == n_iter == len(model.history_)
+
+
+@pytest.mark.parametrize("weights", [[np.nan, 1.0], [np.inf, 1.0], [0.0, 0.0]])
+def test_task_weights_that_cannot_train_are_refused(frame, weights):
+    X, Y = frame
+    with pytest.raises(ValueError, match="task_weights must hold 2 finite, non-negative numbers.*not all zero"):
+        MMoEClassifier(task_weights=weights, **FAST_PARAMS).fit(X, Y)
+
+
+# ------------------------------------------------------------------ interrupt
+
+
+def test_interrupt_keeps_the_last_complete_epoch_and_warns(frame):
+    X, Y = frame
+    params = dict(FAST_PARAMS, batch_size=64)
+    with pytest.warns(UserWarning, match="interrupted .* during epoch 2, which is discarded.*weights of epoch 1"):
+        model = MMoEClassifier(callbacks=[RaiseAt(epoch=2, batch=3)], **params).fit(X, Y)
+    assert model.n_iter_ == len(model.history_) == 1
+    one_epoch = MMoEClassifier(**{**params, "max_epochs": 1}).fit(X, Y)
+    np.testing.assert_array_equal(model.predict_proba(X)[0], one_epoch.predict_proba(X)[0])
+
+
+def test_interrupt_in_the_first_epoch_fits_nothing(frame):
+    X, Y = frame
+    model = MMoEClassifier(callbacks=[RaiseAt(epoch=1, batch=1)], **FAST_PARAMS)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X, Y)
+    with pytest.raises(NotFittedError):
+        model.predict(X)
+
+
+# ------------------------------------------------------------------ continued fits
+
+
+def test_warm_start_uses_the_current_training_parameters(frame):
+    X, Y = frame
+    model = MMoEClassifier(warm_start=True, **FAST_PARAMS).fit(X, Y)
+    steps = model.net_.optimizer_.state_dict()["state"][0]["step"]
+    model.set_params(lr=0.05, batch_size=100, max_epochs=2).fit(X, Y)
+    assert model.net_.optimizer_.param_groups[0]["lr"] == 0.05
+    assert model.net_.batch_size == 100
+    assert model.n_iter_ == FAST_PARAMS["max_epochs"] + 2 == len(model.history_)
+    # Adam's moments carried over: its step count went on
+    assert model.net_.optimizer_.state_dict()["state"][0]["step"] == steps + 2 * 3
+    model.set_params(optimizer="sgd", optimizer_params={"momentum": 0.5}).fit(X, Y)
+    assert isinstance(model.net_.optimizer_, torch.optim.SGD)
+    assert model.net_.optimizer_.param_groups[0]["momentum"] == 0.5
+
+
+@pytest.mark.parametrize("change", [dict(num_experts=3), dict(embedding_dim=4), dict(dropout=0.3)])
+def test_warm_start_refuses_a_changed_structure(frame, change):
+    X, Y = frame
+    model = MMoEClassifier(warm_start=True, **FAST_PARAMS).fit(X, Y)
+    name = next(iter(change))
+    with pytest.raises(ValueError, match=rf"\['{name}'\] changed since the network was built"):
+        model.set_params(**change).fit(X, Y)
+    with pytest.raises(ValueError, match=name):
+        model.partial_fit(X, Y)
+    model.set_params(warm_start=False).fit(X, Y)  # a new network is fine
+
+
+def test_partial_fit_matches_task_columns_by_name(frame):
+    X, Y = frame
+    in_order = MMoEClassifier(random_state=0).partial_fit(X, Y).partial_fit(X, Y)
+    swapped = MMoEClassifier(random_state=0).partial_fit(X, Y).partial_fit(X, Y[["buy", "click"]])
+    for p, q in zip(in_order.predict_proba(X), swapped.predict_proba(X)):
+        np.testing.assert_array_equal(p, q)
+    with pytest.raises(ValueError, match=r"Y's columns \['click', 'sale'\] are not the tasks \['click', 'buy'\]"):
+        swapped.partial_fit(X, Y.rename(columns={"buy": "sale"}))
+    positional = MMoEClassifier(random_state=0).partial_fit(X, Y).partial_fit(X, Y.to_numpy())
+    for p, q in zip(in_order.predict_proba(X), positional.predict_proba(X)):
+        np.testing.assert_array_equal(p, q)
+    assert swapped.score(X, Y[["buy", "click"]]) == swapped.score(X, Y)
+
+
+# ------------------------------------------------------------------ labels and tasks
+
+
+def test_duplicate_task_names_are_refused(frame):
+    X, Y = frame
+    with pytest.raises(ValueError, match=r"duplicate task names \['1'\]"):
+        MMoEClassifier(**FAST_PARAMS).fit(X, Y.set_axis([1, "1"], axis=1))
+
+
+def test_labels_mixing_numbers_and_strings_are_refused(frame):
+    X, Y = frame
+    mixed = Y["buy"].astype(object)
+    mixed.iloc[:5] = mixed.iloc[:5].astype(str)
+    with pytest.raises(ValueError, match=r"Task 'buy' mixes label types \['int', 'str'\]"):
+        MMoEClassifier(**FAST_PARAMS).fit(X, Y.assign(buy=mixed))
+
+
+# ------------------------------------------------------------------ early stopping
+
+
+def test_validation_split_is_stratified_on_the_rarest_task(frame):
+    X, Y = frame
+    rare = np.zeros(len(Y), dtype=int)
+    rare[::30] = 1  # 10 positives in 300 rows; a 30-row validation split gets one
+    for seed in range(4):
+        model = MMoEClassifier(
+            early_stopping=True, early_stopping_monitor="rare", max_epochs=1, random_state=seed
+        ).fit(X, Y.assign(rare=rare))
+        assert np.isfinite(model.history_[-1, "valid_roc_auc_rare"])
+
+
+def test_a_monitor_that_is_always_nan_is_an_error(frame):
+    X, Y = frame
+    rare = np.full(len(Y), np.nan)
+    rare[:2] = [0, 1]  # observed on two rows: no split can validate it
+    model = MMoEClassifier(early_stopping=True, early_stopping_monitor="rare", max_epochs=3, random_state=0)
+    with pytest.raises(ValueError, match="'valid_roc_auc_rare' is NaN at epoch 1.*30 rows"):
+        model.fit(X, Y.assign(rare=rare))
+    with pytest.raises(NotFittedError):
+        model.predict(X)
+
+
+# ------------------------------------------------------------------ parameters and fitted state
+
+
+@pytest.mark.parametrize("Model", [MMoEClassifier, PLEClassifier])
+def test_identity_experts_are_refused(Model, frame):
+    X, Y = frame
+    with pytest.raises(ValueError, match=r"expert_hidden_units=\(\) is not allowed: every expert would be the identity"):
+        Model(expert_hidden_units=(), **FAST_PARAMS).fit(X, Y)
+
+
+def test_predict_uses_the_fitted_state_not_changed_parameters(frame):
+    X, Y = frame
+    model = PLEClassifier(num_levels=2, **FAST_PARAMS).fit(X, Y)
+    expected = model.predict_proba(X)[0]
+    model.set_params(batch_size=0, num_levels=3, dtype="float16")
+    np.testing.assert_array_equal(model.predict_proba(X)[0], expected)
+    assert len(model.gate_weights(X[:3])) == 2
+
+
+def test_auto_batch_size_gives_small_tables_enough_steps():
+    rng = np.random.RandomState(0)
+    for n, expected in [(100, 16), (1000, 62), (9000, 512)]:
+        X = rng.normal(size=(n, 2))
+        Y = np.column_stack([X[:, 0] > 0, X[:, 1] > 0]).astype(int)
+        model = MMoEClassifier(max_epochs=1, early_stopping=False).fit(X, Y)
+        assert model.net_.batch_size == expected
+        # prediction does not inherit a small training batch
+        assert model.net_.iterator_valid__batch_size == 512
