@@ -45,3 +45,9 @@ def public_objects():
             seen.add(id(obj))
             found.append((module_name, name, obj))
     return found
+
+
+def public_module(cls):
+    """The public module a class is documented under (see :func:`public_objects`),
+    or None when no ``__all__`` lists it."""
+    return next((module for module, _, obj in public_objects() if obj is cls), None)
