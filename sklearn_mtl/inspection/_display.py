@@ -28,7 +28,9 @@ def _get_axes(ax, n_panels, caller):
     plt = _pyplot(caller)
 
     if ax is None:
-        fig, axes = plt.subplots(1, n_panels, figsize=(4.5 * n_panels, 3.6), squeeze=False)
+        fig, axes = plt.subplots(
+            1, n_panels, figsize=(4.5 * n_panels, 3.8), squeeze=False, layout="constrained"
+        )
         return fig, axes[0]
     axes = np.atleast_1d(np.asarray(ax, dtype=object)).ravel()
     if len(axes) != n_panels:
