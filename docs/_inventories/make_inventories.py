@@ -52,7 +52,8 @@ SITES = {
         modules=["torch.nn", "torch.optim", "torch.optim.lr_scheduler"],
         extra=["torch.Tensor", "torch.device", "torch.dtype", "torch.sigmoid", "torch.softmax",
                "torch.logsumexp", "torch.save", "torch.load", "torch.compile",
-               "torch.set_num_threads", "torch.manual_seed", "torch.cuda.is_available"],
+               "torch.set_num_threads", "torch.manual_seed", "torch.cuda.is_available",
+               "torch.export.export", "torch.use_deterministic_algorithms"],
     ),
     "skorch": dict(
         project="skorch",
