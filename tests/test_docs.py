@@ -57,10 +57,12 @@ def test_docs_build_without_warnings(built_docs):
     assert (built_docs / "index.html").exists()
     for module, name, _ in public_objects():
         assert (built_docs / "generated" / f"{module}.{name}.html").exists(), name
-    # Every estimator's repr link points at a page the build wrote.
-    for _, _, cls in ESTIMATORS:
-        page = cls()._get_doc_link().rsplit("/generated/", 1)[1]
-        assert (built_docs / "generated" / page).exists()
+    # Every estimator's repr link points at a page the build wrote, and that
+    # page documents the methods it inherits from the base estimator.
+    for module, name, cls in ESTIMATORS:
+        page = built_docs / "generated" / cls()._get_doc_link().rsplit("/generated/", 1)[1]
+        for method in ("fit", "predict_proba", "predict_proba_frame"):
+            assert f'id="{module}.{name}.{method}"' in page.read_text(), (name, method)
 
 
 def test_gallery_runs_and_draws(built_docs):

@@ -44,6 +44,13 @@ SITES = {
             "sklearn.neural_network", "sklearn.pipeline", "sklearn.preprocessing",
             "sklearn.utils",
         ],
+        # Glossary terms and user-guide labels cited by the docstrings our
+        # estimators inherit (set_fit_request and the other metadata requests).
+        references=[
+            ("meta-estimator", "std:term", "glossary.html#term-meta-estimator", "-"),
+            ("metadata_routing", "std:label", "metadata_routing.html#metadata-routing",
+             "Metadata Routing"),
+        ],
     ),
     "torch": dict(
         project="PyTorch",
@@ -117,7 +124,8 @@ def _entries(package, site):
             rows.append((dotted, "py:function", site["page"](dotted)))
         else:
             rows.append((dotted, "py:data", site["page"](dotted)))
-    return [(name, role, site["prefix"] + uri) for name, role, uri in rows]
+    rows = [(name, role, site["prefix"] + uri, "-") for name, role, uri in rows]
+    return rows + site.get("references", [])
 
 
 def write_inventory(package, site):
@@ -128,7 +136,10 @@ def write_inventory(package, site):
         f"# Version: {version}\n"
         "# The remainder of this file is compressed using zlib.\n"
     )
-    body = "".join(f"{name} {role} 1 {uri} -\n" for name, role, uri in _entries(package, site))
+    body = "".join(
+        f"{name} {role} {-1 if role.startswith('std:') else 1} {uri} {display}\n"
+        for name, role, uri, display in _entries(package, site)
+    )
     path = HERE / f"{package}.inv"
     path.write_bytes(header.encode() + zlib.compress(body.encode(), 9))
     return path, body.count("\n")
