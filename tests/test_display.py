@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sklearn.compose import ColumnTransformer
+from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -131,11 +132,17 @@ def test_gate_weights_ple_levels_through_pipeline(data):
     assert all(t is None for t in display.texts_[0].ravel())
 
 
-def test_gate_weights_needs_a_gated_model(data):
+def test_displays_need_a_fitted_model_of_the_right_kind(data):
     X, Y = data
     model = SharedBottomClassifier(**FAST_PARAMS).fit(X, Y)
     with pytest.raises(TypeError, match="gate_weights.*SharedBottomClassifier"):
         GateWeightsDisplay.from_estimator(model, X)
+    with pytest.raises(TypeError, match="attention_weights.*SharedBottomClassifier"):
+        AttentionDisplay.from_estimator(model, X)
+    with pytest.raises(NotFittedError):
+        TrainingHistoryDisplay.from_estimator(MMoEClassifier())
+    with pytest.raises(NotFittedError):
+        GateWeightsDisplay.from_estimator(Pipeline([("mtl", MMoEClassifier())]), X)
 
 
 def test_attention_display_histograms_the_transfer_weight(data):

@@ -41,15 +41,25 @@ def _get_axes(ax, n_panels, caller):
     return axes[0].figure, axes
 
 
-def _fitted_model(estimator, method, display):
+def _fitted_model(estimator, needs, display):
+    """The fitted estimator at the end of ``estimator``, which must have ``needs``."""
     model = final_estimator(estimator)
-    if not hasattr(model, method):
-        raise TypeError(
-            f"{display} needs a multi-task estimator with a {method}(X) method (or a "
-            f"Pipeline ending in one); got {type(model).__name__}."
-        )
     check_is_fitted(model)
+    if not hasattr(model, needs):
+        raise TypeError(
+            f"{display} needs a fitted multi-task estimator with {needs} (or a Pipeline "
+            f"ending in one); got {type(model).__name__}."
+        )
     return model
+
+
+def _expert_names(tasks, n_experts, n_specific):
+    """Column labels of a gate heatmap: each task's own experts first, then the shared."""
+    if not n_specific:
+        return [f"expert {i}" for i in range(n_experts)]
+    owners = [task for task in tasks for _ in range(n_specific)]
+    owners += ["shared"] * (n_experts - len(owners))
+    return [f"{owner} {i}" for i, owner in enumerate(owners)]
 
 
 class TrainingHistoryDisplay:
@@ -296,17 +306,14 @@ class GateWeightsDisplay:
         # MMoE gives one array, PLE a list with one per level.
         levels = weights if isinstance(weights, list) else [weights]
         tasks = [str(name) for name in model.task_names_]
-        specific = getattr(model, "num_specific_experts", 0)
+        # PLE's experts belong to a task or are shared; MMoE's are all shared.
+        n_specific = getattr(model, "num_specific_experts", 0)
         utilisation, gate_names, expert_names = [], [], []
         for level in levels:
             n_gates, n_experts = level.shape[1:]
             utilisation.append(level.mean(axis=0))
             gate_names.append(tasks + ["shared"] * (n_gates - len(tasks)))
-            owners = [t for t in tasks for _ in range(specific)]
-            owners += ["shared"] * (n_experts - len(owners))
-            expert_names.append([f"{owner} {i}" for i, owner in enumerate(owners)])
-        if not specific:
-            expert_names = [[f"expert {i}" for i in range(u.shape[1])] for u in utilisation]
+            expert_names.append(_expert_names(tasks, n_experts, n_specific))
         display = cls(
             utilisation=utilisation,
             gate_names=gate_names,
