@@ -43,6 +43,19 @@ html_theme_options = {"navigation_with_keys": False, "show_toc_level": 2}
 autosummary_generate = True
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
+# Types in the Parameters and Returns sections link to their documentation.
+numpydoc_xref_param_type = True
+numpydoc_xref_aliases = {
+    "DataFrame": "pandas.DataFrame",
+    "Pipeline": "sklearn.pipeline.Pipeline",
+    "ndarray": "numpy.ndarray",
+    "Tensor": "torch.Tensor",
+    "Module": "torch.nn.Module",
+    "MixedInputEmbedding": "sklearn_mtl.nn.MixedInputEmbedding",
+    "LossWeighting": "sklearn_mtl.loss_weighting.LossWeighting",
+    "TaskScorer": "sklearn_mtl.metrics.TaskScorer",
+}
+numpydoc_xref_ignore = "all"
 
 # Inventories written from the installed packages by
 # _inventories/make_inventories.py: the build must not need the network.
@@ -52,6 +65,7 @@ _SITES = {
     "skorch": "https://skorch.readthedocs.io/en/stable/",
     "pandas": "https://pandas.pydata.org/docs/",
     "numpy": "https://numpy.org/doc/stable/",
+    "python": "https://docs.python.org/3/",
 }
 intersphinx_mapping = {
     name: (url, str(HERE / "_inventories" / f"{name}.inv")) for name, url in _SITES.items()

@@ -13,6 +13,7 @@ upgrading those packages::
 
 import importlib
 import inspect
+import sys
 import zlib
 from pathlib import Path
 
@@ -81,10 +82,46 @@ SITES = {
         prefix="reference/generated/",
         page=_one_page_per_object,
         modules=[],
+        # numpydoc links the types "array-like" and "scalar" here.
+        references=[
+            ("array_like", "std:term", "glossary.html#term-array_like", "-"),
+            ("arrays.scalars", "std:label", "reference/arrays.scalars.html#arrays-scalars",
+             "Scalars"),
+        ],
         extra=["numpy.ndarray", "numpy.mean", "numpy.asarray", "numpy.column_stack",
                "numpy.random.RandomState", "numpy.random.default_rng"],
     ),
 }
+
+
+# Python's builtins live on a few fixed pages of its documentation; these are
+# the ones numpydoc links parameter types to (bool, int, str, None, ...).
+_PYTHON_CLASSES = {
+    "bool": "functions", "int": "functions", "float": "functions", "object": "functions",
+    "type": "functions", "str": "stdtypes", "list": "stdtypes", "tuple": "stdtypes",
+    "dict": "stdtypes", "set": "stdtypes",
+}
+PYTHON = [
+    *((name, "py:class", f"library/{page}.html#{name}", "-")
+      for name, page in _PYTHON_CLASSES.items()),
+    *((name, "py:data", f"library/constants.html#{name}", "-")
+      for name in ("None", "True", "False")),
+    ("callable", "py:function", "library/functions.html#callable", "-"),
+    *((term, "std:term", f"glossary.html#term-{term}", "-")
+      for term in ("iterable", "sequence", "generator", "mapping")),
+    ("bltin-boolean-values", "std:label", "library/stdtypes.html#boolean-type-bool",
+     "Boolean Type"),
+]
+
+
+SITES["python"] = dict(
+    project="Python",
+    version="{0.major}.{0.minor}".format(sys.version_info),
+    prefix="",
+    page=None,
+    modules=[],
+    references=PYTHON,
+)
 
 
 def _public_names(module):
@@ -129,7 +166,7 @@ def _entries(package, site):
 
 
 def write_inventory(package, site):
-    version = getattr(importlib.import_module(package), "__version__", "")
+    version = site.get("version") or importlib.import_module(package).__version__
     header = (
         "# Sphinx inventory version 2\n"
         f"# Project: {site['project']}\n"
@@ -149,3 +186,4 @@ if __name__ == "__main__":
     for package, site in SITES.items():
         path, n = write_inventory(package, site)
         print(f"{path.name}: {n} entries")
+
