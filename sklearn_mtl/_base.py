@@ -29,6 +29,7 @@ from ._callbacks import (
 )
 from ._data import BatchIterator, FeatureEncoder, TensorData, resolve_categorical_mask
 from ._data import check_category_codes
+from ._discovery import public_module
 from ._net import MultiTaskNet
 from ._targets import TASK_TYPES, align_task_columns, check_task_types, task_columns
 from .loss_weighting import LOSS_WEIGHTINGS, LossWeighting, make_loss_weighting
@@ -185,6 +186,16 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+
+    # The HTML repr (in notebooks) links the estimator to its API reference page.
+    _doc_link_module = "sklearn_mtl"
+    _doc_link_template = (
+        "https://sklearn-mtl.readthedocs.io/en/stable/generated/{module}.{name}.html"
+    )
+
+    def _doc_link_url_param_generator(self):
+        cls = type(self)
+        return {"module": public_module(cls) or cls.__module__, "name": cls.__qualname__}
 
     #: False for models whose ``Y`` has a structure, e.g. funnel steps in
     #: order: they take neither a single task nor arbitrary independent

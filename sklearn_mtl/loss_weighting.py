@@ -84,7 +84,23 @@ class LossWeighting(nn.Module):
     """
 
     def setup(self, n_tasks, module, task_weights=None):
-        """Create the state for ``n_tasks`` tasks of ``module``; returns self."""
+        """Create the state for ``n_tasks`` tasks of ``module``.
+
+        Parameters
+        ----------
+        n_tasks : int
+            Number of tasks.
+        module : torch.nn.Module or None
+            The model being trained (gradient-based strategies read its
+            shared parameters).
+        task_weights : array-like of shape (n_tasks,), default=None
+            Constant weights; only :class:`Fixed` takes them.
+
+        Returns
+        -------
+        self : LossWeighting
+            The strategy, ready to train.
+        """
         if task_weights is not None:
             raise ValueError(
                 f"task_weights only applies to loss_weighting='fixed'; "
@@ -94,21 +110,59 @@ class LossWeighting(nn.Module):
         return self
 
     def weights(self):
-        """The ``(n_tasks,)`` task weights currently in use."""
+        """The task weights currently in use.
+
+        Returns
+        -------
+        torch.Tensor of shape (n_tasks,)
+            One weight per task.
+        """
         return self._ones
 
     def combine(self, task_losses):
-        """The training loss from the ``(n_tasks,)`` per-task losses."""
+        """The training loss from the per-task losses.
+
+        Parameters
+        ----------
+        task_losses : torch.Tensor of shape (n_tasks,)
+            Each task's mean loss on the batch.
+
+        Returns
+        -------
+        torch.Tensor
+            The scalar loss.
+        """
         return (self.weights() * task_losses).sum()
 
     def backward(self, task_losses, penalty, module):
-        """Fill the gradients of one training step; returns the loss."""
+        """Fill the gradients of one training step.
+
+        Parameters
+        ----------
+        task_losses : torch.Tensor of shape (n_tasks,)
+            Each task's mean loss on the batch.
+        penalty : torch.Tensor
+            Scalar term added to the loss (e.g. AITM's calibrator).
+        module : torch.nn.Module
+            The model being trained.
+
+        Returns
+        -------
+        torch.Tensor
+            The scalar loss whose gradients were filled.
+        """
         loss = self.combine(task_losses) + penalty
         loss.backward()
         return loss
 
     def epoch_end(self, mean_task_losses):
-        """Hook called with each task's mean training loss of the epoch."""
+        """Hook called at the end of each training epoch.
+
+        Parameters
+        ----------
+        mean_task_losses : torch.Tensor of shape (n_tasks,)
+            Each task's mean training loss over the epoch.
+        """
 
 
 class Fixed(LossWeighting):

@@ -105,6 +105,22 @@ class MultiTaskLoss(nn.Module):
             )
 
     def task_losses(self, logits, targets, sample_weight=None):
+        """Each task's mean loss over its observed labels.
+
+        Parameters
+        ----------
+        logits : torch.Tensor of shape (n_samples, n_tasks)
+            The model's outputs.
+        targets : torch.Tensor of shape (n_samples, n_tasks)
+            Encoded labels; NaN where a label is not observed.
+        sample_weight : torch.Tensor of shape (n_samples,), default=None
+            Row weights.
+
+        Returns
+        -------
+        torch.Tensor of shape (n_tasks,)
+            The per-task losses.
+        """
         observed = ~torch.isnan(targets)
         targets = torch.where(observed, targets, torch.zeros_like(targets))
         if self.losses is None:
@@ -120,6 +136,20 @@ class MultiTaskLoss(nn.Module):
         return masked_task_means(per_element, observed, sample_weight)
 
     def penalty(self, logits, sample_weight=None):
+        """A term added to the weighted task losses; zero here, a hook for models.
+
+        Parameters
+        ----------
+        logits : torch.Tensor of shape (n_samples, n_tasks)
+            The model's outputs.
+        sample_weight : torch.Tensor of shape (n_samples,), default=None
+            Row weights.
+
+        Returns
+        -------
+        torch.Tensor
+            A scalar.
+        """
         return logits.new_zeros(())
 
     def forward(self, logits, targets, sample_weight=None):

@@ -76,7 +76,20 @@ class AITM(nn.Module):
         return torch.stack(z, dim=1), torch.stack(weights, dim=1)
 
     def attention_weights(self, categorical, numeric):
-        """``(n, n_tasks - 1, 2)`` weights of each step's AIT on ``(p_{t-1}, q_t)``."""
+        """Weights of each later step's AIT module on ``(p_{t-1}, q_t)``.
+
+        Parameters
+        ----------
+        categorical : torch.Tensor of shape (n, n_categorical)
+            Category codes (int64).
+        numeric : torch.Tensor of shape (n, n_numeric)
+            Standardized numeric features.
+
+        Returns
+        -------
+        torch.Tensor of shape (n, n_tasks - 1, 2)
+            Softmax weights on the transferred, then the own information.
+        """
         return self._transfer(categorical, numeric)[1]
 
     def shared_parameters(self):

@@ -62,7 +62,20 @@ class ESMM(nn.Module):
         self.cvr = _Tower(embedding.out_features, cvr_hidden_units, dropout)
 
     def cvr_logits(self, categorical, numeric):
-        """``(n,)`` logits of pCVR, the conversion probability given a click."""
+        """Logits of pCVR, the conversion probability given a click.
+
+        Parameters
+        ----------
+        categorical : torch.Tensor of shape (n, n_categorical)
+            Category codes (int64).
+        numeric : torch.Tensor of shape (n, n_numeric)
+            Standardized numeric features.
+
+        Returns
+        -------
+        torch.Tensor of shape (n,)
+            The logits.
+        """
         return self.cvr(self.embedding(categorical, numeric))
 
     def shared_parameters(self):

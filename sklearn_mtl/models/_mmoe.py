@@ -67,7 +67,20 @@ class MMoE(nn.Module):
         )
 
     def gate_weights(self, categorical, numeric):
-        """``(n, n_tasks, num_experts)`` softmax weights of each task's gate."""
+        """Softmax weights of each task's gate over the experts.
+
+        Parameters
+        ----------
+        categorical : torch.Tensor of shape (n, n_categorical)
+            Category codes (int64).
+        numeric : torch.Tensor of shape (n, n_numeric)
+            Standardized numeric features.
+
+        Returns
+        -------
+        torch.Tensor of shape (n, n_tasks, num_experts)
+            Each ``[i, task]`` row sums to one.
+        """
         return self.gates(self.embedding(categorical, numeric))
 
     def shared_parameters(self):

@@ -90,7 +90,20 @@ class PLE(nn.Module):
         return tasks, weights
 
     def gate_weights(self, categorical, numeric):
-        """Per level, the ``(n, n_gates, n_experts)`` weights; see :class:`CGCLevel`."""
+        """Every gate's weights over the experts of its level.
+
+        Parameters
+        ----------
+        categorical : torch.Tensor of shape (n, n_categorical)
+            Category codes (int64).
+        numeric : torch.Tensor of shape (n, n_numeric)
+            Standardized numeric features.
+
+        Returns
+        -------
+        list of torch.Tensor of shape (n, n_gates, n_experts)
+            One per level; see :class:`~sklearn_mtl.nn.CGCLevel`.
+        """
         return self._extract(categorical, numeric)[1]
 
     def shared_parameters(self):

@@ -96,6 +96,7 @@ class ParallelLinear(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self):
+        """Initialise each weight and bias as ``torch.nn.Linear`` does."""
         bound = 1.0 / math.sqrt(self.in_features) if self.in_features else 0.0
         nn.init.uniform_(self.weight, -bound, bound)
         if self.bias is not None:

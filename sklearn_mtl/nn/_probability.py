@@ -13,7 +13,7 @@ def log1mexp(x):
 
     ``log(-expm1(x))`` is exact near zero, where ``1 - exp(x)`` cancels;
     ``log1p(-exp(x))`` is exact for very negative ``x``, where ``expm1``
-    rounds to -1 (Mächler, 2012, "Accurately computing log(1 - exp(-|a|))").
+    rounds to -1 (Mächler, 2012, "Accurately computing ``log(1 - exp(-|a|))``").
 
     Parameters
     ----------
