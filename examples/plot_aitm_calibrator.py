@@ -34,7 +34,8 @@ rows, models = [], {}
 for alpha in [0.0, 1.0]:
     model = AITMClassifier(calibration_weight=alpha, max_epochs=8, early_stopping=False,
                            random_state=0).fit(X_train, Y_train)
-    proba = model.predict_proba_frame(X_test)
+    # Funnel columns are named by what they hold: P(click), P(click & conversion).
+    proba = model.predict_proba_frame(X_test).set_axis(["click", "conversion"], axis=1)
     gap = proba["conversion"] - proba["click"]
     models[alpha] = (model, gap)
     rows.append({

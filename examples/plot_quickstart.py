@@ -23,7 +23,7 @@ from sklearn.preprocessing import OrdinalEncoder, StandardScaler
 
 from sklearn_mtl import MMoEClassifier
 from sklearn_mtl.datasets import load_census_income
-from sklearn_mtl.inspection import TrainingHistoryDisplay
+from sklearn_mtl.inspection import TrainingHistoryDisplay, predict_proba_frame
 from sklearn_mtl.metrics import task_scorers
 
 train = load_census_income(subset="train")
@@ -71,7 +71,7 @@ model.fit(X_train, Y_train)
 # -------------------------------
 # ``predict_proba_frame`` gives each task's positive-class probability as a
 # DataFrame named by task, keeping the index of ``X``.
-proba = model[-1].predict_proba_frame(model[:-1].transform(X_test))
+proba = predict_proba_frame(model, X_test)   # reaches the model through the Pipeline
 proba.head()
 
 # %%

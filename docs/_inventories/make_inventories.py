@@ -51,6 +51,11 @@ SITES = {
             ("meta-estimator", "std:term", "glossary.html#term-meta-estimator", "-"),
             ("metadata_routing", "std:label", "metadata_routing.html#metadata-routing",
              "Metadata Routing"),
+            # set_output, inherited by CategoricalPassthrough.
+            ("df_output_transform", "std:label",
+             "modules/df_output_transform.html", "Pandas/Polars output for transformers"),
+            ("sphx_glr_auto_examples_miscellaneous_plot_set_output.py", "std:label",
+             "auto_examples/miscellaneous/plot_set_output.html", "Introducing the set_output API"),
         ],
     ),
     "torch": dict(
