@@ -130,7 +130,6 @@ class CalibratedFunnelLoss(MultiTaskLoss):
     def __init__(self, calibration_weight):
         super().__init__()
         self.calibration_weight = calibration_weight
-        self.shared_attention = shared_attention
 
     def penalty(self, logits, sample_weight=None):
         proba = torch.sigmoid(logits)
