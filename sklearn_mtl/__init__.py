@@ -6,6 +6,7 @@ from .models import (
     MMoEClassifier,
     PLEClassifier,
     SharedBottomClassifier,
+    SingleTaskClassifier,
 )
 
 __version__ = "0.1.0"
@@ -16,4 +17,5 @@ __all__ = [
     "MMoEClassifier",
     "PLEClassifier",
     "SharedBottomClassifier",
+    "SingleTaskClassifier",
 ]

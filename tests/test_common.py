@@ -13,6 +13,7 @@ from sklearn_mtl import (
     MMoEClassifier,
     PLEClassifier,
     SharedBottomClassifier,
+    SingleTaskClassifier,
 )
 
 from ._settings import CHECK_PARAMS, single_task_failures
@@ -23,6 +24,7 @@ CHECKED = [
     PLEClassifier(num_levels=2, **CHECK_PARAMS),
     ESMMClassifier(**CHECK_PARAMS),
     AITMClassifier(**CHECK_PARAMS),
+    SingleTaskClassifier(**CHECK_PARAMS),
 ]
 
 #: Only the funnel models have expected failures: the checks that fit one task.

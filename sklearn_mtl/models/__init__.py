@@ -5,6 +5,7 @@ from ._esmm import ESMM, ESMMClassifier
 from ._mmoe import MMoE, MMoEClassifier
 from ._ple import PLE, PLEClassifier
 from ._shared_bottom import SharedBottom, SharedBottomClassifier
+from ._single_task import SingleTask, SingleTaskClassifier
 
 __all__ = [
     "AITM",
@@ -17,4 +18,6 @@ __all__ = [
     "PLEClassifier",
     "SharedBottom",
     "SharedBottomClassifier",
+    "SingleTask",
+    "SingleTaskClassifier",
 ]
