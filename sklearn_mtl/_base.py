@@ -160,6 +160,10 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         """Return the loss, a :class:`~sklearn_mtl.losses.MultiTaskLoss`."""
         return MultiTaskLoss(losses=[target.loss for target in self._task_targets])
 
+    def _model_callbacks(self):
+        """Extra ``(name, callback)`` pairs of the model, e.g. recording its gates."""
+        return []
+
     def _check_task_labels(self, Y):
         """Model-specific checks of the encoded ``(n, n_tasks)`` labels
         (0/1 for binary tasks, standardized values for regression, NaN
@@ -526,7 +530,10 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         loss_weighting = make_loss_weighting(self.loss_weighting).setup(
             self.n_tasks_, module, self._checked_task_weights(self.n_tasks_)
         )
-        callbacks = [("task_scoring", TaskScoring(list(self.task_names_), self._validation_scores))]
+        callbacks = [
+            ("task_scoring", TaskScoring(list(self.task_names_), self._validation_scores)),
+            *self._model_callbacks(),
+        ]
         if has_validation:
             monitor = self._monitor()
             callbacks.append(
@@ -540,7 +547,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
                     ),
                 )
             )
-        criterion = self._checked_criterion().to(dtype)
+        criterion = self._checked_criterion().bind(module).to(dtype)
         optimizer = _OPTIMIZERS.get(self.optimizer, self.optimizer)
         net = MultiTaskNet(
             module=module,

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ELEMENT_LOSSES", "MultiTaskLoss", "masked_task_means"]
+__all__ = ["ELEMENT_LOSSES", "GateBalancedLoss", "MultiTaskLoss", "masked_task_means"]
 
 
 def masked_task_means(per_element, observed, sample_weight=None):
@@ -119,9 +119,65 @@ class MultiTaskLoss(nn.Module):
             )
         return masked_task_means(per_element, observed, sample_weight)
 
+    def bind(self, module):
+        """Called with the network before training; returns self. A penalty
+        on the network's internals (e.g. its gates) keeps the network here."""
+        return self
+
     def penalty(self, logits, sample_weight=None):
         return logits.new_zeros(())
 
     def forward(self, logits, targets, sample_weight=None):
         task_losses = self.task_losses(logits, targets, sample_weight)
         return task_losses.sum() + self.penalty(logits, sample_weight)
+
+
+class GateBalancedLoss(MultiTaskLoss):
+    """Task losses plus a load-balancing penalty on a mixture-of-experts' gates.
+
+    The penalty is ``balance_weight`` times the network's
+    ``gate_balance_loss(sample_weight)``, the squared coefficient of
+    variation of each gate's importance (its summed weight per expert over
+    the batch), averaged over the gates: the importance loss of Shazeer et
+    al. (ICLR 2017), which pushes every gate to spread its weight over its
+    experts instead of collapsing onto one.
+
+    Parameters
+    ----------
+    losses : sequence of str, default=None
+        Each task's per-element loss; see :class:`MultiTaskLoss`.
+    balance_weight : float, default=0.0
+        Weight of the penalty.
+
+    Notes
+    -----
+    The network records its gates in a forward pass with gradients enabled
+    (training) and the penalty consumes them, so the penalty is part of the
+    training loss only; the validation loss and scores are the tasks'.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_mtl.losses import GateBalancedLoss
+    >>> from sklearn_mtl.models import MMoE
+    >>> from sklearn_mtl.nn import MixedInputEmbedding
+    >>> module = MMoE(MixedInputEmbedding([], 3, 2), 2, num_experts=4,
+    ...               expert_hidden_units=(8,), tower_hidden_units=(4,))
+    >>> loss = GateBalancedLoss(balance_weight=0.1).bind(module)
+    >>> logits = module(torch.zeros(5, 0, dtype=torch.long), torch.randn(5, 3))
+    >>> bool(loss.penalty(logits) > 0)
+    True
+    """
+
+    def __init__(self, losses=None, balance_weight=0.0):
+        super().__init__(losses)
+        self.balance_weight = balance_weight
+
+    def bind(self, module):
+        # A tuple, so that the network is not registered as a submodule of the
+        # loss (its parameters would reach the optimizer twice).
+        self._network = (module,)
+        return self
+
+    def penalty(self, logits, sample_weight=None):
+        return self.balance_weight * self._network[0].gate_balance_loss(sample_weight).to(logits)

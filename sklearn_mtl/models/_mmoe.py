@@ -1,15 +1,16 @@
 """MMoE: Multi-gate Mixture-of-Experts (Ma et al., KDD 2018)."""
 
-from numbers import Integral
+from numbers import Integral, Real
 
 from sklearn.utils._param_validation import Interval
 from torch import nn
 
 from .._base import BaseMultiTaskClassifier, check_hidden_units
-from ..nn import ParallelMLP, SoftmaxGate, TaskTowers, mix_experts
+from .._gates import GatedExpertsMixin
+from ..nn import GateBalanceMixin, ParallelMLP, SoftmaxGate, TaskTowers, mix_experts
 
 
-class MMoE(nn.Module):
+class MMoE(GateBalanceMixin, nn.Module):
     """The MMoE network.
 
     Every task ``k`` mixes the shared experts with its own gate and feeds the
@@ -28,6 +29,9 @@ class MMoE(nn.Module):
         Layer widths; ``gate_hidden_units=()`` is the paper's linear gate.
     dropout : float
         Dropout after expert and tower hidden layers.
+    balance_gates : bool, default=False
+        Keep the gate weights of each training pass for
+        :meth:`gate_balance_loss`, the load-balancing penalty.
 
     Examples
     --------
@@ -53,8 +57,10 @@ class MMoE(nn.Module):
         tower_hidden_units,
         gate_hidden_units=(),
         dropout=0.0,
+        balance_gates=False,
     ):
         super().__init__()
+        self.balance_gates = balance_gates
         self.embedding = embedding
         self.experts = ParallelMLP(
             num_experts, embedding.out_features, expert_hidden_units, dropout=dropout
@@ -70,16 +76,21 @@ class MMoE(nn.Module):
         """``(n, n_tasks, num_experts)`` softmax weights of each task's gate."""
         return self.gates(self.embedding(categorical, numeric))
 
+    #: Every task's gate sees every expert.
+    task_gate_weights = gate_weights
+
     def shared_parameters(self):
         """Parameters every task's loss depends on: the embedding, then the experts."""
         return [*self.embedding.parameters(), *self.experts.parameters()]
 
     def forward(self, categorical, numeric):
         x = self.embedding(categorical, numeric)
-        return self.towers(mix_experts(self.gates(x), self.experts(x)))
+        gates = self.gates(x)
+        self._keep_gates([gates])
+        return self.towers(mix_experts(gates, self.experts(x)))
 
 
-class MMoEClassifier(BaseMultiTaskClassifier):
+class MMoEClassifier(GatedExpertsMixin, BaseMultiTaskClassifier):
     """Multi-gate Mixture-of-Experts classifier (Ma et al., KDD 2018).
 
     Shared experts (MLPs) see the embedded input; each task has a linear
@@ -98,6 +109,14 @@ class MMoEClassifier(BaseMultiTaskClassifier):
     gate_hidden_units : tuple of int, default=()
         Optional hidden layers in each gate; ``()`` is the paper's gate,
         ``softmax(W_k x)``.
+    gate_balance_weight : float, default=0.0
+        Weight of a load-balancing penalty against expert collapse (each
+        task's gate putting nearly all its weight on one expert): the
+        squared coefficient of variation of each gate's per-batch
+        importance over the experts (Shazeer et al., ICLR 2017), averaged
+        over the gates and added to the training loss. 0 (the paper's MMoE)
+        switches it off. The gates' use of the experts is recorded in
+        ``history_`` either way.
     max_epochs : int, default=20
         Passes over the training data (an upper bound with early stopping).
     batch_size : int, default=512
@@ -185,7 +204,12 @@ class MMoEClassifier(BaseMultiTaskClassifier):
     is_categorical_ : ndarray of bool
         Which features were treated as categorical.
     history_ : skorch.History
-        Per-epoch record: losses, per-task validation losses and scores.
+        Per-epoch record: losses, per-task validation losses and scores,
+        and each task gate's use of the experts, on the validation set (the
+        first 10,000 training rows without one): ``gate_shares_<task>``
+        (mean weight on each expert), ``gate_top_share_<task>`` and
+        ``gate_entropy_<task>`` (entropy of the shares over its maximum:
+        0 = one expert, 1 = even).
     n_iter_ : int
         Number of epochs trained.
     net_ : skorch.NeuralNet
@@ -222,6 +246,7 @@ class MMoEClassifier(BaseMultiTaskClassifier):
         "expert_hidden_units": ["array-like"],
         "tower_hidden_units": ["array-like"],
         "gate_hidden_units": ["array-like"],
+        "gate_balance_weight": [Interval(Real, 0, None, closed="left")],
     }
 
     def __init__(
@@ -231,6 +256,7 @@ class MMoEClassifier(BaseMultiTaskClassifier):
         expert_hidden_units=(32,),
         tower_hidden_units=(16,),
         gate_hidden_units=(),
+        gate_balance_weight=0.0,
         max_epochs=20,
         batch_size=512,
         lr=1e-3,
@@ -282,6 +308,7 @@ class MMoEClassifier(BaseMultiTaskClassifier):
         self.expert_hidden_units = expert_hidden_units
         self.tower_hidden_units = tower_hidden_units
         self.gate_hidden_units = gate_hidden_units
+        self.gate_balance_weight = gate_balance_weight
 
     def _build_module(self, embedding, n_tasks):
         return MMoE(
@@ -292,6 +319,7 @@ class MMoEClassifier(BaseMultiTaskClassifier):
             tower_hidden_units=check_hidden_units("tower_hidden_units", self.tower_hidden_units),
             gate_hidden_units=check_hidden_units("gate_hidden_units", self.gate_hidden_units),
             dropout=self.dropout,
+            balance_gates=self.gate_balance_weight > 0,
         )
 
     def gate_weights(self, X):

@@ -1,15 +1,16 @@
 """PLE: Progressive Layered Extraction (Tang et al., RecSys 2020)."""
 
-from numbers import Integral
+from numbers import Integral, Real
 
 from sklearn.utils._param_validation import Interval
 from torch import nn
 
 from .._base import BaseMultiTaskClassifier, check_hidden_units
-from ..nn import CGCLevel, TaskTowers
+from .._gates import GatedExpertsMixin
+from ..nn import CGCLevel, GateBalanceMixin, TaskTowers
 
 
-class PLE(nn.Module):
+class PLE(GateBalanceMixin, nn.Module):
     """The PLE network: stacked CGC levels under one tower per task.
 
     Level 1 reads the embedded input everywhere. In level ``j > 1`` task
@@ -31,6 +32,9 @@ class PLE(nn.Module):
         Layer widths; ``gate_hidden_units=()`` is the paper's linear gate.
     dropout : float
         Dropout after expert and tower hidden layers.
+    balance_gates : bool, default=False
+        Keep every gate's weights of each training pass for
+        :meth:`gate_balance_loss`, the load-balancing penalty.
 
     Examples
     --------
@@ -58,8 +62,10 @@ class PLE(nn.Module):
         tower_hidden_units,
         gate_hidden_units=(),
         dropout=0.0,
+        balance_gates=False,
     ):
         super().__init__()
+        self.balance_gates = balance_gates
         self.embedding = embedding
         levels = []
         in_features = embedding.out_features
@@ -86,11 +92,22 @@ class PLE(nn.Module):
         for level in self.levels:
             tasks, shared, level_weights = level(tasks, shared)
             weights.append(level_weights)
+        if self.balance_gates:
+            self._keep_gates(
+                [g for level, w in zip(self.levels, weights) for g in level.seen_gate_weights(w)]
+            )
         return tasks, weights
 
     def gate_weights(self, categorical, numeric):
         """Per level, the ``(n, n_gates, n_experts)`` weights; see :class:`CGCLevel`."""
         return self._extract(categorical, numeric)[1]
+
+    def task_gate_weights(self, categorical, numeric):
+        """``(n, n_tasks, num_specific_experts + num_shared_experts)`` weights of
+        the last level's task gates over the experts each sees (its own, then
+        the shared ones): what feeds each tower."""
+        weights = self._extract(categorical, numeric)[1][-1]
+        return self.levels[-1].seen_gate_weights(weights)[0]
 
     def shared_parameters(self):
         """Parameters every task's loss depends on, from input to output.
@@ -107,7 +124,7 @@ class PLE(nn.Module):
         return self.towers(self._extract(categorical, numeric)[0])
 
 
-class PLEClassifier(BaseMultiTaskClassifier):
+class PLEClassifier(GatedExpertsMixin, BaseMultiTaskClassifier):
     """Progressive Layered Extraction multi-task classifier (Tang et al., RecSys 2020).
 
     Each level (a CGC) has experts of each task and shared experts; task
@@ -131,6 +148,12 @@ class PLEClassifier(BaseMultiTaskClassifier):
     gate_hidden_units : tuple of int, default=()
         Optional hidden layers in each gate; ``()`` is the paper's gate,
         ``softmax(W x)``.
+    gate_balance_weight : float, default=0.0
+        Weight of a load-balancing penalty against expert collapse: the
+        squared coefficient of variation of each gate's per-batch
+        importance over the experts it sees (Shazeer et al., ICLR 2017),
+        averaged over every task and shared gate of every level and added
+        to the training loss. 0 (the paper's PLE) switches it off.
     max_epochs : int, default=20
         Passes over the training data (an upper bound with early stopping).
     batch_size : int, default=512
@@ -205,7 +228,12 @@ class PLEClassifier(BaseMultiTaskClassifier):
     is_categorical_ : ndarray of bool
         Which features were treated as categorical.
     history_ : skorch.History
-        Per-epoch record of losses and per-task scores.
+        Per-epoch record of losses and per-task scores, and the last
+        level's task gates' use of their experts, on the validation set
+        (the first 10,000 training rows without one):
+        ``gate_shares_<task>`` (mean weight on each expert it sees: its
+        own, then the shared ones), ``gate_top_share_<task>`` and
+        ``gate_entropy_<task>`` (entropy of the shares over its maximum).
     n_iter_ : int
         Number of epochs trained.
     net_ : skorch.NeuralNet
@@ -243,6 +271,7 @@ class PLEClassifier(BaseMultiTaskClassifier):
         "expert_hidden_units": ["array-like"],
         "tower_hidden_units": ["array-like"],
         "gate_hidden_units": ["array-like"],
+        "gate_balance_weight": [Interval(Real, 0, None, closed="left")],
     }
 
     def __init__(
@@ -254,6 +283,7 @@ class PLEClassifier(BaseMultiTaskClassifier):
         expert_hidden_units=(32,),
         tower_hidden_units=(16,),
         gate_hidden_units=(),
+        gate_balance_weight=0.0,
         max_epochs=20,
         batch_size=512,
         lr=1e-3,
@@ -307,6 +337,7 @@ class PLEClassifier(BaseMultiTaskClassifier):
         self.expert_hidden_units = expert_hidden_units
         self.tower_hidden_units = tower_hidden_units
         self.gate_hidden_units = gate_hidden_units
+        self.gate_balance_weight = gate_balance_weight
 
     def _build_module(self, embedding, n_tasks):
         return PLE(
@@ -319,6 +350,7 @@ class PLEClassifier(BaseMultiTaskClassifier):
             tower_hidden_units=check_hidden_units("tower_hidden_units", self.tower_hidden_units),
             gate_hidden_units=check_hidden_units("gate_hidden_units", self.gate_hidden_units),
             dropout=self.dropout,
+            balance_gates=self.gate_balance_weight > 0,
         )
 
     def gate_weights(self, X):

@@ -130,3 +130,14 @@ class CGCLevel(nn.Module):
         mixed = mix_experts(weights, experts)
         shared = mixed[:, self.n_tasks] if self.shared_gate is not None else None
         return mixed[:, : self.n_tasks], shared, weights
+
+    def seen_gate_weights(self, weights):
+        """Each gate's weights over the experts it sees, from ``forward``'s
+        ``weights``: the task gates' ``(n, n_tasks, num_specific_experts +
+        num_shared_experts)`` (own experts, then the shared ones), then the
+        shared gate's ``(n, 1, n_experts)`` if the level has it."""
+        columns = self._gated_columns.expand(len(weights), -1, -1)
+        seen = [weights[:, : self.n_tasks].gather(2, columns)]
+        if self.shared_gate is not None:
+            seen.append(weights[:, self.n_tasks :])
+        return seen
