@@ -2,6 +2,7 @@
 
 from .models import (
     AITMClassifier,
+    ESCM2Classifier,
     ESMMClassifier,
     MMoEClassifier,
     PLEClassifier,
@@ -13,6 +14,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AITMClassifier",
+    "ESCM2Classifier",
     "ESMMClassifier",
     "MMoEClassifier",
     "PLEClassifier",

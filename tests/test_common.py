@@ -9,6 +9,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 import sklearn_mtl
 from sklearn_mtl import (
     AITMClassifier,
+    ESCM2Classifier,
     ESMMClassifier,
     MMoEClassifier,
     PLEClassifier,
@@ -25,11 +26,13 @@ CHECKED = [
     ESMMClassifier(**CHECK_PARAMS),
     AITMClassifier(**CHECK_PARAMS),
     SingleTaskClassifier(**CHECK_PARAMS),
+    ESCM2Classifier(**CHECK_PARAMS),
 ]
 
 #: Only the funnel models have expected failures: the checks that fit one task.
 EXPECTED_FAILURES = {
     ESMMClassifier: single_task_failures("exactly 2"),
+    ESCM2Classifier: single_task_failures("exactly 2"),
     AITMClassifier: single_task_failures("at least 2"),
 }
 

@@ -1,6 +1,7 @@
 """The multi-task models: each file holds a torch module and its estimator."""
 
 from ._aitm import AITM, AITMClassifier
+from ._escm2 import ESCM2, ESCM2Classifier
 from ._esmm import ESMM, ESMMClassifier
 from ._mmoe import MMoE, MMoEClassifier
 from ._ple import PLE, PLEClassifier
@@ -10,6 +11,8 @@ from ._single_task import SingleTask, SingleTaskClassifier
 __all__ = [
     "AITM",
     "AITMClassifier",
+    "ESCM2",
+    "ESCM2Classifier",
     "ESMM",
     "ESMMClassifier",
     "MMoE",
