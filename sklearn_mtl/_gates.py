@@ -77,6 +77,7 @@ class GatedExpertsMixin:
             return super()._build_criterion(n_tasks)
         return GateBalancedLoss(
             losses=[target.loss for target in self._task_targets],
+            widths=self._output_widths(),
             balance_weight=self.gate_balance_weight,
         )
 

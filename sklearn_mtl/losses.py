@@ -56,9 +56,14 @@ def _huber(output, target):
     return F.huber_loss(output, target, reduction="none")
 
 
+def _cross_entropy(output, target):
+    return F.cross_entropy(output, target.long(), reduction="none")
+
+
 #: Per-element losses ``loss(output, target)``: ``"bce"`` on logits of 0/1
-#: labels; ``"mse"`` and ``"huber"`` (delta 1) on standardized targets.
-ELEMENT_LOSSES = {"bce": _bce, "mse": _mse, "huber": _huber}
+#: labels; ``"mse"`` and ``"huber"`` (delta 1) on standardized targets;
+#: ``"cross_entropy"`` on ``(n, K)`` logits of class indices.
+ELEMENT_LOSSES = {"bce": _bce, "mse": _mse, "huber": _huber, "cross_entropy": _cross_entropy}
 
 
 class MultiTaskLoss(nn.Module):
@@ -72,6 +77,10 @@ class MultiTaskLoss(nn.Module):
     losses : sequence of str, default=None
         Each task's per-element loss, a key of :data:`ELEMENT_LOSSES`;
         binary cross-entropy on logits for every task when None.
+    widths : sequence of int, default=None
+        Each task's number of columns in the network output, in task order
+        (``K`` logits for a ``"cross_entropy"`` task of ``K`` classes); one
+        column per task when None.
 
     Notes
     -----
@@ -92,11 +101,24 @@ class MultiTaskLoss(nn.Module):
     tensor([0.6931, 0.6931])
     >>> MultiTaskLoss(losses=["bce", "mse"]).task_losses(logits, targets)
     tensor([0.6931, 1.0000])
+    >>> three_classes = MultiTaskLoss(losses=["bce", "cross_entropy"], widths=[1, 3])
+    >>> three_classes.task_losses(torch.zeros(2, 4), torch.tensor([[1.0, 2.0], [0.0, 0.0]]))
+    tensor([0.6931, 1.0986])
     """
 
-    def __init__(self, losses=None):
+    def __init__(self, losses=None, widths=None):
         super().__init__()
         self.losses = None if losses is None else list(losses)
+        self.widths = None if widths is None else [int(w) for w in widths]
+        # Each task's output column (an index, so that a one-column task gets a
+        # 1-D output) or block of columns.
+        self._columns = None
+        if self.widths is not None:
+            starts = [sum(self.widths[:t]) for t in range(len(self.widths))]
+            self._columns = [
+                start if width == 1 else slice(start, start + width)
+                for start, width in zip(starts, self.widths)
+            ]
         unknown = set(self.losses or ()) - set(ELEMENT_LOSSES)
         if unknown:
             raise ValueError(
@@ -110,10 +132,11 @@ class MultiTaskLoss(nn.Module):
         if self.losses is None:
             per_element = _bce(logits, targets)
         else:
+            columns = self._columns or range(len(self.losses))
             per_element = torch.stack(
                 [
-                    ELEMENT_LOSSES[name](logits[:, t], targets[:, t])
-                    for t, name in enumerate(self.losses)
+                    ELEMENT_LOSSES[name](logits[:, column], targets[:, t])
+                    for t, (name, column) in enumerate(zip(self.losses, columns))
                 ],
                 dim=1,
             )
@@ -144,8 +167,8 @@ class GateBalancedLoss(MultiTaskLoss):
 
     Parameters
     ----------
-    losses : sequence of str, default=None
-        Each task's per-element loss; see :class:`MultiTaskLoss`.
+    losses, widths : sequence, default=None
+        Each task's per-element loss and output width; see :class:`MultiTaskLoss`.
     balance_weight : float, default=0.0
         Weight of the penalty.
 
@@ -162,15 +185,15 @@ class GateBalancedLoss(MultiTaskLoss):
     >>> from sklearn_mtl.models import MMoE
     >>> from sklearn_mtl.nn import MixedInputEmbedding
     >>> module = MMoE(MixedInputEmbedding([], 3, 2), 2, num_experts=4,
-    ...               expert_hidden_units=(8,), tower_hidden_units=(4,))
+    ...               expert_hidden_units=(8,), tower_hidden_units=(4,), balance_gates=True)
     >>> loss = GateBalancedLoss(balance_weight=0.1).bind(module)
     >>> logits = module(torch.zeros(5, 0, dtype=torch.long), torch.randn(5, 3))
     >>> bool(loss.penalty(logits) > 0)
     True
     """
 
-    def __init__(self, losses=None, balance_weight=0.0):
-        super().__init__(losses)
+    def __init__(self, losses=None, widths=None, balance_weight=0.0):
+        super().__init__(losses, widths)
         self.balance_weight = balance_weight
 
     def bind(self, module):

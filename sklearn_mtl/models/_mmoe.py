@@ -29,6 +29,9 @@ class MMoE(GateBalanceMixin, nn.Module):
         Layer widths; ``gate_hidden_units=()`` is the paper's linear gate.
     dropout : float
         Dropout after expert and tower hidden layers.
+    output_widths : sequence of int, default=None
+        Each task's number of outputs (``K`` logits for a multiclass task);
+        one each when None.
     balance_gates : bool, default=False
         Keep the gate weights of each training pass for
         :meth:`gate_balance_loss`, the load-balancing penalty.
@@ -57,6 +60,7 @@ class MMoE(GateBalanceMixin, nn.Module):
         tower_hidden_units,
         gate_hidden_units=(),
         dropout=0.0,
+        output_widths=None,
         balance_gates=False,
     ):
         super().__init__()
@@ -69,7 +73,8 @@ class MMoE(GateBalanceMixin, nn.Module):
             embedding.out_features, num_experts, n_tasks, hidden_units=gate_hidden_units
         )
         self.towers = TaskTowers(
-            n_tasks, self.experts.out_features, tower_hidden_units, dropout=dropout
+            n_tasks, self.experts.out_features, tower_hidden_units, dropout=dropout,
+            output_widths=output_widths,
         )
 
     def gate_weights(self, categorical, numeric):
@@ -319,6 +324,7 @@ class MMoEClassifier(GatedExpertsMixin, BaseMultiTaskClassifier):
             tower_hidden_units=check_hidden_units("tower_hidden_units", self.tower_hidden_units),
             gate_hidden_units=check_hidden_units("gate_hidden_units", self.gate_hidden_units),
             dropout=self.dropout,
+            output_widths=self._output_widths(),
             balance_gates=self.gate_balance_weight > 0,
         )
 

@@ -32,6 +32,9 @@ class PLE(GateBalanceMixin, nn.Module):
         Layer widths; ``gate_hidden_units=()`` is the paper's linear gate.
     dropout : float
         Dropout after expert and tower hidden layers.
+    output_widths : sequence of int, default=None
+        Each task's number of outputs (``K`` logits for a multiclass task);
+        one each when None.
     balance_gates : bool, default=False
         Keep every gate's weights of each training pass for
         :meth:`gate_balance_loss`, the load-balancing penalty.
@@ -62,6 +65,7 @@ class PLE(GateBalanceMixin, nn.Module):
         tower_hidden_units,
         gate_hidden_units=(),
         dropout=0.0,
+        output_widths=None,
         balance_gates=False,
     ):
         super().__init__()
@@ -84,7 +88,9 @@ class PLE(GateBalanceMixin, nn.Module):
             )
             in_features = levels[-1].out_features
         self.levels = nn.ModuleList(levels)
-        self.towers = TaskTowers(n_tasks, in_features, tower_hidden_units, dropout=dropout)
+        self.towers = TaskTowers(
+            n_tasks, in_features, tower_hidden_units, dropout=dropout, output_widths=output_widths
+        )
 
     def _extract(self, categorical, numeric):
         x = self.embedding(categorical, numeric)
@@ -350,6 +356,7 @@ class PLEClassifier(GatedExpertsMixin, BaseMultiTaskClassifier):
             tower_hidden_units=check_hidden_units("tower_hidden_units", self.tower_hidden_units),
             gate_hidden_units=check_hidden_units("gate_hidden_units", self.gate_hidden_units),
             dropout=self.dropout,
+            output_widths=self._output_widths(),
             balance_gates=self.gate_balance_weight > 0,
         )
 

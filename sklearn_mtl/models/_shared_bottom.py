@@ -19,6 +19,9 @@ class SharedBottom(nn.Module):
         Layer widths of the shared bottom and of each tower.
     dropout : float
         Dropout after every hidden layer.
+    output_widths : sequence of int, default=None
+        Each task's number of outputs (``K`` logits for a multiclass task);
+        one each when None.
 
     Examples
     --------
@@ -32,11 +35,23 @@ class SharedBottom(nn.Module):
     torch.Size([6, 2])
     """
 
-    def __init__(self, embedding, n_tasks, *, bottom_hidden_units, tower_hidden_units, dropout=0.0):
+    def __init__(
+        self,
+        embedding,
+        n_tasks,
+        *,
+        bottom_hidden_units,
+        tower_hidden_units,
+        dropout=0.0,
+        output_widths=None,
+    ):
         super().__init__()
         self.embedding = embedding
         self.bottom = MLP(embedding.out_features, bottom_hidden_units, dropout=dropout)
-        self.towers = TaskTowers(n_tasks, self.bottom.out_features, tower_hidden_units, dropout=dropout)
+        self.towers = TaskTowers(
+            n_tasks, self.bottom.out_features, tower_hidden_units, dropout=dropout,
+            output_widths=output_widths,
+        )
 
     def shared_parameters(self):
         """Parameters every task's loss depends on: the embedding, then the bottom."""
@@ -226,4 +241,5 @@ class SharedBottomClassifier(BaseMultiTaskClassifier):
             bottom_hidden_units=check_hidden_units("bottom_hidden_units", self.bottom_hidden_units),
             tower_hidden_units=check_hidden_units("tower_hidden_units", self.tower_hidden_units),
             dropout=self.dropout,
+            output_widths=self._output_widths(),
         )

@@ -36,6 +36,9 @@ class SingleTask(nn.Module):
         Layer widths of each task's bottom and tower.
     dropout : float
         Dropout after every hidden layer.
+    output_widths : sequence of int, default=None
+        Each task's number of outputs (``K`` logits for a multiclass task);
+        one each when None.
 
     Examples
     --------
@@ -51,7 +54,16 @@ class SingleTask(nn.Module):
     True
     """
 
-    def __init__(self, embedding, n_tasks, *, bottom_hidden_units, tower_hidden_units, dropout=0.0):
+    def __init__(
+        self,
+        embedding,
+        n_tasks,
+        *,
+        bottom_hidden_units,
+        tower_hidden_units,
+        dropout=0.0,
+        output_widths=None,
+    ):
         super().__init__()
         self.embeddings = nn.ModuleList(
             [embedding, *(_fresh_copy(embedding) for _ in range(n_tasks - 1))]
@@ -60,7 +72,8 @@ class SingleTask(nn.Module):
             n_tasks, embedding.out_features, bottom_hidden_units, dropout=dropout
         )
         self.towers = TaskTowers(
-            n_tasks, self.bottoms.out_features, tower_hidden_units, dropout=dropout
+            n_tasks, self.bottoms.out_features, tower_hidden_units, dropout=dropout,
+            output_widths=output_widths,
         )
 
     def forward(self, categorical, numeric):
@@ -265,4 +278,5 @@ class SingleTaskClassifier(BaseMultiTaskClassifier):
             bottom_hidden_units=check_hidden_units("bottom_hidden_units", self.bottom_hidden_units),
             tower_hidden_units=check_hidden_units("tower_hidden_units", self.tower_hidden_units),
             dropout=self.dropout,
+            output_widths=self._output_widths(),
         )
