@@ -184,7 +184,7 @@ class MulticlassTarget(BinaryTarget):
     """
 
     loss = "cross_entropy"
-    metrics = ("log_loss_multiclass", "accuracy", "roc_auc_ovr")
+    metrics = ("roc_auc_ovr", "accuracy", "log_loss_multiclass")
     link = staticmethod(_softmax)
 
     @property

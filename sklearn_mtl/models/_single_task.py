@@ -124,12 +124,16 @@ class SingleTaskClassifier(BaseMultiTaskClassifier):
         strategy of :mod:`sklearn_mtl.loss_weighting` such as
         ``GradNorm(alpha=1.5)``. The weights in use are recorded per epoch
         in ``history_`` (``loss_weight_<task>``).
-    task_types : list of {"binary", "regression"}, default=None
-        The type of each task; all ``"binary"`` when None. A regression
-        task is trained on its standardized target (NaN = unobserved),
-        ``predict`` gives its values in the original units, its
-        ``predict_proba`` slot is None and ``score`` counts its R2. Its
-        validation metrics are ``r2`` and ``mean_squared_error``.
+    task_types : list of {"binary", "multiclass", "regression"}, default=None
+        The type of each task; all ``"binary"`` when None. A multiclass
+        task of ``K`` classes gets ``K`` logits and a softmax
+        cross-entropy; its ``predict_proba`` slot is ``(n_samples, K)``
+        and its validation metrics are ``roc_auc_ovr`` (macro one-vs-rest),
+        ``accuracy`` and ``log_loss_multiclass``. A regression task is
+        trained on its standardized target, ``predict`` gives its values
+        in the original units, its ``predict_proba`` slot is None and
+        ``score`` counts its R2; its validation metrics are ``r2`` and
+        ``mean_squared_error``. NaN marks an unobserved label of any type.
     regression_loss : {"mse", "huber"}, default="mse"
         Loss of the regression tasks, on standardized targets (Huber with
         delta 1, i.e. one standard deviation).
@@ -158,9 +162,9 @@ class SingleTaskClassifier(BaseMultiTaskClassifier):
 
     Attributes
     ----------
-    classes_ : list of (ndarray of shape (2,) or None)
-        The classes of each task, None for a regression task (the entry
-        itself for a single task).
+    classes_ : list of (ndarray of shape (n_classes,) or None)
+        The classes of each task (two for a binary task), None for a
+        regression task (the entry itself for a single task).
     task_types_ : list of str
         The type of each task.
     task_names_ : ndarray of str
