@@ -32,7 +32,9 @@ DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / 
 
 MODELS = {
     "MMoE": lambda **kw: MMoEClassifier(num_experts=8, **kw),
-    "PLE": lambda **kw: PLEClassifier(num_levels=2, num_specific_experts=1, num_shared_experts=2, **kw),
+    "PLE": lambda **kw: PLEClassifier(
+        num_levels=2, num_specific_experts=1, num_shared_experts=2, **kw
+    ),
 }
 
 
@@ -63,8 +65,10 @@ def main():
     for name, make in MODELS.items():
         for weight in args.weights:
             for seed in args.seeds:
-                model = make(gate_balance_weight=weight, random_state=seed).fit(train.data, train.target)
-                row = {"model": name, "gate_balance_weight": weight, "seed": seed, "epochs": model.n_iter_}
+                model = make(gate_balance_weight=weight, random_state=seed)
+                model.fit(train.data, train.target)
+                row = {"model": name, "gate_balance_weight": weight, "seed": seed}
+                row["epochs"] = model.n_iter_
                 for task, scorer in task_scorers(tasks).items():
                     row[task.replace("roc_auc_", "auc ")] = scorer(model, test.data, test.target)
                 for task, shares in zip(tasks, task_shares(model, test.data)):

@@ -347,7 +347,9 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         ]
         index = X.index if isinstance(X, pd.DataFrame) else None
         return pd.DataFrame(
-            {self.task_names_[t]: outputs[t] for t in binary}, index=index, columns=self.task_names_[binary]
+            {self.task_names_[t]: outputs[t] for t in binary},
+            index=index,
+            columns=self.task_names_[binary],
         )
 
     def score(self, X, y, sample_weight=None):

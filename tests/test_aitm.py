@@ -97,9 +97,8 @@ def _authors_aitm(x, tower_layers, transfers, attention, heads):
 def test_three_steps_match_the_authors_code_with_one_shared_attention():
     rng = np.random.default_rng(0)
     n_steps, n_in, hidden, K = 3, 5, 6, 4
-    module = AITM(
-        MixedInputEmbedding([], n_numeric=n_in, embedding_dim=2), n_steps, tower_hidden_units=(hidden, K)
-    ).double()
+    embedding = MixedInputEmbedding([], n_numeric=n_in, embedding_dim=2)
+    module = AITM(embedding, n_steps, tower_hidden_units=(hidden, K)).double()
     assert len(module.attentions) == 1
     tower_layers = [
         [(rng.normal(size=(n_in, hidden)), rng.normal(size=hidden)),

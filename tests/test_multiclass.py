@@ -113,7 +113,8 @@ def test_multiclass_scorers_match_scikit_learn():
 
 def test_errors_name_the_task_and_the_fix():
     X, Y = _quadrants(200)
-    with pytest.raises(ValueError, match="Only binary classification.*'quadrant' has 4 classes.*multiclass"):
+    message = "Only binary classification.*'quadrant' has 4 classes.*multiclass"
+    with pytest.raises(ValueError, match=message):
         MMoEClassifier(**FAST_PARAMS).fit(X, Y)
     one_class = Y.assign(quadrant="ne")
     with pytest.raises(ValueError, match="'quadrant' has 1 class.*at least two"):
@@ -142,7 +143,8 @@ def test_census_education_level_is_a_multiclass_task():
 
     def tasks(X, Y):
         education = X["education"].astype(str).map(EDUCATION_GROUPS).fillna("no diploma")
-        return X.drop(columns="education"), pd.DataFrame({"education": education, "income": Y["income"]})
+        T = pd.DataFrame({"education": education, "income": Y["income"]})
+        return X.drop(columns="education"), T
 
     (X, Y), (X_test, Y_test) = tasks(X[:8000], Y[:8000]), tasks(X_test, Y_test)
     model = MMoEClassifier(task_types=["multiclass", "binary"], max_epochs=4,
