@@ -2,18 +2,22 @@
 
 from .models import (
     AITMClassifier,
+    ESCM2Classifier,
     ESMMClassifier,
     MMoEClassifier,
     PLEClassifier,
     SharedBottomClassifier,
+    SingleTaskClassifier,
 )
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AITMClassifier",
+    "ESCM2Classifier",
     "ESMMClassifier",
     "MMoEClassifier",
     "PLEClassifier",
     "SharedBottomClassifier",
+    "SingleTaskClassifier",
 ]

@@ -221,7 +221,13 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
 
     def _build_criterion(self, n_tasks):
         """Return the loss, a :class:`~sklearn_mtl.losses.MultiTaskLoss`."""
-        return MultiTaskLoss(losses=[target.loss for target in self._task_targets])
+        return MultiTaskLoss(
+            losses=[target.loss for target in self._task_targets], widths=self._output_widths()
+        )
+
+    def _model_callbacks(self):
+        """Extra ``(name, callback)`` pairs of the model, e.g. recording its gates."""
+        return []
 
     def _check_task_labels(self, Y):
         """Model-specific checks of the encoded ``(n, n_tasks)`` labels
@@ -229,21 +235,26 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         where unobserved)."""
 
     def _proba_from_logits(self, logits):
-        """Each task's output on the model scale: the positive-class
-        probability of a binary task, the standardized value of a regression task."""
+        """Each task's output on the model scale, in the network's output
+        columns: the positive-class probability of a binary task, the class
+        probabilities of a multiclass task, the standardized value of a
+        regression task."""
         return np.column_stack(
-            [target.link(logits[:, t]) for t, target in enumerate(self._task_targets)]
+            [
+                target.link(logits[:, column])
+                for column, target in zip(self._output_columns(), self._task_targets)
+            ]
         )
 
     def _validation_scores(self, Y, logits, sample_weight):
         """History entries recorded from the validation set each epoch: each
         task type's metrics per task (regression ones in the target's units),
         and ``valid_<metric>``, their mean over the tasks that have it."""
-        outputs = self._proba_from_logits(logits)
+        outputs = self._task_outputs(self._proba_from_logits(logits))
         per_metric = {}
         scores = {}
         for t, (name, target) in enumerate(zip(self.task_names_, self._task_targets)):
-            y_true, y_score = target.decode(Y[:, t]), target.decode(outputs[:, t])
+            y_true, y_score = target.decode(Y[:, t]), target.decode(outputs[t])
             for metric in target.metrics:
                 value = score_task(metric, y_true, y_score, sample_weight)
                 scores[f"valid_{metric}_{name}"] = value
@@ -273,8 +284,9 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             finite.
         y : array-like of shape (n_samples, n_tasks) or (n_samples,)
             The label matrix ``Y``: one column per task, of binary labels
-            (any two labels) or, for a ``"regression"`` task of
-            ``task_types``, of numbers. A DataFrame's column names become
+            (any two labels), or for a task declared in ``task_types``, of
+            any number of classes (``"multiclass"``) or of numbers
+            (``"regression"``). A DataFrame's column names become
             ``task_names_``. NaN marks a label that is not observed: that row
             does not count towards that task's loss or gradient (e.g. a
             conversion task observed on clicked rows only).
@@ -315,7 +327,8 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         y : array-like of shape (n_samples, n_tasks) or (n_samples,)
             Labels, as in :meth:`fit`.
         classes : list of array-like, default=None
-            The two classes of each binary task (None for a regression task).
+            The classes of each classification task (two for a binary task;
+            None for a regression task).
             Only used on the first call; needed there when a task's first
             batch holds one class only.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -347,27 +360,27 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
 
         Returns
         -------
-        proba : list of (ndarray of shape (n_samples, 2) or None)
-            One array per task, columns ordered as in ``classes_[task]``;
-            None in the slot of a regression task (it has no classes; use
+        proba : list of (ndarray of shape (n_samples, n_classes) or None)
+            One array per task, columns ordered as in ``classes_[task]``
+            (two for a binary task, ``K`` for a multiclass task); None in
+            the slot of a regression task (it has no classes; use
             :meth:`predict`). With a single task, the array itself
             (scikit-learn's single-output convention).
 
         Raises
         ------
         ValueError
-            If no task is binary.
+            If every task is a regression task.
         """
         check_is_fitted(self)
-        if "binary" not in self.task_types_:
+        if all(target.classes is None for target in self._task_targets):
             raise ValueError(
-                f"predict_proba needs a binary task but every task of {type(self).__name__} "
-                "is a regression task; use predict."
+                f"predict_proba needs a classification task but every task of "
+                f"{type(self).__name__} is a regression task; use predict."
             )
-        outputs = self._proba_from_logits(self._forward(X, _task_logits))
+        outputs = self._task_outputs(self._proba_from_logits(self._forward(X, _task_logits)))
         per_task = [
-            None if target.classes is None else np.column_stack([1.0 - p, p])
-            for p, target in zip(outputs.T, self._task_targets)
+            target.predict_proba(output) for output, target in zip(outputs, self._task_targets)
         ]
         return per_task[0] if self.n_tasks_ == 1 else per_task
 
@@ -382,18 +395,18 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         Returns
         -------
         Y_pred : ndarray of shape (n_samples, n_tasks)
-            The more probable class of each binary task and the predicted
+            The most probable class of each classification task and the predicted
             target (in its original units) of each regression task;
             ``(n_samples,)`` with a single task. The dtype is the tasks'
             common NumPy type (e.g. float64 for integer classes and
             regression values), object when they have none.
         """
-        outputs = self._proba_from_logits(self._forward(X, _task_logits))
-        columns = [target.predict(outputs[:, t]) for t, target in enumerate(self._task_targets)]
+        outputs = self._task_outputs(self._proba_from_logits(self._forward(X, _task_logits)))
+        columns = [target.predict(output) for output, target in zip(outputs, self._task_targets)]
         dtypes = [c.dtype for c in columns]
         numeric = all(d.kind in "iuf" for d in dtypes)
         dtype = np.result_type(*dtypes) if numeric or len(set(dtypes)) == 1 else object
-        Y_pred = np.empty(outputs.shape, dtype=dtype)
+        Y_pred = np.empty((len(columns[0]), self.n_tasks_), dtype=dtype)
         for t, column in enumerate(columns):
             Y_pred[:, t] = column
         return Y_pred[:, 0] if self.n_tasks_ == 1 else Y_pred
@@ -409,14 +422,23 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         Returns
         -------
         DataFrame of shape (n_samples, n_binary_tasks)
-            One column per binary task (regression tasks are left out),
-            named by ``task_names_``; the probability of
-            ``classes_[task][1]``. Keeps the index of a DataFrame ``X``.
+            One column per binary task (regression and multiclass tasks are
+            left out: see :meth:`predict_proba`), named by ``task_names_``;
+            the probability of ``classes_[task][1]``. Keeps the index of a
+            DataFrame ``X``.
         """
-        proba = self._proba_from_logits(self._forward(X, _task_logits))
-        binary = [t for t, target in enumerate(self._task_targets) if target.classes is not None]
+        outputs = self._task_outputs(self._proba_from_logits(self._forward(X, _task_logits)))
+        binary = [
+            t
+            for t, target in enumerate(self._task_targets)
+            if target.classes is not None and target.n_outputs == 1
+        ]
         index = X.index if isinstance(X, pd.DataFrame) else None
-        return pd.DataFrame(proba[:, binary], columns=list(self.task_names_[binary]), index=index)
+        return pd.DataFrame(
+            {self.task_names_[t]: outputs[t] for t in binary},
+            index=index,
+            columns=self.task_names_[binary],
+        )
 
     def score(self, X, y, sample_weight=None):
         """Mean over tasks of each task's score on its observed labels.
@@ -612,6 +634,23 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         task_classes = [target.classes for target in self._task_targets]
         self.classes_ = task_classes[0] if self.n_tasks_ == 1 else task_classes
 
+    def _output_widths(self):
+        """Each task's number of network outputs (``K`` for a multiclass task)."""
+        return [target.n_outputs for target in self._task_targets]
+
+    def _output_columns(self):
+        """Each task's output column (an index) or columns (a slice)."""
+        starts = np.cumsum([0, *self._output_widths()])
+        return [
+            int(start) if stop - start == 1 else slice(int(start), int(stop))
+            for start, stop in zip(starts[:-1], starts[1:])
+        ]
+
+    def _task_outputs(self, outputs):
+        """Split an array of per-output columns into each task's: ``(n,)``
+        or ``(n, K)``."""
+        return [outputs[:, column] for column in self._output_columns()]
+
     def _checked_task_weights(self, n_tasks):
         if self.task_weights is None:
             return None
@@ -682,7 +721,8 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         loss_weighting = make_loss_weighting(self.loss_weighting).setup(
             self.n_tasks_, module, self._checked_task_weights(self.n_tasks_)
         )
-        return module, self._checked_criterion().to(self._dtype), loss_weighting.to(self._dtype)
+        criterion = self._checked_criterion().bind(module).to(self._dtype)
+        return module, criterion, loss_weighting.to(self._dtype)
 
     def _continued_parts(self):
         """Copies of the fitted module, criterion and strategy (copied
@@ -698,6 +738,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         internal = [
             ("task_scoring", TaskScoring(task_names, self._validation_scores)),
             ("divergence_guard", DivergenceGuard(task_names)),
+            *self._model_callbacks(),
         ]
         if has_validation:
             monitor = self._monitor()

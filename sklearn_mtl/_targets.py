@@ -2,8 +2,10 @@
 
 A task type (a key of :data:`TASK_TYPES`) is a small class that fits a
 task's target encoding and knows its loss (a key of
-:data:`sklearn_mtl.losses.ELEMENT_LOSSES`), its link from the network
-output, its prediction, its ``score`` and its validation metrics.
+:data:`sklearn_mtl.losses.ELEMENT_LOSSES`), its number of network outputs
+(``n_outputs``: one logit or value, or one logit per class), its link from
+the network output, its prediction, its ``predict_proba`` slot, its
+``score`` and its validation metrics.
 """
 
 import numpy as np
@@ -116,18 +118,12 @@ def infer_classes(column, name):
         )
     if target_type not in ("binary", "multiclass"):
         raise ValueError(f"Unknown label type: {target_type} (task {name!r}).")
-    classes = np.unique(values)
-    if classes.size > 2:
-        raise ValueError(
-            f"Only binary classification is supported. The type of the target is "
-            f"multiclass: task {name!r} has {classes.size} classes "
-            f"{classes[:10].tolist()}. Split it into one binary task per class."
-        )
-    return classes
+    return np.unique(values)
 
 
 def encode_labels(column, classes, name):
-    """Encode one task as float32 0/1 with NaN where unobserved.
+    """Encode one task as float32 class indices into ``classes`` (0/1 for a
+    binary task) with NaN where unobserved.
 
     Raises a ValueError if an observed label is not one of ``classes``.
     """
@@ -138,8 +134,10 @@ def encode_labels(column, classes, name):
             f"Task {name!r} has labels {np.unique(values[unknown])[:10].tolist()} "
             f"that are not among its classes {classes.tolist()}."
         )
+    # Class indices are small integers, exact in float32 (the label matrix is
+    # float so that NaN can mark an unobserved label).
     encoded = np.full(column.shape[0], np.nan, dtype=np.float32)
-    encoded[~missing] = values == classes[-1]
+    encoded[~missing] = np.searchsorted(classes, values)
     return encoded
 
 
@@ -157,6 +155,7 @@ class BinaryTarget:
     """
 
     loss = "bce"
+    n_outputs = 1
     metrics = ("roc_auc", "average_precision", "log_loss")
     link = staticmethod(_sigmoid)
 
@@ -169,6 +168,14 @@ class BinaryTarget:
         if classes is None:
             weighted = slice(None) if sample_weight is None else sample_weight > 0
             classes = infer_classes(column[weighted], name)
+            if classes.size > 2:
+                raise ValueError(
+                    "Only binary classification is supported for a 'binary' task. The "
+                    f"type of the target is multiclass: task {name!r} has {classes.size} "
+                    f"classes {classes[:10].tolist()}. Declare it 'multiclass' in "
+                    "task_types (models that take task_types), or split it into one "
+                    "binary task per class."
+                )
             if classes.size < 2:
                 raise ValueError(
                     f"Task {name!r} has one class ({classes[0]!r}) among its observed, "
@@ -198,8 +205,63 @@ class BinaryTarget:
         # Ties go to the first class, as argmax over predict_proba does.
         return self.classes[(proba > 0.5).astype(np.intp)]
 
+    def predict_proba(self, proba):
+        """The ``(n, 2)`` slot of ``predict_proba``."""
+        return np.column_stack([1.0 - proba, proba])
+
     def score(self, y_true, y_pred, sample_weight):
         return np.average(y_true == y_pred, weights=sample_weight)
+
+
+def _softmax(logits):
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+class MulticlassTarget(BinaryTarget):
+    """A task with ``K >= 2`` classes: ``K`` logits, softmax cross-entropy,
+    probabilities through a softmax.
+
+    Parameters
+    ----------
+    classes : ndarray of shape (K,)
+        The sorted classes.
+    """
+
+    loss = "cross_entropy"
+    metrics = ("roc_auc_ovr", "accuracy", "log_loss_multiclass")
+    link = staticmethod(_softmax)
+
+    @property
+    def n_outputs(self):
+        return len(self.classes)
+
+    @classmethod
+    def fit(cls, column, name, sample_weight=None, classes=None, regression_loss=None):
+        """Learn the classes from the observed, positively weighted labels."""
+        if classes is None:
+            weighted = slice(None) if sample_weight is None else sample_weight > 0
+            classes = infer_classes(column[weighted], name)
+        else:
+            classes = np.unique(np.asarray(classes))
+        if classes.size < 2:
+            raise ValueError(
+                f"Task {name!r} has {classes.size} class(es) {classes.tolist()}; a "
+                "multiclass task needs at least two. Give them all with "
+                "partial_fit(..., classes=...) when streaming batches."
+            )
+        return cls(classes)
+
+    def truth(self, column, name):
+        """What the metrics compare with: class indices as float64, NaN where unobserved."""
+        return self.encode(column, name).astype(np.float64)
+
+    def predict(self, proba):
+        return self.classes[proba.argmax(axis=1)]
+
+    def predict_proba(self, proba):
+        """The ``(n, K)`` slot of ``predict_proba``."""
+        return proba
 
 
 class RegressionTarget:
@@ -215,6 +277,7 @@ class RegressionTarget:
     """
 
     classes = None
+    n_outputs = 1
     metrics = ("r2", "mean_squared_error")
 
     def __init__(self, mean, scale, loss):
@@ -271,12 +334,20 @@ class RegressionTarget:
     def predict(self, output):
         return self.decode(output)
 
+    def predict_proba(self, output):
+        """A regression task has no ``predict_proba`` slot: None."""
+        return None
+
     def score(self, y_true, y_pred, sample_weight):
         return r2_score(y_true.astype(np.float64), y_pred, sample_weight=sample_weight)
 
 
 #: Task types by name, for ``task_types=``.
-TASK_TYPES = {"binary": BinaryTarget, "regression": RegressionTarget}
+TASK_TYPES = {
+    "binary": BinaryTarget,
+    "multiclass": MulticlassTarget,
+    "regression": RegressionTarget,
+}
 
 
 def check_task_types(task_types, task_names):

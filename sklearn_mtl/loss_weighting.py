@@ -22,6 +22,7 @@ __all__ = [
     "GradNorm",
     "LossWeighting",
     "PCGrad",
+    "Progressive",
     "Uncertainty",
     "make_loss_weighting",
     "shared_parameters",
@@ -103,7 +104,7 @@ class LossWeighting(nn.Module):
         """
         if task_weights is not None:
             raise ValueError(
-                f"task_weights only applies to loss_weighting='fixed'; "
+                f"task_weights only applies to loss_weighting='fixed' and 'progressive'; "
                 f"{type(self).__name__} sets the weights itself. Set task_weights=None."
             )
         self.register_buffer("_ones", torch.ones(n_tasks))
@@ -331,6 +332,59 @@ class DWA(LossWeighting):
         self.task_weights.copy_(len(rate) * torch.softmax(rate / self.temperature, dim=0))
 
 
+class Progressive(LossWeighting):
+    """PLE's progressive task weights (Tang et al., RecSys 2020, section 5.3).
+
+    Task k's weight in epoch ``t`` (counted from 0) is ``w_{k,0} gamma_k^t``:
+    the initial weights ``w_{k,0}`` are the estimator's ``task_weights``
+    (all ones when None) and each task's weight decays (or grows, for
+    ``gamma_k > 1``) geometrically per epoch, e.g. to move the emphasis from
+    an early funnel step to a later one as training goes on.
+
+    Parameters
+    ----------
+    decay : float or sequence of float, default=0.9
+        ``gamma``, one positive rate for every task or one per task.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_mtl.loss_weighting import Progressive
+    >>> strategy = Progressive(decay=[0.5, 1.0]).setup(2, module=None, task_weights=[2.0, 1.0])
+    >>> strategy.epoch_end(torch.tensor([1.0, 1.0]))
+    >>> strategy.weights()
+    tensor([1., 1.])
+    """
+
+    def __init__(self, decay=0.9):
+        super().__init__()
+        self.decay = decay
+
+    def extra_repr(self):
+        return f"decay={self.decay!r}"
+
+    def setup(self, n_tasks, module, task_weights=None):
+        decay = torch.as_tensor(self.decay, dtype=torch.float64).flatten()
+        if decay.numel() == 1:
+            decay = decay.expand(n_tasks)
+        if decay.numel() != n_tasks or not (decay > 0).all():
+            raise ValueError(
+                f"Progressive(decay={self.decay!r}) needs one positive rate, or one per "
+                f"task ({n_tasks} tasks)."
+            )
+        initial = torch.ones(n_tasks) if task_weights is None else torch.as_tensor(task_weights)
+        self.register_buffer("initial_weights", initial.float())
+        self.register_buffer("decay_rates", decay.float())
+        self.register_buffer("epochs_done", torch.zeros(()))
+        return self
+
+    def weights(self):
+        return self.initial_weights * self.decay_rates**self.epochs_done
+
+    def epoch_end(self, mean_task_losses):
+        self.epochs_done += 1
+
+
 class PCGrad(LossWeighting):
     """Gradient surgery (Yu et al., NeurIPS 2020) on the shared parameters.
 
@@ -394,6 +448,7 @@ LOSS_WEIGHTINGS = {
     "gradnorm": GradNorm,
     "dwa": DWA,
     "pcgrad": PCGrad,
+    "progressive": Progressive,
 }
 
 

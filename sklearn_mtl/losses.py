@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ELEMENT_LOSSES", "MultiTaskLoss", "masked_task_means"]
+__all__ = ["ELEMENT_LOSSES", "GateBalancedLoss", "MultiTaskLoss", "masked_task_means"]
 
 
 def masked_task_means(per_element, observed, sample_weight=None):
@@ -56,9 +56,14 @@ def _huber(output, target):
     return F.huber_loss(output, target, reduction="none")
 
 
+def _cross_entropy(output, target):
+    return F.cross_entropy(output, target.long(), reduction="none")
+
+
 #: Per-element losses ``loss(output, target)``: ``"bce"`` on logits of 0/1
-#: labels; ``"mse"`` and ``"huber"`` (delta 1) on standardized targets.
-ELEMENT_LOSSES = {"bce": _bce, "mse": _mse, "huber": _huber}
+#: labels; ``"mse"`` and ``"huber"`` (delta 1) on standardized targets;
+#: ``"cross_entropy"`` on ``(n, K)`` logits of class indices.
+ELEMENT_LOSSES = {"bce": _bce, "mse": _mse, "huber": _huber, "cross_entropy": _cross_entropy}
 
 
 class MultiTaskLoss(nn.Module):
@@ -72,6 +77,10 @@ class MultiTaskLoss(nn.Module):
     losses : sequence of str, default=None
         Each task's per-element loss, a key of :data:`ELEMENT_LOSSES`;
         binary cross-entropy on logits for every task when None.
+    widths : sequence of int, default=None
+        Each task's number of columns in the network output, in task order
+        (``K`` logits for a ``"cross_entropy"`` task of ``K`` classes); one
+        column per task when None.
 
     Notes
     -----
@@ -92,11 +101,24 @@ class MultiTaskLoss(nn.Module):
     tensor([0.6931, 0.6931])
     >>> MultiTaskLoss(losses=["bce", "mse"]).task_losses(logits, targets)
     tensor([0.6931, 1.0000])
+    >>> three_classes = MultiTaskLoss(losses=["bce", "cross_entropy"], widths=[1, 3])
+    >>> three_classes.task_losses(torch.zeros(2, 4), torch.tensor([[1.0, 2.0], [0.0, 0.0]]))
+    tensor([0.6931, 1.0986])
     """
 
-    def __init__(self, losses=None):
+    def __init__(self, losses=None, widths=None):
         super().__init__()
         self.losses = None if losses is None else list(losses)
+        self.widths = None if widths is None else [int(w) for w in widths]
+        # Each task's output column (an index, so that a one-column task gets a
+        # 1-D output) or block of columns.
+        self._columns = None
+        if self.widths is not None:
+            starts = [sum(self.widths[:t]) for t in range(len(self.widths))]
+            self._columns = [
+                start if width == 1 else slice(start, start + width)
+                for start, width in zip(starts, self.widths)
+            ]
         unknown = set(self.losses or ()) - set(ELEMENT_LOSSES)
         if unknown:
             raise ValueError(
@@ -126,14 +148,32 @@ class MultiTaskLoss(nn.Module):
         if self.losses is None:
             per_element = _bce(logits, targets)
         else:
+            columns = self._columns or range(len(self.losses))
             per_element = torch.stack(
                 [
-                    ELEMENT_LOSSES[name](logits[:, t], targets[:, t])
-                    for t, name in enumerate(self.losses)
+                    ELEMENT_LOSSES[name](logits[:, column], targets[:, t])
+                    for t, (name, column) in enumerate(zip(self.losses, columns))
                 ],
                 dim=1,
             )
         return masked_task_means(per_element, observed, sample_weight)
+
+    def bind(self, module):
+        """Called with the network before training; returns self.
+
+        A penalty on the network's internals (e.g. its gates) keeps the
+        network here; this base loss needs none.
+
+        Parameters
+        ----------
+        module : torch.nn.Module
+            The network the loss trains.
+
+        Returns
+        -------
+        self : MultiTaskLoss
+        """
+        return self
 
     def penalty(self, logits, sample_weight=None):
         """A term added to the weighted task losses; zero here, a hook for models.
@@ -155,3 +195,54 @@ class MultiTaskLoss(nn.Module):
     def forward(self, logits, targets, sample_weight=None):
         task_losses = self.task_losses(logits, targets, sample_weight)
         return task_losses.sum() + self.penalty(logits, sample_weight)
+
+
+class GateBalancedLoss(MultiTaskLoss):
+    """Task losses plus a load-balancing penalty on a mixture-of-experts' gates.
+
+    The penalty is ``balance_weight`` times the network's
+    ``gate_balance_loss(sample_weight)``, the squared coefficient of
+    variation of each gate's importance (its summed weight per expert over
+    the batch), averaged over the gates: the importance loss of Shazeer et
+    al. (ICLR 2017), which pushes every gate to spread its weight over its
+    experts instead of collapsing onto one.
+
+    Parameters
+    ----------
+    losses, widths : sequence, default=None
+        Each task's per-element loss and output width; see :class:`MultiTaskLoss`.
+    balance_weight : float, default=0.0
+        Weight of the penalty.
+
+    Notes
+    -----
+    The network records its gates in a forward pass with gradients enabled
+    (training) and the penalty consumes them, so the penalty is part of the
+    training loss only; the validation loss and scores are the tasks'.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_mtl.losses import GateBalancedLoss
+    >>> from sklearn_mtl.models import MMoE
+    >>> from sklearn_mtl.nn import MixedInputEmbedding
+    >>> module = MMoE(MixedInputEmbedding([], 3, 2), 2, num_experts=4,
+    ...               expert_hidden_units=(8,), tower_hidden_units=(4,), balance_gates=True)
+    >>> loss = GateBalancedLoss(balance_weight=0.1).bind(module)
+    >>> logits = module(torch.zeros(5, 0, dtype=torch.long), torch.randn(5, 3))
+    >>> bool(loss.penalty(logits) > 0)
+    True
+    """
+
+    def __init__(self, losses=None, widths=None, balance_weight=0.0):
+        super().__init__(losses, widths)
+        self.balance_weight = balance_weight
+
+    def bind(self, module):
+        # A tuple, so that the network is not registered as a submodule of the
+        # loss (its parameters would reach the optimizer twice).
+        self._network = (module,)
+        return self
+
+    def penalty(self, logits, sample_weight=None):
+        return self.balance_weight * self._network[0].gate_balance_loss(sample_weight).to(logits)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn.metrics import (
+    accuracy_score,
     average_precision_score,
     log_loss,
     mean_squared_error,
@@ -46,6 +47,28 @@ def _binary_log_loss(y_true, y_score, sample_weight=None):
     return log_loss(y_true, y_score, sample_weight=sample_weight, labels=[0, 1])
 
 
+def _multiclass_log_loss(y_true, y_score, sample_weight=None):
+    # Every class stays in the loss even when a split holds a few of them.
+    labels = np.arange(y_score.shape[1])
+    return log_loss(y_true, y_score, sample_weight=sample_weight, labels=labels)
+
+
+def _multiclass_accuracy(y_true, y_score, sample_weight=None):
+    return accuracy_score(y_true, y_score.argmax(axis=1), sample_weight=sample_weight)
+
+
+def _macro_ovr_roc_auc(y_true, y_score, sample_weight=None):
+    # One-vs-rest ROC AUC per class, averaged with equal weights: scikit-learn's
+    # macro "ovr", except that a class absent from the rows (whose AUC is
+    # undefined) is left out instead of raising.
+    aucs = [
+        roc_auc_score(y_true == k, y_score[:, k], sample_weight=sample_weight)
+        for k in range(y_score.shape[1])
+        if 0 < (y_true == k).sum() < len(y_true)
+    ]
+    return float(np.mean(aucs)) if aucs else np.nan
+
+
 def _r2(y_true, y_pred, sample_weight=None):
     # R2 of fewer than two rows is undefined (and scikit-learn warns).
     return r2_score(y_true, y_pred, sample_weight=sample_weight) if y_true.size > 1 else np.nan
@@ -54,7 +77,8 @@ def _r2(y_true, y_pred, sample_weight=None):
 @dataclass(frozen=True)
 class TaskMetric:
     """A metric of one task: on positive-class probabilities for a binary
-    task, on predicted values for a regression task."""
+    task, on the ``(n, K)`` class probabilities (against class indices) for a
+    multiclass task, on predicted values for a regression task."""
 
     function: object
     greater_is_better: bool
@@ -69,6 +93,15 @@ TASK_METRICS = {
         average_precision_score, greater_is_better=True, needs_both_classes=True
     ),
     "log_loss": TaskMetric(_binary_log_loss, greater_is_better=False, needs_both_classes=False),
+    "log_loss_multiclass": TaskMetric(
+        _multiclass_log_loss, False, needs_both_classes=False, task_type="multiclass"
+    ),
+    "accuracy": TaskMetric(
+        _multiclass_accuracy, True, needs_both_classes=False, task_type="multiclass"
+    ),
+    "roc_auc_ovr": TaskMetric(
+        _macro_ovr_roc_auc, True, needs_both_classes=True, task_type="multiclass"
+    ),
     "r2": TaskMetric(_r2, True, needs_both_classes=False, task_type="regression"),
     "mean_squared_error": TaskMetric(
         mean_squared_error, False, needs_both_classes=False, task_type="regression"
@@ -210,11 +243,15 @@ class _Predictions:
         self._estimator, self._X = estimator, X
         self._proba = self._values = None
 
-    def positive_proba(self, t):
+    def class_proba(self, t):
+        """Task ``t``'s ``(n, n_classes)`` probabilities."""
         if self._proba is None:
             proba = self._estimator.predict_proba(self._X)
             self._proba = [proba] if isinstance(proba, np.ndarray) else proba
-        return self._proba[t][:, 1]
+        return self._proba[t]
+
+    def positive_proba(self, t):
+        return self.class_proba(t)[:, 1]
 
     def values(self, t):
         if self._values is None:
@@ -223,10 +260,14 @@ class _Predictions:
         return self._values[:, t].astype(np.float64)
 
 
-# What a task type's metrics score: probabilities (binary) or predictions in
-# the target's units (regression).
-_SCORED_OUTPUT = {"binary": _Predictions.positive_proba, "regression": _Predictions.values}
-_RESPONSE_METHOD = {"binary": "predict_proba", "regression": "predict"}
+# What a task type's metrics score: probabilities (binary, multiclass) or
+# predictions in the target's units (regression).
+_SCORED_OUTPUT = {
+    "binary": _Predictions.positive_proba,
+    "multiclass": _Predictions.class_proba,
+    "regression": _Predictions.values,
+}
+_RESPONSE_METHOD = {"binary": "predict_proba", "multiclass": "predict_proba", "regression": "predict"}
 
 
 def _task_index(estimator, task):

@@ -47,7 +47,8 @@ def test_transfer_attention_matches_the_paper_formula():
 
 def test_aitm_module_wires_transfer_from_the_previous_step():
     embedding = MixedInputEmbedding([], n_numeric=3, embedding_dim=2)
-    module = AITM(embedding, 3, tower_hidden_units=(4,)).double()
+    module = AITM(embedding, 3, tower_hidden_units=(4,), shared_attention=False).double()
+    assert len(module.attentions) == 2
     categorical, numeric = torch.zeros(5, 0, dtype=torch.int64), torch.randn(5, 3).double()
     towers = module.towers(numeric)
     z1 = towers[:, 0]
@@ -61,6 +62,69 @@ def test_aitm_module_wires_transfer_from_the_previous_step():
     torch.testing.assert_close(
         module.attention_weights(categorical, numeric), torch.stack([w2, w3], dim=1)
     )
+
+
+def _authors_aitm(x, tower_layers, transfers, attention, heads):
+    """NumPy port of the authors' N-step AITM forward pass (``AITM_standard.py``):
+    one ReLU MLP tower per step, a Dense+ReLU transfer per later step, and one
+    attention (``w1, w2, w3``, applied as ``inputs @ w``) shared by every step,
+    over ``[tower, transfer]``."""
+    relu = lambda a: np.maximum(a, 0.0)
+    w1, w2, w3 = attention
+    K = w1.shape[0]
+    outputs = []
+    ait = None
+    for t, layers in enumerate(tower_layers):
+        tower = x
+        for w, b in layers:
+            tower = relu(tower @ w + b)
+        if t == 0:
+            ait = tower
+        else:
+            w, b = transfers[t - 1]
+            transfer = relu(ait @ w + b)
+            inputs = np.stack([tower, transfer], axis=1)  # (N, 2, K)
+            Q, Kmat, V = inputs @ w1, inputs @ w2, inputs @ w3
+            a = (Q * Kmat).sum(-1) / np.sqrt(K)
+            a = np.exp(a - a.max(1, keepdims=True))
+            a /= a.sum(1, keepdims=True)
+            ait = (a[:, :, None] * V).sum(1)
+        w, b = heads[t]
+        outputs.append(1.0 / (1.0 + np.exp(-(ait @ w + b))))
+    return np.column_stack(outputs)
+
+
+def test_three_steps_match_the_authors_code_with_one_shared_attention():
+    rng = np.random.default_rng(0)
+    n_steps, n_in, hidden, K = 3, 5, 6, 4
+    embedding = MixedInputEmbedding([], n_numeric=n_in, embedding_dim=2)
+    module = AITM(embedding, n_steps, tower_hidden_units=(hidden, K)).double()
+    assert len(module.attentions) == 1
+    tower_layers = [
+        [(rng.normal(size=(n_in, hidden)), rng.normal(size=hidden)),
+         (rng.normal(size=(hidden, K)), rng.normal(size=K))]
+        for _ in range(n_steps)
+    ]
+    transfers = [(rng.normal(size=(K, K)), rng.normal(size=K)) for _ in range(n_steps - 1)]
+    attention = rng.normal(size=(3, K, K)) * 0.5
+    heads = [(rng.normal(size=K), rng.normal()) for _ in range(n_steps)]
+    with torch.no_grad():
+        for j, linear in enumerate([module.towers[0], module.towers[2]]):
+            linear.weight.copy_(torch.tensor(np.stack([layers[j][0] for layers in tower_layers])))
+            linear.bias.copy_(torch.tensor(np.stack([layers[j][1] for layers in tower_layers])))
+        for mlp, (w, b) in zip(module.transfers, transfers):
+            mlp[0].weight.copy_(torch.tensor(w.T))
+            mlp[0].bias.copy_(torch.tensor(b))
+        ait = module.attentions[0]
+        for layer, w in zip([ait.h1, ait.h2, ait.h3], attention):
+            layer.weight.copy_(torch.tensor(w.T))
+        module.output.weight.copy_(torch.tensor(np.stack([w for w, _ in heads])[:, :, None]))
+        module.output.bias.copy_(torch.tensor([[b] for _, b in heads]))
+    x = rng.normal(size=(16, n_in))
+    categorical = torch.zeros(16, 0, dtype=torch.int64)
+    ours = torch.sigmoid(module(categorical, torch.tensor(x))).detach().numpy()
+    expected = _authors_aitm(x, tower_layers, transfers, attention, heads)
+    np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-6)
 
 
 def test_calibrator_is_the_batch_mean_of_positive_excess():

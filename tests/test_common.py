@@ -17,10 +17,12 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 import sklearn_mtl
 from sklearn_mtl import (
     AITMClassifier,
+    ESCM2Classifier,
     ESMMClassifier,
     MMoEClassifier,
     PLEClassifier,
     SharedBottomClassifier,
+    SingleTaskClassifier,
 )
 
 from ._settings import CHECK_PARAMS, single_task_failures
@@ -32,6 +34,8 @@ CHECKED = [
     PLEClassifier(),
     ESMMClassifier(),
     AITMClassifier(),
+    SingleTaskClassifier(),
+    ESCM2Classifier(),
 ]
 
 #: Checks that compare fits to rounding: they need float64 and plain SGD
@@ -46,6 +50,7 @@ NEEDS_EXACT_TRAINING = {
 #: The funnel models also fail the checks that fit one task.
 EXPECTED_FAILURES = {
     ESMMClassifier: single_task_failures("exactly 2"),
+    ESCM2Classifier: single_task_failures("exactly 2"),
     AITMClassifier: single_task_failures("at least 2"),
 }
 
@@ -66,6 +71,7 @@ def test_sklearn_compatible(estimator, check):
         MMoEClassifier(num_experts=3, **CHECK_PARAMS),
         SharedBottomClassifier(**CHECK_PARAMS),
         PLEClassifier(num_levels=2, **CHECK_PARAMS),
+        SingleTaskClassifier(**CHECK_PARAMS),
     ],
     ids=lambda e: type(e).__name__,
 )

@@ -71,7 +71,7 @@ def test_a_final_model_without_the_output_is_a_clear_type_error(data):
     pipe = _pipeline(SharedBottomClassifier(**FAST_PARAMS)).fit(X, Y)
     with pytest.raises(TypeError, match=r"gate_weights needs a model.*MMoEClassifier, PLEClassifier.*SharedBottomClassifier"):
         gate_weights(pipe, X)
-    with pytest.raises(TypeError, match=r"predict_cvr needs a model.*AITMClassifier, ESMMClassifier"):
+    with pytest.raises(TypeError, match=r"predict_cvr needs a model.*AITMClassifier, ESCM2Classifier, ESMMClassifier"):
         predict_cvr(pipe, X)
     with pytest.raises(TypeError, match=r"attention_weights needs a model.*\(AITMClassifier\)"):
         attention_weights(pipe, X)

@@ -13,7 +13,7 @@ from sklearn_mtl import (
     PLEClassifier,
     SharedBottomClassifier,
 )
-from sklearn_mtl.loss_weighting import DWA, Fixed, GradNorm, PCGrad, Uncertainty
+from sklearn_mtl.loss_weighting import DWA, Fixed, GradNorm, PCGrad, Progressive, Uncertainty
 
 
 class _Tiny(nn.Module):
@@ -99,6 +99,28 @@ def test_dwa_update():
     np.testing.assert_allclose(strategy.weights().numpy(), 2 * e / e.sum())
 
 
+def test_progressive_weights_decay_per_epoch():
+    strategy = Progressive(decay=[0.5, 1.1]).setup(2, None, task_weights=[2.0, 1.0]).double()
+    np.testing.assert_allclose(strategy.combine(torch.tensor([1.0, 3.0])).item(), 2.0 + 3.0)
+    for _ in range(3):
+        strategy.epoch_end(torch.tensor([1.0, 1.0]))
+    # epoch 3: (2 * 0.5^3, 1 * 1.1^3) = (0.25, 1.331)
+    np.testing.assert_allclose(strategy.weights().numpy(), [0.25, 1.331])
+    assert strategy.combine(torch.tensor([4.0, 1.0])).item() == pytest.approx(1.0 + 1.331)
+    with pytest.raises(ValueError, match="one positive rate, or one per task"):
+        Progressive(decay=[0.5, 0.9, 0.9]).setup(2, None)
+
+
+def test_progressive_weights_are_recorded_per_epoch():
+    X, Y, _ = _data()
+    est = MMoEClassifier(
+        loss_weighting=Progressive(decay=[0.5, 1.0]), task_weights=[4.0, 1.0], max_epochs=3,
+        random_state=0,
+    ).fit(X, Y)
+    np.testing.assert_allclose(est.history_[:, "loss_weight_task_0"], [4.0, 2.0, 1.0])
+    np.testing.assert_allclose(est.history_[:, "loss_weight_task_1"], [1.0, 1.0, 1.0])
+
+
 def test_pcgrad_update():
     tiny = _Tiny([2.0, 1.0])
     strategy = PCGrad().setup(2, tiny).double()
@@ -123,7 +145,9 @@ def _data(n=240, seed=0):
     return X, Y, rng.uniform(0.5, 2.0, size=n)
 
 
-@pytest.mark.parametrize("strategy", ["fixed", "uncertainty", "gradnorm", "dwa", "pcgrad"])
+@pytest.mark.parametrize(
+    "strategy", ["fixed", "uncertainty", "gradnorm", "dwa", "pcgrad", "progressive"]
+)
 @pytest.mark.parametrize("model", [PLEClassifier, MMoEClassifier, SharedBottomClassifier])
 def test_every_strategy_trains_every_model(model, strategy):
     X, Y, w = _data()

@@ -1,14 +1,18 @@
 """The multi-task models: each file holds a torch module and its estimator."""
 
 from ._aitm import AITM, AITMClassifier
+from ._escm2 import ESCM2, ESCM2Classifier
 from ._esmm import ESMM, ESMMClassifier
 from ._mmoe import MMoE, MMoEClassifier
 from ._ple import PLE, PLEClassifier
 from ._shared_bottom import SharedBottom, SharedBottomClassifier
+from ._single_task import SingleTask, SingleTaskClassifier
 
 __all__ = [
     "AITM",
     "AITMClassifier",
+    "ESCM2",
+    "ESCM2Classifier",
     "ESMM",
     "ESMMClassifier",
     "MMoE",
@@ -17,4 +21,6 @@ __all__ = [
     "PLEClassifier",
     "SharedBottom",
     "SharedBottomClassifier",
+    "SingleTask",
+    "SingleTaskClassifier",
 ]

@@ -21,7 +21,10 @@ class AITM(nn.Module):
     transfer layer, ``p_{t-1} = g_{t-1}(z_{t-1})``, and the AIT module
     (:class:`~sklearn_mtl.nn.TransferAttention`) mixes it with the step's
     own tower output: ``z_t = AIT(p_{t-1}, q_t)``. Each ``z_t`` feeds the
-    step's output layer, one logit.
+    step's output layer, one logit. As in the authors' N-step code, every
+    step has its own transfer layer but all steps share one AIT module
+    (one set of ``h1, h2, h3``); ``shared_attention=False`` gives each step
+    its own.
 
     Parameters
     ----------
@@ -37,6 +40,8 @@ class AITM(nn.Module):
         ``K -> K`` ReLU layer.
     dropout : float
         Dropout after every hidden layer.
+    shared_attention : bool, default=True
+        One AIT module for all steps (the authors' code) or one per step.
 
     Examples
     --------
@@ -52,7 +57,14 @@ class AITM(nn.Module):
     """
 
     def __init__(
-        self, embedding, n_tasks, *, tower_hidden_units, transfer_hidden_units=(), dropout=0.0
+        self,
+        embedding,
+        n_tasks,
+        *,
+        tower_hidden_units,
+        transfer_hidden_units=(),
+        dropout=0.0,
+        shared_attention=True,
     ):
         super().__init__()
         self.embedding = embedding
@@ -63,13 +75,15 @@ class AITM(nn.Module):
         self.transfers = nn.ModuleList(
             MLP(dim, (*transfer_hidden_units, dim), dropout=dropout) for _ in range(n_tasks - 1)
         )
-        self.attentions = nn.ModuleList(TransferAttention(dim) for _ in range(n_tasks - 1))
+        n_attentions = 1 if shared_attention else n_tasks - 1
+        self.attentions = nn.ModuleList(TransferAttention(dim) for _ in range(n_attentions))
         self.output = ParallelLinear(n_tasks, dim, 1)
 
     def _transfer(self, categorical, numeric):
         towers = self.towers(self.embedding(categorical, numeric))
         z, weights = [towers[:, 0]], []
-        for t, (transfer, attention) in enumerate(zip(self.transfers, self.attentions), start=1):
+        for t, transfer in enumerate(self.transfers, start=1):
+            attention = self.attentions[(t - 1) % len(self.attentions)]
             z_t, w_t = attention(transfer(z[-1]), towers[:, t])
             z.append(z_t)
             weights.append(w_t)
@@ -161,6 +175,10 @@ class AITMClassifier(FunnelMixin, BaseMultiTaskClassifier):
     calibration_weight : float, default=0.6
         ``alpha``, the weight of the behavioural expectation calibrator
         ``mean_i sum_{t>=2} max(y_hat_t - y_hat_{t-1}, 0)``; 0 switches it off.
+    shared_attention : bool, default=True
+        With three or more steps, whether all steps share one attention
+        (AIT) module, as in the authors' N-step code, or each later step
+        learns its own. Two-step funnels have one either way.
     max_epochs : int, default=20
         Passes over the training data (an upper bound with early stopping).
     batch_size : int or "auto", default="auto"
@@ -195,7 +213,8 @@ class AITMClassifier(FunnelMixin, BaseMultiTaskClassifier):
         Weight of each step's cross-entropy; all ones when None.
     loss_weighting : str or LossWeighting, default="fixed"
         How the task losses are balanced: ``"fixed"`` (``task_weights``),
-        ``"uncertainty"``, ``"gradnorm"``, ``"dwa"``, ``"pcgrad"``, or a
+        ``"uncertainty"``, ``"gradnorm"``, ``"dwa"``, ``"pcgrad"``,
+        ``"progressive"`` (PLE's ``task_weights`` decayed per epoch), or a
         strategy of :mod:`sklearn_mtl.loss_weighting` such as
         ``GradNorm(alpha=1.5)``. The weights in use are recorded per epoch
         in ``history_`` (``loss_weight_<task>``).
@@ -302,6 +321,7 @@ class AITMClassifier(FunnelMixin, BaseMultiTaskClassifier):
         "tower_hidden_units": ["array-like"],
         "transfer_hidden_units": ["array-like"],
         "calibration_weight": [Interval(Real, 0, None, closed="left")],
+        "shared_attention": ["boolean"],
     }
 
     def __init__(
@@ -310,6 +330,7 @@ class AITMClassifier(FunnelMixin, BaseMultiTaskClassifier):
         tower_hidden_units=(64, 32),
         transfer_hidden_units=(),
         calibration_weight=0.6,
+        shared_attention=True,
         max_epochs=20,
         batch_size="auto",
         lr=1e-3,
@@ -358,6 +379,7 @@ class AITMClassifier(FunnelMixin, BaseMultiTaskClassifier):
         self.tower_hidden_units = tower_hidden_units
         self.transfer_hidden_units = transfer_hidden_units
         self.calibration_weight = calibration_weight
+        self.shared_attention = shared_attention
 
     def _build_module(self, embedding, n_tasks):
         return AITM(
@@ -368,6 +390,7 @@ class AITMClassifier(FunnelMixin, BaseMultiTaskClassifier):
                 "transfer_hidden_units", self.transfer_hidden_units
             ),
             dropout=self.dropout,
+            shared_attention=self.shared_attention,
         )
 
     def _build_criterion(self, n_tasks):

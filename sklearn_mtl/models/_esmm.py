@@ -140,7 +140,8 @@ class ESMMClassifier(FunnelMixin, BaseMultiTaskClassifier):
         Weights of the CTR and CTCVR losses; all ones when None (the paper).
     loss_weighting : str or LossWeighting, default="fixed"
         How the task losses are balanced: ``"fixed"`` (``task_weights``),
-        ``"uncertainty"``, ``"gradnorm"``, ``"dwa"``, ``"pcgrad"``, or a
+        ``"uncertainty"``, ``"gradnorm"``, ``"dwa"``, ``"pcgrad"``,
+        ``"progressive"`` (PLE's ``task_weights`` decayed per epoch), or a
         strategy of :mod:`sklearn_mtl.loss_weighting` such as
         ``GradNorm(alpha=1.5)``. The weights in use are recorded per epoch
         in ``history_`` (``loss_weight_<task>``).

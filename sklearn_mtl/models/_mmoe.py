@@ -1,15 +1,17 @@
 """MMoE: Multi-gate Mixture-of-Experts (Ma et al., KDD 2018)."""
 
-from numbers import Integral
+from numbers import Integral, Real
 
 from sklearn.utils._param_validation import Interval
 from torch import nn
 
 from .._base import BaseMultiTaskClassifier, check_hidden_units
+from .._gates import GatedExpertsMixin
 from ..nn import ParallelMLP, SoftmaxGate, TaskTowers, mix_experts
+from ..nn._experts import GateBalanceMixin
 
 
-class MMoE(nn.Module):
+class MMoE(GateBalanceMixin, nn.Module):
     """The MMoE network.
 
     Every task ``k`` mixes the shared experts with its own gate and feeds the
@@ -28,6 +30,12 @@ class MMoE(nn.Module):
         Layer widths; ``gate_hidden_units=()`` is the paper's linear gate.
     dropout : float
         Dropout after expert and tower hidden layers.
+    output_widths : sequence of int, default=None
+        Each task's number of outputs (``K`` logits for a multiclass task);
+        one each when None.
+    balance_gates : bool, default=False
+        Keep the gate weights of each training pass for
+        :meth:`gate_balance_loss`, the load-balancing penalty.
 
     Examples
     --------
@@ -53,8 +61,11 @@ class MMoE(nn.Module):
         tower_hidden_units,
         gate_hidden_units=(),
         dropout=0.0,
+        output_widths=None,
+        balance_gates=False,
     ):
         super().__init__()
+        self.balance_gates = balance_gates
         self.embedding = embedding
         self.experts = ParallelMLP(
             num_experts, embedding.out_features, expert_hidden_units, dropout=dropout
@@ -63,7 +74,8 @@ class MMoE(nn.Module):
             embedding.out_features, num_experts, n_tasks, hidden_units=gate_hidden_units
         )
         self.towers = TaskTowers(
-            n_tasks, self.experts.out_features, tower_hidden_units, dropout=dropout
+            n_tasks, self.experts.out_features, tower_hidden_units, dropout=dropout,
+            output_widths=output_widths,
         )
 
     def gate_weights(self, categorical, numeric):
@@ -83,16 +95,21 @@ class MMoE(nn.Module):
         """
         return self.gates(self.embedding(categorical, numeric))
 
+    #: Every task's gate sees every expert.
+    task_gate_weights = gate_weights
+
     def shared_parameters(self):
         """Parameters every task's loss depends on: the embedding, then the experts."""
         return [*self.embedding.parameters(), *self.experts.parameters()]
 
     def forward(self, categorical, numeric):
         x = self.embedding(categorical, numeric)
-        return self.towers(mix_experts(self.gates(x), self.experts(x)))
+        gates = self.gates(x)
+        self._keep_gates([gates])
+        return self.towers(mix_experts(gates, self.experts(x)))
 
 
-class MMoEClassifier(BaseMultiTaskClassifier):
+class MMoEClassifier(GatedExpertsMixin, BaseMultiTaskClassifier):
     """Multi-gate Mixture-of-Experts classifier (Ma et al., KDD 2018).
 
     Shared experts (MLPs) see the embedded input; each task has a linear
@@ -111,6 +128,14 @@ class MMoEClassifier(BaseMultiTaskClassifier):
     gate_hidden_units : tuple of int, default=()
         Optional hidden layers in each gate; ``()`` is the paper's gate,
         ``softmax(W_k x)``.
+    gate_balance_weight : float, default=0.0
+        Weight of a load-balancing penalty against expert collapse (each
+        task's gate putting nearly all its weight on one expert): the
+        squared coefficient of variation of each gate's per-batch
+        importance over the experts (Shazeer et al., ICLR 2017), averaged
+        over the gates and added to the training loss. 0 (the paper's MMoE)
+        switches it off. The gates' use of the experts is recorded in
+        ``history_`` either way.
     max_epochs : int, default=20
         Passes over the training data (an upper bound with early stopping).
     batch_size : int or "auto", default="auto"
@@ -148,16 +173,21 @@ class MMoEClassifier(BaseMultiTaskClassifier):
         ``loss_weighting="fixed"``.
     loss_weighting : str or LossWeighting, default="fixed"
         How the task losses are balanced: ``"fixed"`` (``task_weights``),
-        ``"uncertainty"``, ``"gradnorm"``, ``"dwa"``, ``"pcgrad"``, or a
+        ``"uncertainty"``, ``"gradnorm"``, ``"dwa"``, ``"pcgrad"``,
+        ``"progressive"`` (PLE's ``task_weights`` decayed per epoch), or a
         strategy of :mod:`sklearn_mtl.loss_weighting` such as
         ``GradNorm(alpha=1.5)``. The weights in use are recorded per epoch
         in ``history_`` (``loss_weight_<task>``).
-    task_types : list of {"binary", "regression"}, default=None
-        The type of each task; all ``"binary"`` when None. A regression
-        task is trained on its standardized target (NaN = unobserved),
-        ``predict`` gives its values in the original units, its
-        ``predict_proba`` slot is None and ``score`` counts its R2. Its
-        validation metrics are ``r2`` and ``mean_squared_error``.
+    task_types : list of {"binary", "multiclass", "regression"}, default=None
+        The type of each task; all ``"binary"`` when None. A multiclass
+        task of ``K`` classes gets ``K`` logits and a softmax
+        cross-entropy; its ``predict_proba`` slot is ``(n_samples, K)``
+        and its validation metrics are ``roc_auc_ovr`` (macro one-vs-rest),
+        ``accuracy`` and ``log_loss_multiclass``. A regression task is
+        trained on its standardized target, ``predict`` gives its values
+        in the original units, its ``predict_proba`` slot is None and
+        ``score`` counts its R2; its validation metrics are ``r2`` and
+        ``mean_squared_error``. NaN marks an unobserved label of any type.
     regression_loss : {"mse", "huber"}, default="mse"
         Loss of the regression tasks, on standardized targets (Huber with
         delta 1, i.e. one standard deviation).
@@ -206,9 +236,9 @@ class MMoEClassifier(BaseMultiTaskClassifier):
 
     Attributes
     ----------
-    classes_ : list of (ndarray of shape (2,) or None)
-        The classes of each task, None for a regression task (the entry
-        itself for a single task).
+    classes_ : list of (ndarray of shape (n_classes,) or None)
+        The classes of each task (two for a binary task), None for a
+        regression task (the entry itself for a single task).
     task_types_ : list of str
         The type of each task.
     task_names_ : ndarray of str
@@ -222,7 +252,12 @@ class MMoEClassifier(BaseMultiTaskClassifier):
     is_categorical_ : ndarray of bool
         Which features were treated as categorical.
     history_ : skorch.History
-        Per-epoch record: losses, per-task validation losses and scores.
+        Per-epoch record: losses, per-task validation losses and scores,
+        and each task gate's use of the experts, on the validation set (the
+        first 10,000 training rows without one): ``gate_shares_<task>``
+        (mean weight on each expert), ``gate_top_share_<task>`` and
+        ``gate_entropy_<task>`` (entropy of the shares over its maximum:
+        0 = one expert, 1 = even).
     n_iter_ : int
         Number of epochs trained.
     net_ : skorch.NeuralNet
@@ -259,6 +294,7 @@ class MMoEClassifier(BaseMultiTaskClassifier):
         "expert_hidden_units": ["array-like"],
         "tower_hidden_units": ["array-like"],
         "gate_hidden_units": ["array-like"],
+        "gate_balance_weight": [Interval(Real, 0, None, closed="left")],
     }
 
     def __init__(
@@ -268,6 +304,7 @@ class MMoEClassifier(BaseMultiTaskClassifier):
         expert_hidden_units=(32,),
         tower_hidden_units=(16,),
         gate_hidden_units=(),
+        gate_balance_weight=0.0,
         max_epochs=20,
         batch_size="auto",
         lr=1e-3,
@@ -321,6 +358,7 @@ class MMoEClassifier(BaseMultiTaskClassifier):
         self.expert_hidden_units = expert_hidden_units
         self.tower_hidden_units = tower_hidden_units
         self.gate_hidden_units = gate_hidden_units
+        self.gate_balance_weight = gate_balance_weight
 
     def _build_module(self, embedding, n_tasks):
         return MMoE(
@@ -336,6 +374,8 @@ class MMoEClassifier(BaseMultiTaskClassifier):
             tower_hidden_units=check_hidden_units("tower_hidden_units", self.tower_hidden_units),
             gate_hidden_units=check_hidden_units("gate_hidden_units", self.gate_hidden_units),
             dropout=self.dropout,
+            output_widths=self._output_widths(),
+            balance_gates=self.gate_balance_weight > 0,
         )
 
     def gate_weights(self, X):

@@ -1,16 +1,18 @@
 """PLE: Progressive Layered Extraction (Tang et al., RecSys 2020)."""
 
-from numbers import Integral
+from numbers import Integral, Real
 
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from .._base import BaseMultiTaskClassifier, check_hidden_units
+from .._gates import GatedExpertsMixin
 from ..nn import CGCLevel, TaskTowers
+from ..nn._experts import GateBalanceMixin
 
 
-class PLE(nn.Module):
+class PLE(GateBalanceMixin, nn.Module):
     """The PLE network: stacked CGC levels under one tower per task.
 
     Level 1 reads the embedded input everywhere. In level ``j > 1`` task
@@ -32,6 +34,12 @@ class PLE(nn.Module):
         Layer widths; ``gate_hidden_units=()`` is the paper's linear gate.
     dropout : float
         Dropout after expert and tower hidden layers.
+    output_widths : sequence of int, default=None
+        Each task's number of outputs (``K`` logits for a multiclass task);
+        one each when None.
+    balance_gates : bool, default=False
+        Keep every gate's weights of each training pass for
+        :meth:`gate_balance_loss`, the load-balancing penalty.
 
     Examples
     --------
@@ -59,8 +67,11 @@ class PLE(nn.Module):
         tower_hidden_units,
         gate_hidden_units=(),
         dropout=0.0,
+        output_widths=None,
+        balance_gates=False,
     ):
         super().__init__()
+        self.balance_gates = balance_gates
         self.embedding = embedding
         levels = []
         in_features = embedding.out_features
@@ -79,7 +90,9 @@ class PLE(nn.Module):
             )
             in_features = levels[-1].out_features
         self.levels = nn.ModuleList(levels)
-        self.towers = TaskTowers(n_tasks, in_features, tower_hidden_units, dropout=dropout)
+        self.towers = TaskTowers(
+            n_tasks, in_features, tower_hidden_units, dropout=dropout, output_widths=output_widths
+        )
 
     def _extract(self, categorical, numeric):
         x = self.embedding(categorical, numeric)
@@ -87,6 +100,10 @@ class PLE(nn.Module):
         for level in self.levels:
             tasks, shared, level_weights = level(tasks, shared)
             weights.append(level_weights)
+        if self.balance_gates:
+            self._keep_gates(
+                [g for level, w in zip(self.levels, weights) for g in level.seen_gate_weights(w)]
+            )
         return tasks, weights
 
     def gate_weights(self, categorical, numeric):
@@ -106,6 +123,25 @@ class PLE(nn.Module):
         """
         return self._extract(categorical, numeric)[1]
 
+    def task_gate_weights(self, categorical, numeric):
+        """The last level's task gates' weights over the experts each sees.
+
+        Parameters
+        ----------
+        categorical : torch.Tensor of shape (n_samples, n_categorical)
+            Category codes.
+        numeric : torch.Tensor of shape (n_samples, n_numeric)
+            Standardized numeric features.
+
+        Returns
+        -------
+        torch.Tensor of shape (n_samples, n_tasks, num_specific_experts + num_shared_experts)
+            Each task gate's weights over its own experts, then the shared
+            ones: what feeds each tower.
+        """
+        weights = self._extract(categorical, numeric)[1][-1]
+        return self.levels[-1].seen_gate_weights(weights)[0]
+
     def shared_parameters(self):
         """Parameters every task's loss depends on, from input to output.
 
@@ -121,7 +157,7 @@ class PLE(nn.Module):
         return self.towers(self._extract(categorical, numeric)[0])
 
 
-class PLEClassifier(BaseMultiTaskClassifier):
+class PLEClassifier(GatedExpertsMixin, BaseMultiTaskClassifier):
     """Progressive Layered Extraction multi-task classifier (Tang et al., RecSys 2020).
 
     Each level (a CGC) has experts of each task and shared experts; task
@@ -145,6 +181,12 @@ class PLEClassifier(BaseMultiTaskClassifier):
     gate_hidden_units : tuple of int, default=()
         Optional hidden layers in each gate; ``()`` is the paper's gate,
         ``softmax(W x)``.
+    gate_balance_weight : float, default=0.0
+        Weight of a load-balancing penalty against expert collapse: the
+        squared coefficient of variation of each gate's per-batch
+        importance over the experts it sees (Shazeer et al., ICLR 2017),
+        averaged over every task and shared gate of every level and added
+        to the training loss. 0 (the paper's PLE) switches it off.
     max_epochs : int, default=20
         Passes over the training data (an upper bound with early stopping).
     batch_size : int or "auto", default="auto"
@@ -174,16 +216,21 @@ class PLEClassifier(BaseMultiTaskClassifier):
         ``loss_weighting="fixed"``.
     loss_weighting : str or LossWeighting, default="fixed"
         How the task losses are balanced: ``"fixed"`` (``task_weights``),
-        ``"uncertainty"``, ``"gradnorm"``, ``"dwa"``, ``"pcgrad"``, or a
+        ``"uncertainty"``, ``"gradnorm"``, ``"dwa"``, ``"pcgrad"``,
+        ``"progressive"`` (PLE's ``task_weights`` decayed per epoch), or a
         strategy of :mod:`sklearn_mtl.loss_weighting` such as
         ``GradNorm(alpha=1.5)``. The weights in use are recorded per epoch
         in ``history_`` (``loss_weight_<task>``).
-    task_types : list of {"binary", "regression"}, default=None
-        The type of each task; all ``"binary"`` when None. A regression
-        task is trained on its standardized target (NaN = unobserved),
-        ``predict`` gives its values in the original units, its
-        ``predict_proba`` slot is None and ``score`` counts its R2. Its
-        validation metrics are ``r2`` and ``mean_squared_error``.
+    task_types : list of {"binary", "multiclass", "regression"}, default=None
+        The type of each task; all ``"binary"`` when None. A multiclass
+        task of ``K`` classes gets ``K`` logits and a softmax
+        cross-entropy; its ``predict_proba`` slot is ``(n_samples, K)``
+        and its validation metrics are ``roc_auc_ovr`` (macro one-vs-rest),
+        ``accuracy`` and ``log_loss_multiclass``. A regression task is
+        trained on its standardized target, ``predict`` gives its values
+        in the original units, its ``predict_proba`` slot is None and
+        ``score`` counts its R2; its validation metrics are ``r2`` and
+        ``mean_squared_error``. NaN marks an unobserved label of any type.
     regression_loss : {"mse", "huber"}, default="mse"
         Loss of the regression tasks, on standardized targets (Huber with
         delta 1, i.e. one standard deviation).
@@ -225,9 +272,9 @@ class PLEClassifier(BaseMultiTaskClassifier):
 
     Attributes
     ----------
-    classes_ : list of (ndarray of shape (2,) or None)
-        The classes of each task, None for a regression task (the entry
-        itself for a single task).
+    classes_ : list of (ndarray of shape (n_classes,) or None)
+        The classes of each task (two for a binary task), None for a
+        regression task (the entry itself for a single task).
     task_types_ : list of str
         The type of each task.
     task_names_ : ndarray of str
@@ -241,7 +288,12 @@ class PLEClassifier(BaseMultiTaskClassifier):
     is_categorical_ : ndarray of bool
         Which features were treated as categorical.
     history_ : skorch.History
-        Per-epoch record of losses and per-task scores.
+        Per-epoch record of losses and per-task scores, and the last
+        level's task gates' use of their experts, on the validation set
+        (the first 10,000 training rows without one):
+        ``gate_shares_<task>`` (mean weight on each expert it sees: its
+        own, then the shared ones), ``gate_top_share_<task>`` and
+        ``gate_entropy_<task>`` (entropy of the shares over its maximum).
     n_iter_ : int
         Number of epochs trained.
     net_ : skorch.NeuralNet
@@ -279,6 +331,7 @@ class PLEClassifier(BaseMultiTaskClassifier):
         "expert_hidden_units": ["array-like"],
         "tower_hidden_units": ["array-like"],
         "gate_hidden_units": ["array-like"],
+        "gate_balance_weight": [Interval(Real, 0, None, closed="left")],
     }
 
     def __init__(
@@ -290,6 +343,7 @@ class PLEClassifier(BaseMultiTaskClassifier):
         expert_hidden_units=(32,),
         tower_hidden_units=(16,),
         gate_hidden_units=(),
+        gate_balance_weight=0.0,
         max_epochs=20,
         batch_size="auto",
         lr=1e-3,
@@ -345,6 +399,7 @@ class PLEClassifier(BaseMultiTaskClassifier):
         self.expert_hidden_units = expert_hidden_units
         self.tower_hidden_units = tower_hidden_units
         self.gate_hidden_units = gate_hidden_units
+        self.gate_balance_weight = gate_balance_weight
 
     def _build_module(self, embedding, n_tasks):
         return PLE(
@@ -362,6 +417,8 @@ class PLEClassifier(BaseMultiTaskClassifier):
             tower_hidden_units=check_hidden_units("tower_hidden_units", self.tower_hidden_units),
             gate_hidden_units=check_hidden_units("gate_hidden_units", self.gate_hidden_units),
             dropout=self.dropout,
+            output_widths=self._output_widths(),
+            balance_gates=self.gate_balance_weight > 0,
         )
 
     def gate_weights(self, X):

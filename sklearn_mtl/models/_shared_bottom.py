@@ -19,6 +19,9 @@ class SharedBottom(nn.Module):
         Layer widths of the shared bottom and of each tower.
     dropout : float
         Dropout after every hidden layer.
+    output_widths : sequence of int, default=None
+        Each task's number of outputs (``K`` logits for a multiclass task);
+        one each when None.
 
     Examples
     --------
@@ -32,11 +35,23 @@ class SharedBottom(nn.Module):
     torch.Size([6, 2])
     """
 
-    def __init__(self, embedding, n_tasks, *, bottom_hidden_units, tower_hidden_units, dropout=0.0):
+    def __init__(
+        self,
+        embedding,
+        n_tasks,
+        *,
+        bottom_hidden_units,
+        tower_hidden_units,
+        dropout=0.0,
+        output_widths=None,
+    ):
         super().__init__()
         self.embedding = embedding
         self.bottom = MLP(embedding.out_features, bottom_hidden_units, dropout=dropout)
-        self.towers = TaskTowers(n_tasks, self.bottom.out_features, tower_hidden_units, dropout=dropout)
+        self.towers = TaskTowers(
+            n_tasks, self.bottom.out_features, tower_hidden_units, dropout=dropout,
+            output_widths=output_widths,
+        )
 
     def shared_parameters(self):
         """Parameters every task's loss depends on: the embedding, then the bottom."""
@@ -87,16 +102,21 @@ class SharedBottomClassifier(BaseMultiTaskClassifier):
         ``loss_weighting="fixed"``.
     loss_weighting : str or LossWeighting, default="fixed"
         How the task losses are balanced: ``"fixed"`` (``task_weights``),
-        ``"uncertainty"``, ``"gradnorm"``, ``"dwa"``, ``"pcgrad"``, or a
+        ``"uncertainty"``, ``"gradnorm"``, ``"dwa"``, ``"pcgrad"``,
+        ``"progressive"`` (PLE's ``task_weights`` decayed per epoch), or a
         strategy of :mod:`sklearn_mtl.loss_weighting` such as
         ``GradNorm(alpha=1.5)``. The weights in use are recorded per epoch
         in ``history_`` (``loss_weight_<task>``).
-    task_types : list of {"binary", "regression"}, default=None
-        The type of each task; all ``"binary"`` when None. A regression
-        task is trained on its standardized target (NaN = unobserved),
-        ``predict`` gives its values in the original units, its
-        ``predict_proba`` slot is None and ``score`` counts its R2. Its
-        validation metrics are ``r2`` and ``mean_squared_error``.
+    task_types : list of {"binary", "multiclass", "regression"}, default=None
+        The type of each task; all ``"binary"`` when None. A multiclass
+        task of ``K`` classes gets ``K`` logits and a softmax
+        cross-entropy; its ``predict_proba`` slot is ``(n_samples, K)``
+        and its validation metrics are ``roc_auc_ovr`` (macro one-vs-rest),
+        ``accuracy`` and ``log_loss_multiclass``. A regression task is
+        trained on its standardized target, ``predict`` gives its values
+        in the original units, its ``predict_proba`` slot is None and
+        ``score`` counts its R2; its validation metrics are ``r2`` and
+        ``mean_squared_error``. NaN marks an unobserved label of any type.
     regression_loss : {"mse", "huber"}, default="mse"
         Loss of the regression tasks, on standardized targets (Huber with
         delta 1, i.e. one standard deviation).
@@ -140,9 +160,9 @@ class SharedBottomClassifier(BaseMultiTaskClassifier):
 
     Attributes
     ----------
-    classes_ : list of (ndarray of shape (2,) or None)
-        The classes of each task, None for a regression task (the entry
-        itself for a single task).
+    classes_ : list of (ndarray of shape (n_classes,) or None)
+        The classes of each task (two for a binary task), None for a
+        regression task (the entry itself for a single task).
     task_types_ : list of str
         The type of each task.
     task_names_ : ndarray of str
@@ -250,4 +270,5 @@ class SharedBottomClassifier(BaseMultiTaskClassifier):
             bottom_hidden_units=check_hidden_units("bottom_hidden_units", self.bottom_hidden_units),
             tower_hidden_units=check_hidden_units("tower_hidden_units", self.tower_hidden_units),
             dropout=self.dropout,
+            output_widths=self._output_widths(),
         )

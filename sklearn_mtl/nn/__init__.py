@@ -7,7 +7,7 @@ PyTorch code, and every model of :mod:`sklearn_mtl` is assembled from them.
 from ._cgc import CGCLevel
 from ._attention import TransferAttention
 from ._embedding import MixedInputEmbedding
-from ._experts import SoftmaxGate, mix_experts
+from ._experts import SoftmaxGate, importance_cv2, mix_experts
 from ._layers import MLP, ParallelLinear, ParallelMLP, TaskTowers
 from ._probability import log1mexp, product_logit
 
@@ -20,6 +20,7 @@ __all__ = [
     "SoftmaxGate",
     "TaskTowers",
     "TransferAttention",
+    "importance_cv2",
     "log1mexp",
     "mix_experts",
     "product_logit",

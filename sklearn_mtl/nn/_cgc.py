@@ -130,3 +130,26 @@ class CGCLevel(nn.Module):
         mixed = mix_experts(weights, experts)
         shared = mixed[:, self.n_tasks] if self.shared_gate is not None else None
         return mixed[:, : self.n_tasks], shared, weights
+
+    def seen_gate_weights(self, weights):
+        """Each gate's weights over the experts it sees.
+
+        Parameters
+        ----------
+        weights : torch.Tensor of shape (n_samples, n_gates, n_experts)
+            The gate weights ``forward`` returns, zero on the experts a gate
+            cannot see.
+
+        Returns
+        -------
+        list of torch.Tensor
+            The task gates' ``(n, n_tasks, num_specific_experts +
+            num_shared_experts)`` weights (own experts, then the shared
+            ones), then the shared gate's ``(n, 1, n_experts)`` if the level
+            has it.
+        """
+        columns = self._gated_columns.expand(len(weights), -1, -1)
+        seen = [weights[:, : self.n_tasks].gather(2, columns)]
+        if self.shared_gate is not None:
+            seen.append(weights[:, self.n_tasks :])
+        return seen

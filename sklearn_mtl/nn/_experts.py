@@ -70,3 +70,76 @@ def mix_experts(gate_weights, expert_outputs):
     tensor([[[3.]]])
     """
     return torch.bmm(gate_weights, expert_outputs)
+
+
+def importance_cv2(gate_weights, sample_weight=None):
+    """Squared coefficient of variation of each gate's importance over its experts.
+
+    The importance of an expert to a gate is the gate's summed weight on
+    it over a batch; its squared coefficient of variation (variance over
+    mean squared, across the experts) is the load-balancing loss of
+    Shazeer et al. (ICLR 2017): zero when the gate spreads its weight
+    evenly, ``n_experts - 1`` when one expert takes all of it.
+
+    Parameters
+    ----------
+    gate_weights : torch.Tensor of shape (n, n_gates, n_experts)
+        Softmax weights of each gate.
+    sample_weight : torch.Tensor of shape (n,), default=None
+        Row weights.
+
+    Returns
+    -------
+    torch.Tensor of shape (n_gates,)
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_mtl.nn import importance_cv2
+    >>> even = torch.full((4, 1, 2), 0.5)
+    >>> collapsed = torch.tensor([[[1.0, 0.0]]]).expand(4, 1, 2)
+    >>> importance_cv2(torch.cat([even, collapsed], dim=1))
+    tensor([0., 1.])
+    """
+    if sample_weight is not None:
+        gate_weights = gate_weights * sample_weight.view(-1, 1, 1)
+    importance = gate_weights.sum(0)
+    mean = importance.mean(-1)
+    variance = ((importance - mean.unsqueeze(-1)) ** 2).mean(-1)
+    return variance / (mean**2 + 1e-10)
+
+
+class GateBalanceMixin:
+    """For a mixture-of-experts network: keeps the gate weights of the
+    training forward pass for a load-balancing penalty.
+
+    A network sets ``balance_gates`` and calls :meth:`_keep_gates` in its
+    ``forward``; a loss reads :meth:`gate_balance_loss` once per step. Only
+    passes with gradients enabled are kept, and reading releases them, so a
+    fitted network holds no batch's gates.
+    """
+
+    balance_gates = False
+    _kept_gates = None
+
+    def _keep_gates(self, gates):
+        if self.balance_gates and torch.is_grad_enabled():
+            self._kept_gates = gates
+
+    def gate_balance_loss(self, sample_weight=None):
+        """Mean over the gates of :func:`importance_cv2` in the last training pass.
+
+        Parameters
+        ----------
+        sample_weight : torch.Tensor of shape (n_samples,), default=None
+            Row weights of that pass's batch.
+
+        Returns
+        -------
+        torch.Tensor
+            A scalar; zero when no pass was kept.
+        """
+        gates, self._kept_gates = self._kept_gates, None
+        if gates is None:
+            return torch.zeros(())
+        return torch.cat([importance_cv2(g, sample_weight) for g in gates]).mean()

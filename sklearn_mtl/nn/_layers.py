@@ -170,7 +170,7 @@ class ParallelMLP(nn.Sequential):
 
 
 class TaskTowers(nn.Module):
-    """One MLP tower per task, each ending in a single logit.
+    """One MLP tower per task, each ending in its task's output logits.
 
     Parameters
     ----------
@@ -182,12 +182,23 @@ class TaskTowers(nn.Module):
         Hidden layers of each tower.
     dropout : float, default=0.0
         Dropout probability after each hidden activation.
+    output_widths : sequence of int, default=None
+        Each tower's number of outputs (e.g. ``K`` logits for a task of
+        ``K`` classes); one each when None.
+
+    Attributes
+    ----------
+    out_features : int
+        Total number of outputs, ``sum(output_widths)``.
 
     Notes
     -----
     The input is ``(n, in_features)`` (shared, as in a shared-bottom model)
     or ``(n, n_tasks, in_features)`` (one representation per task, as after
-    MMoE gates). The output is the ``(n, n_tasks)`` matrix of logits.
+    MMoE gates). The output is ``(n, out_features)``: each task's outputs
+    side by side, in task order (the ``(n, n_tasks)`` logits when every task
+    has one). The output layers are one batched matmul at the widest
+    width; a narrower tower's extra columns are dropped and never trained.
 
     Examples
     --------
@@ -196,12 +207,29 @@ class TaskTowers(nn.Module):
     >>> towers = TaskTowers(2, 8, (4,))
     >>> towers(torch.zeros(3, 2, 8)).shape
     torch.Size([3, 2])
+    >>> TaskTowers(2, 8, (4,), output_widths=[1, 5])(torch.zeros(3, 8)).shape
+    torch.Size([3, 6])
     """
 
-    def __init__(self, n_tasks, in_features, hidden_units, *, dropout=0.0):
+    def __init__(self, n_tasks, in_features, hidden_units, *, dropout=0.0, output_widths=None):
         super().__init__()
+        widths = [1] * n_tasks if output_widths is None else [int(w) for w in output_widths]
+        if len(widths) != n_tasks or min(widths) < 1:
+            raise ValueError(
+                f"output_widths must hold {n_tasks} positive integers, got {output_widths!r}."
+            )
         self.hidden = ParallelMLP(n_tasks, in_features, hidden_units, dropout=dropout)
-        self.output = ParallelLinear(n_tasks, self.hidden.out_features, 1)
+        self.output = ParallelLinear(n_tasks, self.hidden.out_features, max(widths))
+        self.out_features = sum(widths)
+        kept = [t * max(widths) + j for t, width in enumerate(widths) for j in range(width)]
+        self.register_buffer(
+            "_kept_outputs",
+            None if max(widths) == 1 else torch.tensor(kept),
+            persistent=False,
+        )
 
     def forward(self, x):
-        return self.output(self.hidden(x)).squeeze(-1)
+        out = self.output(self.hidden(x))
+        if self._kept_outputs is None:
+            return out.squeeze(-1)
+        return out.flatten(1).index_select(1, self._kept_outputs)
