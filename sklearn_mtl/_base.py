@@ -10,12 +10,22 @@ import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils import check_array, check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 from skorch.helper import predefined_split
 
 from ._callbacks import CheckedEarlyStopping, EpochLog, TaskScoring, nanmean
-from ._data import BatchIterator, FeatureEncoder, TensorData, resolve_categorical_mask
+from ._data import (
+    BatchIterator,
+    FeatureEncoder,
+    TensorData,
+    check_container,
+    module_inputs,
+    multi_valued_mask,
+    prediction_batches,
+    resolve_categorical_mask,
+    split_validation,
+)
 from ._net import MultiTaskNet
 from ._targets import TASK_TYPES, check_task_types, task_columns
 from .loss_weighting import LOSS_WEIGHTINGS, LossWeighting, make_loss_weighting
@@ -30,6 +40,9 @@ _OPTIMIZERS = {
     "adamw": torch.optim.AdamW,
     "sgd": torch.optim.SGD,
 }
+
+#: Rows encoded at a time at prediction, so that its memory does not grow with X.
+_PREDICT_BLOCK_ROWS = 1 << 16
 
 #: Data sets larger than this get early stopping when ``early_stopping="auto"``.
 _AUTO_EARLY_STOPPING_MIN_SAMPLES = 10_000
@@ -75,6 +88,14 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "embedding_dim": [Interval(Integral, 1, None, closed="left")],
         "categorical_features": ["array-like", StrOptions({"from_dtype"}), None],
+        "multi_valued_pooling": [StrOptions({"mean", "sum", "max"})],
+        "min_frequency": [
+            Interval(Integral, 1, None, closed="left"),
+            Interval(RealNotInt, 0, 1, closed="neither"),
+            None,
+        ],
+        "max_categories": [Interval(Integral, 1, None, closed="left"), None],
+        "hash_buckets": [Interval(Integral, 1, None, closed="left"), dict, None],
         "task_weights": ["array-like", None],
         "loss_weighting": [StrOptions(set(LOSS_WEIGHTINGS)), LossWeighting],
         "task_types": ["array-like", None],
@@ -103,6 +124,10 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         dropout,
         embedding_dim,
         categorical_features,
+        multi_valued_pooling,
+        min_frequency,
+        max_categories,
+        hash_buckets,
         task_weights,
         loss_weighting,
         early_stopping,
@@ -124,6 +149,10 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         self.dropout = dropout
         self.embedding_dim = embedding_dim
         self.categorical_features = categorical_features
+        self.multi_valued_pooling = multi_valued_pooling
+        self.min_frequency = min_frequency
+        self.max_categories = max_categories
+        self.hash_buckets = hash_buckets
         self.task_weights = task_weights
         self.loss_weighting = loss_weighting
         self.early_stopping = early_stopping
@@ -397,19 +426,23 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         else:
             self._set_tasks(columns, task_names, classes, sample_weight)
             self._feature_encoder = FeatureEncoder(
-                self.is_categorical_, getattr(self, "feature_names_in_", None)
+                self.is_categorical_,
+                getattr(self, "feature_names_in_", None),
+                min_frequency=self.min_frequency,
+                max_categories=self.max_categories,
+                hash_buckets=self.hash_buckets,
             )
         targets = np.column_stack(
             [t.encode(c, n) for c, t, n in zip(columns, self._task_targets, self.task_names_)]
         )
         self._check_task_labels(targets)
-        if continuing:
-            codes, numeric = self._feature_encoder.transform(X)
-        else:
-            codes, numeric = self._feature_encoder.fit_transform(X, sample_weight)
+        if not continuing:
+            self._feature_encoder.fit(X, sample_weight)
+        elif incremental:
+            self._feature_encoder.partial_fit(X, sample_weight)
         dtype = _DTYPES[self.dtype]
         data = TensorData(
-            self._module_inputs(codes, numeric),
+            module_inputs(self._feature_encoder.transform(X), dtype),
             torch.from_numpy(targets).to(dtype),
             None if sample_weight is None else torch.from_numpy(sample_weight).to(dtype),
         )
@@ -418,7 +451,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         valid_data = None
         if not incremental and self._uses_early_stopping(len(data)):
-            data, valid_data = self._split_validation(data, rng)
+            data, valid_data = split_validation(data, self.validation_fraction, rng)
         if continuing:
             # A continued fit must not replay the first call's shuffles and dropout masks.
             seed = (seed + self.n_iter_) % np.iinfo(np.int32).max
@@ -429,6 +462,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         return self
 
     def _check_X(self, X, *, reset):
+        check_container(X)
         if sp.issparse(X):
             raise TypeError(
                 "Sparse input is not supported: densify it first (.toarray()), or use "
@@ -447,6 +481,8 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             self.is_categorical_ = resolve_categorical_mask(
                 X, self.categorical_features, getattr(self, "feature_names_in_", None)
             )
+            if isinstance(self.categorical_features, str):  # "from_dtype": lists too
+                self.is_categorical_ |= multi_valued_mask(X)
         return X
 
     @staticmethod
@@ -497,17 +533,6 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             return n_samples > _AUTO_EARLY_STOPPING_MIN_SAMPLES
         return self.early_stopping
 
-    def _split_validation(self, data, rng):
-        n_valid = int(round(self.validation_fraction * len(data)))
-        if n_valid < 1 or n_valid >= len(data):
-            raise ValueError(
-                f"validation_fraction={self.validation_fraction} leaves an empty training "
-                f"or validation set with {len(data)} samples; change it or set "
-                "early_stopping=False."
-            )
-        order = torch.from_numpy(rng.permutation(len(data)))
-        return data.take(order[n_valid:]), data.take(order[:n_valid])
-
     def _monitor(self):
         # A bare task name is shorthand for that task's first validation metric
         # (ROC AUC for a binary task, R2 for a regression task).
@@ -518,8 +543,13 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         return f"valid_{self._task_targets[names.index(monitor)].metrics[0]}_{monitor}"
 
     def _build_net(self, has_validation, device):
+        encoder = self._feature_encoder
         embedding = MixedInputEmbedding(
-            self._feature_encoder.cardinalities, self._feature_encoder.n_numeric, self.embedding_dim
+            encoder.cardinalities,
+            encoder.n_numeric,
+            self.embedding_dim,
+            bag_cardinalities=encoder.bag_cardinalities,
+            pooling=self.multi_valued_pooling,
         )
         dtype = _DTYPES[self.dtype]
         module = self._build_module(embedding, self.n_tasks_).to(dtype)
@@ -553,7 +583,9 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             batch_size=self.batch_size,
             iterator_train=BatchIterator,
             iterator_train__shuffle=True,
+            iterator_train__device=device,
             iterator_valid=BatchIterator,
+            iterator_valid__device=device,
             train_split=None,
             callbacks=callbacks + list(self.callbacks or []),
             callbacks__print_log=EpochLog(keys_shown=self._epoch_log_keys()),
@@ -587,34 +619,33 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
 
     def _train(self, data, valid_data, *, epochs):
         net = self.net_
-        device = net.device
-        net.train_split = None if valid_data is None else predefined_split(valid_data.to(device))
+        net.train_split = None if valid_data is None else predefined_split(valid_data)
         try:
-            net.partial_fit(data.to(device), epochs=epochs)
+            net.partial_fit(data, epochs=epochs)
         finally:
             # The validation tensors must not live on in the fitted (pickled) model.
             net.train_split = None
         self.history_ = net.history
         self.n_iter_ = len(net.history)
 
-    def _module_inputs(self, codes, numeric):
-        return {
-            "categorical": torch.from_numpy(codes),
-            "numeric": torch.from_numpy(numeric).to(_DTYPES[self.dtype]),
-        }
-
     def _forward(self, X, method):
         """Apply ``method(module, inputs)`` to X in batches; a float64 array."""
         check_is_fitted(self)
         X = self._check_X(X, reset=False)
-        data = TensorData(self._module_inputs(*self._feature_encoder.transform(X)))
+        self._feature_encoder.warn_unknown_kinds(X)
         module = self.net_.module_
         module.eval()
-        device = self.net_.device
+        batches = prediction_batches(
+            self._feature_encoder,
+            X,
+            self.batch_size,
+            _DTYPES[self.dtype],
+            self.net_.device,
+            _PREDICT_BLOCK_ROWS,
+        )
         outputs = []
         with torch.inference_mode():
-            for inputs, _ in BatchIterator(data, self.batch_size):
-                inputs = {name: t.to(device) for name, t in inputs.items()}
+            for inputs in batches:
                 outputs.append(method(module, inputs).to("cpu", torch.float64))
         return torch.cat(outputs).numpy()
 

@@ -1,15 +1,33 @@
-"""The data path: encoding features, holding them as tensors, cutting batches.
+"""The data path: checking and encoding features, holding them as host tensors,
+cutting batches.
 
 The base estimator calls into this package; model files never do.
 """
 
-from ._encoding import UNKNOWN_CODE, FeatureEncoder, resolve_categorical_mask
-from ._tensors import BatchIterator, TensorData
+from ._encoding import (
+    UNKNOWN_CODE,
+    FeatureEncoder,
+    multi_valued_mask,
+    resolve_categorical_mask,
+)
+from ._tensors import (
+    BatchIterator,
+    TensorData,
+    module_inputs,
+    prediction_batches,
+    split_validation,
+)
+from ._validation import check_container
 
 __all__ = [
     "UNKNOWN_CODE",
     "BatchIterator",
     "FeatureEncoder",
     "TensorData",
+    "check_container",
+    "module_inputs",
+    "multi_valued_mask",
+    "prediction_batches",
     "resolve_categorical_mask",
+    "split_validation",
 ]
