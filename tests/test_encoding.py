@@ -71,7 +71,8 @@ def test_declared_categories_are_the_vocabulary():
     enc = encoder(X)
     assert enc.cardinalities == [5]
     late = pd.DataFrame({"level": pd.Series(["high", "never seen", None], dtype=dtype)})
-    assert enc.transform(late).codes[:, 0].tolist() == [3, 4, 0]
+    # Codes follow the sorted categories: high, low, mid, never seen.
+    assert enc.transform(late).codes[:, 0].tolist() == [1, 4, 0]
 
 
 def test_partial_fit_follows_numerics_and_knows_declared_or_hashed_categories():
