@@ -1,5 +1,6 @@
 """Multi-task deep learning estimators with a scikit-learn API."""
 
+from ._data import ChunkedData
 from .models import (
     AITMClassifier,
     ESMMClassifier,
@@ -12,6 +13,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AITMClassifier",
+    "ChunkedData",
     "ESMMClassifier",
     "MMoEClassifier",
     "PLEClassifier",

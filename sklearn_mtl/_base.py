@@ -2,6 +2,7 @@
 
 from abc import ABCMeta, abstractmethod
 from contextlib import contextmanager
+from itertools import chain
 from numbers import Integral, Real
 
 import numpy as np
@@ -17,6 +18,8 @@ from skorch.helper import predefined_split
 from ._callbacks import CheckedEarlyStopping, EpochLog, TaskScoring, nanmean
 from ._data import (
     BatchIterator,
+    ChunkedData,
+    ChunkTensors,
     FeatureEncoder,
     TensorData,
     check_container,
@@ -228,17 +231,18 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
     # ----------------------------------------------------------- public API
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Train the model on ``X`` and the label matrix ``Y``.
 
         Parameters
         ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
+        X : {array-like, DataFrame} of shape (n_samples, n_features) or ChunkedData
             Features. Categorical columns are chosen by
             ``categorical_features``; every other column must be numeric and
-            finite.
-        y : array-like of shape (n_samples, n_tasks) or (n_samples,)
-            The label matrix ``Y``: one column per task, of binary labels
+            finite. A :class:`~sklearn_mtl.ChunkedData` trains out of core
+            over chunks that each bring their own labels (then ``y=None``).
+        y : array-like of shape (n_samples, n_tasks) or (n_samples,), default=None
+            The label matrix ``Y`` (required unless ``X`` is ChunkedData): one column per task, of binary labels
             (any two labels) or, for a ``"regression"`` task of
             ``task_types``, of numbers. A DataFrame's column names become
             ``task_names_``. NaN marks a label that is not observed: that row
@@ -252,6 +256,8 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         self : object
             The fitted estimator.
         """
+        if isinstance(X, ChunkedData):
+            return self._fit_chunks(X, y, sample_weight)
         return self._fit(X, y, sample_weight, incremental=False, classes=None)
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -410,42 +416,15 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             )
         X = self._check_X(X, reset=not continuing)
         columns, task_names = task_columns(Y)
-        if len(columns[0]) != X.shape[0]:
-            raise ValueError(
-                f"Y has {len(columns[0])} rows but X has {X.shape[0]}: they must "
-                "describe the same samples."
-            )
+        self._check_rows_and_tasks(columns, X, continuing)
         sample_weight = self._check_sample_weight(sample_weight, X)
-        if continuing:
-            if len(columns) != self.n_tasks_:
-                raise ValueError(
-                    f"Y has {len(columns)} task(s) but {type(self).__name__} was "
-                    f"fitted with {self.n_tasks_} ({list(self.task_names_)}); the "
-                    "number of tasks cannot change between calls."
-                )
-        else:
-            self._set_tasks(columns, task_names, classes, sample_weight)
-            self._feature_encoder = FeatureEncoder(
-                self.is_categorical_,
-                getattr(self, "feature_names_in_", None),
-                min_frequency=self.min_frequency,
-                max_categories=self.max_categories,
-                hash_buckets=self.hash_buckets,
-            )
-        targets = np.column_stack(
-            [t.encode(c, n) for c, t, n in zip(columns, self._task_targets, self.task_names_)]
-        )
-        self._check_task_labels(targets)
         if not continuing:
+            self._set_tasks(columns, task_names, classes, sample_weight)
+            self._feature_encoder = self._new_feature_encoder()
             self._feature_encoder.fit(X, sample_weight)
         elif incremental:
             self._feature_encoder.partial_fit(X, sample_weight)
-        dtype = _DTYPES[self.dtype]
-        data = TensorData(
-            module_inputs(self._feature_encoder.transform(X), dtype),
-            torch.from_numpy(targets).to(dtype),
-            None if sample_weight is None else torch.from_numpy(sample_weight).to(dtype),
-        )
+        data = self._tensor_data(X, columns, sample_weight)
 
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
@@ -460,6 +439,98 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
                 self.net_ = self._build_net(valid_data is not None, device)
             self._train(data, valid_data, epochs=1 if incremental else self.max_epochs)
         return self
+
+    def _fit_chunks(self, source, y, sample_weight):
+        if y is not None or sample_weight is not None:
+            raise ValueError(
+                "With ChunkedData, labels and weights come with each chunk: call "
+                "fit(chunked_data) with y=None and sample_weight=None."
+            )
+        continuing = hasattr(self, "net_") and self.warm_start
+        device = self._checked_device()
+        n_samples = 0
+
+        def checked_chunks():
+            nonlocal n_samples
+            for X, Y, sample_weight in source:
+                X = self._check_X(X, reset=not (continuing or n_samples))
+                columns, task_names = task_columns(Y)
+                self._check_rows_and_tasks(columns, X, continuing or n_samples)
+                sample_weight = self._check_sample_weight(sample_weight, X)
+                if not (continuing or n_samples):
+                    self._set_tasks(columns, task_names, None, sample_weight)
+                n_samples += X.shape[0]
+                yield X, sample_weight
+
+        chunks = checked_chunks()
+        first = next(chunks, None)
+        if first is None:
+            raise ValueError("ChunkedData gave no chunk: there is nothing to train on.")
+        if continuing:
+            for _ in chunks:  # only counts the rows, for early_stopping="auto"
+                pass
+        else:
+            self._feature_encoder = self._new_feature_encoder()
+            self._feature_encoder.fit_chunks(chain([first], chunks))
+
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        split_seed = int(rng.randint(np.iinfo(np.int32).max))
+        fraction = self.validation_fraction if self._uses_early_stopping(n_samples) else None
+        data, valid_data = (
+            ChunkTensors(source, self._chunk_tensor_data, fraction, part, split_seed)
+            for part in ("train", "valid")
+        )
+        if fraction is None:
+            valid_data = None
+        if continuing:
+            seed = (seed + self.n_iter_) % np.iinfo(np.int32).max
+        with _seeded_torch(seed, device):
+            if not continuing:
+                self.net_ = self._build_net(valid_data is not None, device)
+            self._train(data, valid_data, epochs=self.max_epochs)
+        return self
+
+    def _chunk_tensor_data(self, X, Y, sample_weight):
+        X = self._check_X(X, reset=False)
+        columns, _ = task_columns(Y)
+        self._check_rows_and_tasks(columns, X, True)
+        return self._tensor_data(X, columns, self._check_sample_weight(sample_weight, X))
+
+    def _check_rows_and_tasks(self, columns, X, continuing):
+        if len(columns[0]) != X.shape[0]:
+            raise ValueError(
+                f"Y has {len(columns[0])} rows but X has {X.shape[0]}: they must "
+                "describe the same samples."
+            )
+        if continuing and len(columns) != self.n_tasks_:
+            raise ValueError(
+                f"Y has {len(columns)} task(s) but {type(self).__name__} was "
+                f"fitted with {self.n_tasks_} ({list(self.task_names_)}); the "
+                "number of tasks cannot change between calls."
+            )
+
+    def _new_feature_encoder(self):
+        return FeatureEncoder(
+            self.is_categorical_,
+            getattr(self, "feature_names_in_", None),
+            min_frequency=self.min_frequency,
+            max_categories=self.max_categories,
+            hash_buckets=self.hash_buckets,
+        )
+
+    def _tensor_data(self, X, columns, sample_weight):
+        """Encoded labels, features and weights of checked ``X`` as host tensors."""
+        targets = np.column_stack(
+            [t.encode(c, n) for c, t, n in zip(columns, self._task_targets, self.task_names_)]
+        )
+        self._check_task_labels(targets)
+        dtype = _DTYPES[self.dtype]
+        return TensorData(
+            module_inputs(self._feature_encoder.transform(X), dtype),
+            torch.from_numpy(targets).to(dtype),
+            None if sample_weight is None else torch.from_numpy(sample_weight).to(dtype),
+        )
 
     def _check_X(self, X, *, reset):
         check_container(X)

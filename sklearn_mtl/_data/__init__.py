@@ -4,6 +4,7 @@ cutting batches.
 The base estimator calls into this package; model files never do.
 """
 
+from ._chunks import ChunkedData, ChunkTensors
 from ._encoding import (
     UNKNOWN_CODE,
     FeatureEncoder,
@@ -22,6 +23,8 @@ from ._validation import check_container
 __all__ = [
     "UNKNOWN_CODE",
     "BatchIterator",
+    "ChunkTensors",
+    "ChunkedData",
     "FeatureEncoder",
     "TensorData",
     "check_container",

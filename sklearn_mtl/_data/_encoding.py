@@ -171,17 +171,20 @@ class _Vocabulary:
         self.min_frequency = min_frequency
         self.max_categories = max_categories
 
-    def fit(self, values):
+    @staticmethod
+    def count(values):
+        """Occurrences of each category (with zeros for declared, unseen ones)."""
         if isinstance(getattr(values, "dtype", None), pd.CategoricalDtype):
             # The declared categories are the vocabulary, observed or not.
-            categories = values.cat.categories
             codes = values.cat.codes.to_numpy()
-            counts = np.bincount(codes[codes >= 0], minlength=len(categories))
-            self.declared = True
-        else:
-            counted = pd.Series(np.asarray(values), copy=False).value_counts(dropna=True)
-            categories, counts = counted.index, counted.to_numpy()
-            self.declared = False
+            counts = np.bincount(codes[codes >= 0], minlength=len(values.cat.categories))
+            return pd.Series(counts, index=values.cat.categories.astype(object)), True
+        return pd.Series(np.asarray(values), copy=False).value_counts(dropna=True), False
+
+    def fit(self, counted, declared, n_samples):
+        """Set the vocabulary from :meth:`count`'s result (merged over chunks)."""
+        self.declared = declared
+        categories, counts = counted.index, counted.to_numpy()
         # Sorted as in OrdinalEncoder, so that codes do not depend on a dtype's order.
         try:
             order = np.argsort(np.asarray(categories), kind="mergesort")
@@ -189,7 +192,7 @@ class _Vocabulary:
             order = np.arange(len(categories))
         categories, counts = categories[order], counts[order]
         self.categories = pd.Index(categories)
-        infrequent = self._infrequent(counts, len(values))
+        infrequent = self._infrequent(counts, n_samples)
         self.infrequent_categories = self.categories[infrequent]
         # Frequent categories keep their order as codes 1..K; the infrequent share K + 1.
         code_of = np.zeros(len(self.categories), dtype=np.int64)
@@ -255,9 +258,6 @@ class _Hashing:
     def __init__(self, n_buckets):
         self.n_buckets = int(n_buckets)
         self.n_codes = self.n_buckets + 1
-
-    def fit(self, values):
-        return self
 
     def codes(self, values):
         if isinstance(getattr(values, "dtype", None), pd.CategoricalDtype):
@@ -427,28 +427,50 @@ class FeatureEncoder:
         mean and standard deviation are weighted: weighting a row by ``k`` is
         then the same as repeating it ``k`` times.
         """
+        return self.fit_chunks([(X, sample_weight)])
+
+    def fit_chunks(self, chunks):
+        """Learn from ``(X, sample_weight)`` chunks as from their concatenation,
+        holding one chunk at a time."""
+        counts, n_samples = {}, 0
+        for X, sample_weight in chunks:
+            if not n_samples:
+                self._set_columns(X)
+            kept = None if sample_weight is None else sample_weight > 0
+            for j in self._vocabulary_index:
+                values = _column(X, j)
+                if j in self.multi_index:
+                    values, lengths = _flatten(values, self._name(j))
+                    if kept is not None:
+                        values = values[np.repeat(kept, lengths)]
+                elif kept is not None:
+                    values = values[kept]
+                counted, declared = _Vocabulary.count(values)
+                if j in counts:
+                    counted = counts[j][0].add(counted, fill_value=0).astype(np.int64)
+                    declared = declared and counts[j][1]
+                counts[j] = counted, declared
+            self._update_stats(X, sample_weight)
+            n_samples += X.shape[0]
+        for j, (counted, declared) in counts.items():
+            self._books[j] = _Vocabulary(self.min_frequency, self.max_categories).fit(
+                counted, declared, n_samples
+            )
+        self.categories_ = [
+            getattr(self._books[j], "categories", None) for j in np.flatnonzero(self.is_categorical)
+        ]
+        return self
+
+    def _set_columns(self, X):
         categorical_index = np.flatnonzero(self.is_categorical)
-        multi = [is_multi_valued(_column(X, j)) for j in categorical_index]
-        self.single_index = categorical_index[~np.asarray(multi, dtype=bool)]
-        self.multi_index = categorical_index[np.asarray(multi, dtype=bool)]
+        multi = np.array([is_multi_valued(_column(X, j)) for j in categorical_index], dtype=bool)
+        self.single_index = categorical_index[~multi]
+        self.multi_index = categorical_index[multi]
         self.numeric_index = np.flatnonzero(~self.is_categorical)
         buckets = self._checked_hash_buckets()
-        kept = None if sample_weight is None else sample_weight > 0
-        self._books = {}
-        for j in categorical_index:
-            values = _column(X, j)
-            if j in self.multi_index:
-                values, lengths = _flatten(values, self._name(j))
-                if kept is not None:
-                    values = values[np.repeat(kept, lengths)]
-            elif kept is not None:
-                values = values[kept]
-            book = _Hashing(buckets[j]) if j in buckets else _Vocabulary(self.min_frequency, self.max_categories)
-            self._books[j] = book.fit(values)
+        self._books = {j: _Hashing(n) for j, n in buckets.items()}
+        self._vocabulary_index = [j for j in categorical_index if j not in buckets]
         self._stats = _NumericStats(self.n_numeric)
-        self._update_stats(X, sample_weight)
-        self.categories_ = [getattr(self._books[j], "categories", None) for j in categorical_index]
-        return self
 
     def partial_fit(self, X, sample_weight=None):
         """Update what follows the data with a new chunk: the numeric statistics.

@@ -62,6 +62,10 @@ class TensorData(torch.utils.data.Dataset):
             return len(self.rows)
         return len(next(iter(self.inputs.values())))
 
+    def chunks(self):
+        """The parts that batches are cut from: this whole data set."""
+        yield self
+
     def to(self, device):
         """This data (a batch: a view is not moved) on ``device``; None keeps it."""
         if device is None:
@@ -113,7 +117,7 @@ class BatchIterator:
 
     Parameters
     ----------
-    dataset : TensorData
+    dataset : TensorData or ChunkTensors
         The data.
     batch_size : int
         Rows per batch.
@@ -134,13 +138,15 @@ class BatchIterator:
         return -(-len(self.dataset) // self.batch_size)
 
     def __iter__(self):
-        n = len(self.dataset)
-        order = torch.randperm(n) if self.shuffle else None
-        for start in range(0, n, self.batch_size):
-            stop = start + self.batch_size
-            index = slice(start, stop) if order is None else order[start:stop]
-            batch = self.dataset.take(index).to(self.device)
-            yield batch.inputs, (batch.targets, batch.sample_weight)
+        # Chunked data (read out of core) gives one part per chunk; batches never span two.
+        for part in self.dataset.chunks():
+            n = len(part)
+            order = torch.randperm(n) if self.shuffle else None
+            for start in range(0, n, self.batch_size):
+                stop = start + self.batch_size
+                index = slice(start, stop) if order is None else order[start:stop]
+                batch = part.take(index).to(self.device)
+                yield batch.inputs, (batch.targets, batch.sample_weight)
 
 
 def prediction_batches(encoder, X, batch_size, dtype, device, block_rows):
