@@ -112,11 +112,18 @@ def is_multi_valued(values):
     dtype = getattr(values, "dtype", None)
     if _is_arrow_list(dtype):
         return True
-    if dtype is None or dtype.kind != "O":
+    if dtype is None or dtype.kind != "O" or isinstance(dtype, pd.CategoricalDtype):
         return False
-    values = np.asarray(values, dtype=object)
-    present = np.flatnonzero(~pd.isna(values))
-    return bool(present.size) and isinstance(values[present[0]], _SEQUENCE_TYPES)
+    # Look at a growing prefix: no full-size object copy for the common case.
+    size = 64
+    while True:
+        head = np.asarray(values[:size], dtype=object)
+        present = np.flatnonzero(~pd.isna(head))
+        if present.size:
+            return isinstance(head[present[0]], _SEQUENCE_TYPES)
+        if size >= len(values):
+            return False
+        size *= 16
 
 
 def multi_valued_mask(X):
