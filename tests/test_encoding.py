@@ -61,7 +61,7 @@ def test_hash_buckets_per_column_and_errors():
     X = pd.DataFrame({"user": [1, 2, 3] * 10, "city": list("abc") * 10})
     enc = encoder(X, hash_buckets={"user": 50})
     assert enc.cardinalities == [51, 4]
-    with pytest.raises(ValueError, match="hash_buckets names 'age', which is not a categorical"):
+    with pytest.raises(ValueError, match="hash_buckets names 'age', which is not a categorical column of X; declare it"):
         encoder(X, hash_buckets={"age": 50})
 
 

@@ -527,7 +527,8 @@ class FeatureEncoder:
             if not isinstance(j, Integral) or j not in categorical_index:
                 raise ValueError(
                     f"hash_buckets names {key!r}, which is not a categorical column of X; "
-                    "give the names (or indices) of categorical columns."
+                    "declare it in categorical_features too, or give the pandas 'category' "
+                    "dtype to it."
                 )
             if not isinstance(n, Integral) or n < 1:
                 raise ValueError(
