@@ -58,7 +58,8 @@ def click_log(n, seed=0):
     columns = {f"num_{k}": rng.normal(size=n) for k in range(20)}
     for k in range(9):
         size = [10, 30, 100, 300, 1000][k % 5]
-        columns[f"cat_{k}"] = pd.Categorical.from_codes(rng.randint(0, size, n), [f"c{i}" for i in range(size)])
+        names = [f"c{i}" for i in range(size)]
+        columns[f"cat_{k}"] = pd.Categorical.from_codes(rng.randint(0, size, n), names)
     users = max(n // 10, 1)
     columns["user_id"] = pd.Categorical.from_codes(rng.randint(0, users, n), np.arange(users))
     X = pd.DataFrame(columns)
@@ -87,7 +88,9 @@ def run_case(n):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--output", help="also write the table to this file")
     parser.add_argument("--case", type=int, help=argparse.SUPPRESS)  # one case, in the subprocess

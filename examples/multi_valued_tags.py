@@ -30,7 +30,8 @@ def impressions(n, seed):
     rng = np.random.RandomState(seed)
 
     def tag_lists(low, high):
-        return [list(rng.choice(TAGS, size=rng.randint(low, high), replace=False)) for _ in range(n)]
+        sizes = rng.randint(low, high, n)
+        return [list(rng.choice(TAGS, size=size, replace=False)) for size in sizes]
 
     interests, item_tags = tag_lists(0, 6), tag_lists(1, 4)
     for tags in item_tags:

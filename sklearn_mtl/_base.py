@@ -242,7 +242,8 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             finite. A :class:`~sklearn_mtl.ChunkedData` trains out of core
             over chunks that each bring their own labels (then ``y=None``).
         y : array-like of shape (n_samples, n_tasks) or (n_samples,), default=None
-            The label matrix ``Y`` (required unless ``X`` is ChunkedData): one column per task, of binary labels
+            The label matrix ``Y`` (required unless ``X`` is ChunkedData): one
+            column per task, of binary labels
             (any two labels) or, for a ``"regression"`` task of
             ``task_types``, of numbers. A DataFrame's column names become
             ``task_names_``. NaN marks a label that is not observed: that row

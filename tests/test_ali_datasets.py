@@ -44,7 +44,8 @@ def write_rechub(folder, subset, n, seed=0):
 
 def write_aitm(folder, name, n, header, seed=0):
     rng = np.random.RandomState(seed)
-    frame = pd.DataFrame(rng.randint(0, 500_000, size=(n, 20)), columns=["click", "purchase", *AITM_IDS])
+    columns = ["click", "purchase", *AITM_IDS]
+    frame = pd.DataFrame(rng.randint(0, 500_000, size=(n, 20)), columns=columns)
     frame["click"], frame["purchase"] = funnel_labels(rng, n)
     frame.to_csv(folder / name, index=False, header=header)
     return frame
@@ -86,7 +87,9 @@ def test_ali_ccp_rechub_format_synthetic(tmp_path):
     assert X.shape == (40, 31) and Y.shape == (40, 2)
 
 
-@pytest.mark.parametrize("name, subset, header", [("ctr_cvr.dev", "val", True), ("test.csv", "test", False)])
+@pytest.mark.parametrize(
+    "name, subset, header", [("ctr_cvr.dev", "val", True), ("test.csv", "test", False)]
+)
 def test_ali_ccp_aitm_format_with_or_without_header(tmp_path, name, subset, header):
     written = write_aitm(tmp_path, name, 30, header)
     bunch = load_ali_ccp(tmp_path, subset=subset)

@@ -24,7 +24,13 @@ def labels(n, seed=0):
 
 
 @pytest.mark.parametrize(
-    "params", [dict(min_frequency=3), dict(min_frequency=0.1), dict(max_categories=3), dict(min_frequency=2, max_categories=2)]
+    "params",
+    [
+        dict(min_frequency=3),
+        dict(min_frequency=0.1),
+        dict(max_categories=3),
+        dict(min_frequency=2, max_categories=2),
+    ],
 )
 def test_infrequent_categories_share_one_code_as_in_ordinal_encoder(params):
     rng = np.random.RandomState(0)
@@ -35,7 +41,8 @@ def test_infrequent_categories_share_one_code_as_in_ordinal_encoder(params):
     reference = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, **params)
     expected = reference.fit(X).transform(new)[:, 0] + 1  # our 0 is the unknown code
     np.testing.assert_array_equal(ours, expected)
-    assert ours.max() == len(reference.categories_[0]) - len(reference.infrequent_categories_[0]) + 1
+    n_frequent = len(reference.categories_[0]) - len(reference.infrequent_categories_[0])
+    assert ours.max() == n_frequent + 1
 
 
 def test_hashing_has_fixed_buckets_and_a_stable_hash():
@@ -61,7 +68,7 @@ def test_hash_buckets_per_column_and_errors():
     X = pd.DataFrame({"user": [1, 2, 3] * 10, "city": list("abc") * 10})
     enc = encoder(X, hash_buckets={"user": 50})
     assert enc.cardinalities == [51, 4]
-    with pytest.raises(ValueError, match="hash_buckets names 'age', which is not a categorical column of X; declare it"):
+    with pytest.raises(ValueError, match="hash_buckets names 'age', which is not a categorical"):
         encoder(X, hash_buckets={"age": 50})
 
 
@@ -89,7 +96,9 @@ def test_partial_fit_follows_numerics_and_knows_declared_or_hashed_categories():
         for k in range(3)
     ]
     Y = labels(200)
-    model = MMoEClassifier(hash_buckets={"user": 64}, categorical_features=["declared", "user"], **FAST_PARAMS)
+    model = MMoEClassifier(
+        hash_buckets={"user": 64}, categorical_features=["declared", "user"], **FAST_PARAMS
+    )
     scaler = StandardScaler()
     for chunk in chunks:
         model.partial_fit(chunk, Y)
@@ -113,7 +122,8 @@ def test_partial_fit_warns_about_categories_its_vocabulary_cannot_hold():
 def test_weighted_running_statistics_equal_repeated_rows():
     X = pd.DataFrame({"x": [1.0, 2.0, 4.0, 8.0]})
     weights = np.array([1.0, 3.0, 0.0, 2.0])
-    weighted = FeatureEncoder(np.array([False])).fit(X[:2], weights[:2]).partial_fit(X[2:], weights[2:])
+    weighted = FeatureEncoder(np.array([False])).fit(X[:2], weights[:2])
+    weighted.partial_fit(X[2:], weights[2:])
     repeated = FeatureEncoder(np.array([False])).fit(X.loc[np.repeat(X.index, weights.astype(int))])
     np.testing.assert_allclose(weighted._stats.mean, repeated._stats.mean)
     np.testing.assert_allclose(weighted._stats.scale, repeated._stats.scale)
@@ -138,7 +148,7 @@ def test_a_column_of_another_type_at_predict_is_named():
     Y = labels(60)
     model = MMoEClassifier(categorical_features=["store"], **FAST_PARAMS).fit(X, Y)
     as_strings = X.assign(store=X["store"].astype(str).astype(object))
-    with pytest.warns(UserWarning, match="'store' holds string values but its categories at fit were"):
+    with pytest.warns(UserWarning, match="'store' holds string values but its categories at"):
         model.predict_proba(as_strings)
 
 

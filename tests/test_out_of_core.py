@@ -57,7 +57,12 @@ def test_one_chunk_trains_as_the_same_data_in_memory():
 def test_epochs_with_early_stopping_read_the_chunks_again_one_at_a_time():
     chunks = CountingChunks(n_chunks=4)
     model = MMoEClassifier(
-        max_epochs=20, n_iter_no_change=1, lr=0.02, early_stopping=True, batch_size=64, random_state=0
+        max_epochs=20,
+        n_iter_no_change=1,
+        lr=0.02,
+        early_stopping=True,
+        batch_size=64,
+        random_state=0,
     ).fit(ChunkedData(chunks))
     assert model.n_iter_ < 20  # early stopping ended the training
     assert np.isfinite(model.history_[:, "valid_roc_auc_click"]).all()
@@ -106,7 +111,7 @@ def test_parquet_directory_with_multi_valued_and_late_categories(tmp_path):
 
 def test_chunk_errors_are_clear(tmp_path):
     X, Y = make_chunk(0)
-    with pytest.raises(TypeError, match=r"\(X, Y\) or \(X, Y, sample_weight\) tuple, got DataFrame"):
+    with pytest.raises(TypeError, match=r"or \(X, Y, sample_weight\) tuple, got DataFrame"):
         MMoEClassifier(**FAST_PARAMS).fit(ChunkedData(lambda: [X]))
     with pytest.raises(ValueError, match="labels and weights come with each chunk"):
         MMoEClassifier(**FAST_PARAMS).fit(ChunkedData(lambda: [(X, Y)]), Y)

@@ -1,4 +1,4 @@
-"""Turn a feature matrix into integer category codes, bags of item codes and standardized numerics."""
+"""Turn a feature matrix into category codes, bags of item codes and standardized numerics."""
 
 import warnings
 from itertools import chain
@@ -413,7 +413,7 @@ class FeatureEncoder:
 
     @property
     def cardinalities(self):
-        """Embedding table size of each single-valued categorical column (reserved code included)."""
+        """Table size of each single-valued categorical column (reserved code included)."""
         return [self._books[j].n_codes for j in self.single_index]
 
     @property
@@ -494,7 +494,7 @@ class FeatureEncoder:
             values = _column(X, j)
             if j in self.multi_index:
                 values, _ = _flatten(values, self._name(j))
-            present = ~pd.isna(np.asarray(values, dtype=object)) if len(values) else np.zeros(0, bool)
+            present = ~pd.isna(np.asarray(values, dtype=object))
             new = (book.positions(values) < 0) & present
             if new.any():
                 warnings.warn(
@@ -563,7 +563,8 @@ class FeatureEncoder:
     def transform(self, X):
         """Encode ``X`` into an :class:`EncodedFeatures` (codes as int32 when they fit)."""
         n = X.shape[0]
-        index_dtype = np.int32 if sum(self.cardinalities + self.bag_cardinalities) < 2**31 else np.int64
+        n_codes = sum(self.cardinalities + self.bag_cardinalities)
+        index_dtype = np.int32 if n_codes < 2**31 else np.int64
         codes = np.empty((n, len(self.single_index)), dtype=index_dtype)
         for out, j in enumerate(self.single_index):
             codes[:, out] = self._books[j].codes(_column(X, j))

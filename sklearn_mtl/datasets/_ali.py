@@ -102,8 +102,8 @@ def load_ali_ccp(data_home, *, subset="train", return_X_y=False):
     >>> rows = "click,purchase,101,205,D508\n1,1,7,3,0.5\n0,0,8,3,0.1\n"
     >>> _ = (folder / "ali_ccp_train.csv").write_text(rows)
     >>> ali = load_ali_ccp(folder)
-    >>> ali.target_names, ali.categorical_features, ali.data["101"].dtype
-    (['click', 'conversion'], ['101', '205'], CategoricalDtype(categories=[7, 8], ordered=False, categories_dtype=int64))
+    >>> ali.target_names, ali.categorical_features, ali.data["101"].cat.categories.tolist()
+    (['click', 'conversion'], ['101', '205'], [7, 8])
     """
     _check_subset(subset, _SUBSETS)
     aitm = {"train": "train", "val": "dev", "test": "test"}[subset]

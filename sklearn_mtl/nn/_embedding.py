@@ -130,21 +130,22 @@ class MixedInputEmbedding(nn.Module):
     torch.Size([2, 10])
     """
 
-    def __init__(self, cardinalities, n_numeric, embedding_dim, *, bag_cardinalities=(), pooling="mean"):
+    def __init__(
+        self, cardinalities, n_numeric, embedding_dim, *, bag_cardinalities=(), pooling="mean"
+    ):
         super().__init__()
         cardinalities = [int(c) for c in cardinalities]
         bag_cardinalities = [int(c) for c in bag_cardinalities]
+        n_single, n_bags = len(cardinalities), len(bag_cardinalities)
         all_offsets = torch.cumsum(torch.tensor([0, *cardinalities, *bag_cardinalities]), 0)
-        self.register_buffer("offsets", all_offsets[: len(cardinalities)].clone())
-        self.register_buffer(
-            "bag_offsets", all_offsets[len(cardinalities) : len(cardinalities) + len(bag_cardinalities)].clone()
-        )
+        self.register_buffer("offsets", all_offsets[:n_single].clone())
+        self.register_buffer("bag_offsets", all_offsets[n_single : n_single + n_bags].clone())
         n_codes = int(all_offsets[-1])
         self.table = nn.Embedding(n_codes, embedding_dim) if n_codes else None
         self.n_numeric = n_numeric
-        self.n_single = len(cardinalities)
+        self.n_single = n_single
         self.pooling = pooling
-        self.out_features = (len(cardinalities) + len(bag_cardinalities)) * embedding_dim + n_numeric
+        self.out_features = (n_single + n_bags) * embedding_dim + n_numeric
 
     def forward(self, categorical, numeric):
         bags = categorical if isinstance(categorical, CategoricalInputs) else None
