@@ -265,6 +265,12 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Train for one epoch over ``X``, ``Y``, continuing from the current state.
 
+        Each call updates the running mean and variance that standardize the
+        numeric columns (as ``StandardScaler.partial_fit``). Vocabularies are
+        set by the first call: declare categories up front with a pandas
+        ``CategoricalDtype``, or hash the column (``hash_buckets``); a later
+        chunk with categories the vocabulary lacks gets a warning.
+
         Parameters
         ----------
         X : {array-like, DataFrame} of shape (n_samples, n_features)
