@@ -721,11 +721,17 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             self.net_.device,
             _PREDICT_BLOCK_ROWS,
         )
-        outputs = []
+        # One output array filled batch by batch: no list of small arrays to
+        # concatenate, which would fragment the heap and double the output.
+        outputs, start = None, 0
         with torch.inference_mode():
             for inputs in batches:
-                outputs.append(method(module, inputs).to("cpu", torch.float64))
-        return torch.cat(outputs).numpy()
+                batch = method(module, inputs).to("cpu", torch.float64).numpy()
+                if outputs is None:
+                    outputs = np.empty((X.shape[0], *batch.shape[1:]))
+                outputs[start : start + len(batch)] = batch
+                start += len(batch)
+        return outputs
 
 
 def _lower_is_better(monitor):
