@@ -137,18 +137,23 @@ def _flatten(values, name):
     if _is_arrow_list(getattr(values, "dtype", None)):
         import pyarrow as pa
 
-        array = pa.chunked_array(pd.Series(values).array._pa_array).combine_chunks()
+        array = pa.array(pd.Series(values, copy=False))
+        if isinstance(array, pa.ChunkedArray):
+            array = array.combine_chunks()
         lengths = array.value_lengths().fill_null(0).to_numpy(zero_copy_only=False)
         items = array.flatten().to_numpy(zero_copy_only=False)
         return items, lengths.astype(np.int64)
     values = np.asarray(values, dtype=object)
     missing = pd.isna(values) if values.size else np.zeros(0, dtype=bool)
     rows = values[~missing] if missing.any() else values
-    bad = [v for v in rows[:1000] if not isinstance(v, _SEQUENCE_TYPES)]
-    if bad:
+    # Every row is checked: a lone string would otherwise be split into characters.
+    is_list = np.fromiter(
+        (isinstance(v, _SEQUENCE_TYPES) for v in rows), dtype=bool, count=len(rows)
+    )
+    if not is_list.all():
         raise TypeError(
-            f"Multi-valued column {name} holds a single value {bad[0]!r} among its lists: "
-            "give every row a list (e.g. [value]), an empty list, or a missing value."
+            f"Multi-valued column {name} holds a single value {rows[~is_list][0]!r} among "
+            "its lists: give every row a list (e.g. [value]), an empty list, or a missing value."
         )
     lengths = np.zeros(len(values), dtype=np.int64)
     lengths[~missing] = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
