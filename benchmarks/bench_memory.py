@@ -1,7 +1,7 @@
 """Peak memory of fit and predict, in bytes per row, against the input DataFrame's size.
 
 Each case runs in a fresh subprocess. It builds a click log of ``n`` rows x 30
-columns (20 float64 numerics, 9 categorical columns with 10 to 1,000
+columns (20 numerics, float64 by default, 9 categorical columns with 10 to 1,000
 categories, one user-ID column with ``n / 10`` categories), then measures
 the peak resident memory (VmHWM, reset before each step) of
 
@@ -13,6 +13,9 @@ table gives the input's bytes per row (``DataFrame.memory_usage(deep=True)``),
 each step's extra peak in bytes per row, and its ratio to the input.
 
     python benchmarks/bench_memory.py --rows 1000000 10000000 --output benchmarks/results_memory.txt
+
+``--numeric-dtype float32`` makes the numeric columns float32, a more compact input
+(the encoded data then weighs more against it).
 """
 
 import argparse
@@ -50,12 +53,12 @@ def _measure(step):
     return result, _rss("VmHWM") - before, time.perf_counter() - start
 
 
-def click_log(n, seed=0):
+def click_log(n, seed=0, numeric_dtype="float64"):
     import numpy as np
     import pandas as pd
 
     rng = np.random.RandomState(seed)
-    columns = {f"num_{k}": rng.normal(size=n) for k in range(20)}
+    columns = {f"num_{k}": rng.normal(size=n).astype(numeric_dtype) for k in range(20)}
     for k in range(9):
         size = [10, 30, 100, 300, 1000][k % 5]
         names = [f"c{i}" for i in range(size)]
@@ -69,10 +72,10 @@ def click_log(n, seed=0):
     return X, Y.astype("int8")
 
 
-def run_case(n):
+def run_case(n, numeric_dtype):
     from sklearn_mtl import MMoEClassifier
 
-    X, Y = click_log(n)
+    X, Y = click_log(n, numeric_dtype=numeric_dtype)
     input_bytes = int(X.memory_usage(deep=True).sum())
     model = MMoEClassifier(max_epochs=1, batch_size=4096, early_stopping=True, random_state=0)
     _, fit_peak, fit_seconds = _measure(lambda: model.fit(X, Y))
@@ -92,11 +95,14 @@ def main():
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument(
+        "--numeric-dtype", default="float64", help="dtype of the 20 numeric columns"
+    )
     parser.add_argument("--output", help="also write the table to this file")
     parser.add_argument("--case", type=int, help=argparse.SUPPRESS)  # one case, in the subprocess
     args = parser.parse_args()
     if args.case:
-        print(json.dumps(run_case(args.case)))
+        print(json.dumps(run_case(args.case, args.numeric_dtype)))
         return
 
     import torch
@@ -105,7 +111,8 @@ def main():
 
     lines = [
         f"sklearn_mtl {sklearn_mtl.__version__}, torch {torch.__version__}, {platform.machine()}, "
-        "MMoE, 1 epoch, batch 4096, early stopping (validation split)",
+        "MMoE, 1 epoch, batch 4096, early stopping (validation split), "
+        f"{args.numeric_dtype} numerics",
         "extra peak RSS above the memory held before the step (the input DataFrame included), "
         "fresh process per case",
         "",
@@ -116,7 +123,10 @@ def main():
         print(line, flush=True)
     for n in args.rows:
         out = subprocess.run(
-            [sys.executable, __file__, "--case", str(n)], check=True, capture_output=True, text=True
+            [sys.executable, __file__, "--case", str(n), "--numeric-dtype", args.numeric_dtype],
+            check=True,
+            capture_output=True,
+            text=True,
         )
         r = json.loads(out.stdout.strip().splitlines()[-1])
         per_row = r["input_bytes"] / n

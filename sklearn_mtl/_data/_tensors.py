@@ -104,7 +104,7 @@ def split_validation(data, fraction, rng):
             f"validation_fraction={fraction} leaves an empty training or validation set "
             f"with {len(data)} samples; change it or set early_stopping=False."
         )
-    order = torch.from_numpy(rng.permutation(len(data)).astype(np.int64))
+    order = torch.from_numpy(rng.permutation(len(data)).astype(np.int64, copy=False))
     return data.subset(order[n_valid:]), data.subset(order[:n_valid])
 
 
