@@ -119,5 +119,22 @@ def test_chunk_errors_are_clear(tmp_path):
         MMoEClassifier(**FAST_PARAMS).fit(ChunkedData(lambda: []))
     with pytest.raises(ValueError, match="needs target_columns"):
         MMoEClassifier(**FAST_PARAMS).fit(ChunkedData(tmp_path))
+    model = MMoEClassifier(**FAST_PARAMS).fit(X, Y)
+    with pytest.raises(TypeError, match="ChunkedData is for fit only"):
+        model.predict(ChunkedData(lambda: [(X, Y)]))
     with pytest.raises(ValueError, match="Y has 3 task"):
         MMoEClassifier(**FAST_PARAMS).fit(ChunkedData(lambda: [(X, Y), (X, Y.assign(buy=0))]))
+
+
+def test_parquet_weight_column_weights_the_rows(tmp_path):
+    pytest.importorskip("pyarrow")
+    X, Y = make_chunk(0)
+    weight = np.where(X["x"] > 0, 3.0, 1.0)
+    pd.concat([X, Y], axis=1).assign(w=weight).to_parquet(tmp_path / "log.parquet")
+    source = ChunkedData(
+        tmp_path / "log.parquet", target_columns=["click", "like"], weight_column="w"
+    )
+    model = MMoEClassifier(**FAST_PARAMS).fit(source)
+    assert model.n_features_in_ == 2  # the weight is not a feature
+    expected = np.average(X["x"], weights=weight)
+    np.testing.assert_allclose(model._feature_encoder._stats.mean, [expected])

@@ -4,6 +4,8 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from ._chunks import ChunkedData
+
 
 def check_container(X):
     """Reject containers whose rows or columns would be misread.
@@ -11,6 +13,11 @@ def check_container(X):
     A list of dicts (records) has no column order for NumPy; duplicate
     column names make a column ambiguous.
     """
+    if isinstance(X, ChunkedData):
+        raise TypeError(
+            "ChunkedData is for fit only; predict or partial_fit chunk by chunk, e.g. "
+            "[model.predict(X) for X, *_ in chunked_data]."
+        )
     if isinstance(X, (list, tuple)) and len(X) and isinstance(X[0], Mapping):
         raise TypeError(
             "X is a list of dicts (records); build a DataFrame from it first, e.g. "
