@@ -7,7 +7,7 @@ import pytest
 from sklearn.preprocessing import OrdinalEncoder, StandardScaler
 
 from sklearn_mtl import MMoEClassifier
-from sklearn_mtl._data import FeatureEncoder
+from sklearn_mtl._data import FeatureEncoder, _encoding
 
 from ._settings import FAST_PARAMS
 
@@ -119,9 +119,11 @@ def test_partial_fit_warns_about_categories_its_vocabulary_cannot_hold():
         model.partial_fit(X.assign(city=["a", "c"] * 20), Y)
 
 
-def test_weighted_running_statistics_equal_repeated_rows():
-    X = pd.DataFrame({"x": [1.0, 2.0, 4.0, 8.0]})
-    weights = np.array([1.0, 3.0, 0.0, 2.0])
+def test_weighted_running_statistics_equal_repeated_rows(monkeypatch):
+    # Statistics are accumulated block by block: make blocks of 2 rows, one all zero-weight.
+    monkeypatch.setattr(_encoding, "_BLOCK_ROWS", 2)
+    X = pd.DataFrame({"x": [1.0, 2.0, 4.0, 8.0, 16.0, 32.0]})
+    weights = np.array([1.0, 3.0, 0.0, 0.0, 1.0, 2.0])
     weighted = FeatureEncoder(np.array([False])).fit(X[:2], weights[:2])
     weighted.partial_fit(X[2:], weights[2:])
     repeated = FeatureEncoder(np.array([False])).fit(X.loc[np.repeat(X.index, weights.astype(int))])

@@ -317,6 +317,8 @@ class _NumericStats:
             return
         w = np.ones(len(values)) if sample_weight is None else sample_weight
         n = w.sum()
+        if not n:  # a block of zero-weight rows adds nothing
+            return
         mean = np.average(values, axis=0, weights=w)
         var = np.average((values - mean) ** 2, axis=0, weights=w)
         total = self.n_seen + n
