@@ -622,6 +622,12 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
 
     def _build_net(self, has_validation, device):
         encoder = self._feature_encoder
+        if self.multi_valued_pooling == "max" and encoder.weighted_columns:
+            raise ValueError(
+                f"multi_valued_pooling='max' cannot use item weights, but column(s) "
+                f"{', '.join(encoder.weighted_columns)} hold {{item: weight}} dicts; use "
+                "multi_valued_pooling='sum' or 'mean'."
+            )
         embedding = MixedInputEmbedding(
             encoder.cardinalities,
             encoder.n_numeric,

@@ -138,5 +138,45 @@ def test_declared_by_name_and_clear_errors():
     with pytest.raises(TypeError, match="'tags' holds lists: it is a multi-valued"):
         MMoEClassifier(categorical_features=None, **FAST_PARAMS).fit(X, Y)
     late_string = X.assign(tags=[["news"]] * (len(X) - 1) + ["sport"])  # not split into letters
-    with pytest.raises(TypeError, match="'tags' holds a single value 'sport'"):
+    with pytest.raises(TypeError, match="'tags' holds 'sport' among its lists"):
         MMoEClassifier(**FAST_PARAMS).fit(late_string, Y)
+    early_string = X.assign(tags=["sport"] + [["news"]] * (len(X) - 1))
+    with pytest.raises(TypeError, match="'tags' holds lists or dicts among single values"):
+        MMoEClassifier(categorical_features=["tags"], **FAST_PARAMS).fit(early_string, Y)
+
+
+@pytest.mark.parametrize("pooling", ["mean", "sum"])
+def test_weighted_items_pool_to_the_weighted_sum_or_mean(pooling):
+    embed = MixedInputEmbedding(
+        [], n_numeric=0, embedding_dim=3, bag_cardinalities=[5], pooling=pooling
+    )
+    table = embed.table.weight.detach()
+    bags, weights = [[[1, 4], [], [2], [3]]], [[[0.5, 2.0], [], [3.0], [0.0]]]
+    no_codes = torch.zeros(4, 0, dtype=torch.int64)
+    out = embed(CategoricalInputs.from_bags(no_codes, bags, weights), None).detach()
+    weighted_sum = 0.5 * table[1] + 2.0 * table[4]
+    expected = weighted_sum / 2.5 if pooling == "mean" else weighted_sum
+    torch.testing.assert_close(out[0], expected)
+    torch.testing.assert_close(out[1], torch.zeros(3))  # empty bag
+    torch.testing.assert_close(out[2], (3.0 if pooling == "sum" else 1.0) * table[2])
+    torch.testing.assert_close(out[3], torch.zeros(3))  # zero total weight
+
+
+def test_estimator_takes_item_weight_dicts():
+    X, Y = tagged_frame()
+    weighted = X.assign(tags=[None if t is None else {tag: 2.0 for tag in t} for t in X["tags"]])
+    model = MMoEClassifier(**FAST_PARAMS).fit(weighted, Y)
+    assert model.is_categorical_.tolist() == [False, True]
+    new = pd.DataFrame({"x": [0.0], "tags": [{"news": 1.0, "sport": 3.0, "unseen": 1.0}]})
+    embedding = model.net_.module_.embedding
+    encoded = model._feature_encoder.transform(new)
+    out = embedding(**module_inputs(encoded, torch.float32)).detach()
+    table = embedding.table.weight.detach()
+    vocabulary = list(model._feature_encoder.categories_[0])
+    rows = [table[vocabulary.index(t) + 1] for t in ("news", "sport")] + [table[0]]
+    torch.testing.assert_close(out[0, :8], (rows[0] + 3 * rows[1] + rows[2]) / 5)
+    with pytest.raises(ValueError, match="pooling='max' cannot use item weights.*'tags'"):
+        MMoEClassifier(multi_valued_pooling="max", **FAST_PARAMS).fit(weighted, Y)
+    negative = weighted.assign(tags=[{"news": -1.0}] * len(X))
+    with pytest.raises(ValueError, match="'tags' has item weights that are negative"):
+        MMoEClassifier(**FAST_PARAMS).fit(negative, Y)

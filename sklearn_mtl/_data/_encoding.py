@@ -96,6 +96,8 @@ def resolve_categorical_mask(X, categorical_features, feature_names):
 # ----------------------------------------------------------- multi-valued columns
 
 _SEQUENCE_TYPES = (list, tuple, np.ndarray)
+#: A row of weighted items: ``{item: weight}``.
+_WEIGHTED_TYPES = (dict,)
 
 
 def _is_arrow_list(dtype):
@@ -108,21 +110,30 @@ def _is_arrow_list(dtype):
 
 def is_multi_valued(values):
     """Whether a column holds lists of items (object column of lists, tuples or
-    arrays, or pandas' Arrow list dtype), judged from its first non-missing value."""
-    dtype = getattr(values, "dtype", None)
-    if _is_arrow_list(dtype):
+    arrays, or of ``{item: weight}`` dicts, or pandas' Arrow list dtype), judged
+    from its first non-missing values: a column that mixes them with scalars is
+    not one (it is then reported as not numeric)."""
+    if _is_arrow_list(getattr(values, "dtype", None)):
         return True
+    head = _present_head(values)
+    return bool(len(head)) and (
+        all(isinstance(v, _SEQUENCE_TYPES) for v in head)
+        or all(isinstance(v, _WEIGHTED_TYPES) for v in head)
+    )
+
+
+def _present_head(values, n=64):
+    """Up to ``n`` first non-missing values of an object column; none for other columns."""
+    dtype = getattr(values, "dtype", None)
     if dtype is None or dtype.kind != "O" or isinstance(dtype, pd.CategoricalDtype):
-        return False
+        return []
     # Look at a growing prefix: no full-size object copy for the common case.
-    size = 64
+    size = 4 * n
     while True:
         head = np.asarray(values[:size], dtype=object)
-        present = np.flatnonzero(~pd.isna(head))
-        if present.size:
-            return isinstance(head[present[0]], _SEQUENCE_TYPES)
-        if size >= len(values):
-            return False
+        present = head[~pd.isna(head)]
+        if len(present) >= n or size >= len(values):
+            return present[:n]
         size *= 16
 
 
@@ -132,8 +143,8 @@ def multi_valued_mask(X):
 
 
 def _flatten(values, name):
-    """The items of every row, flat, and the number of items of each row
-    (0 for an empty list or a missing value)."""
+    """The items of every row, flat, the number of items of each row (0 for an
+    empty list or a missing value), and the items' weights (None for lists)."""
     if _is_arrow_list(getattr(values, "dtype", None)):
         import pyarrow as pa
 
@@ -142,23 +153,36 @@ def _flatten(values, name):
             array = array.combine_chunks()
         lengths = array.value_lengths().fill_null(0).to_numpy(zero_copy_only=False)
         items = array.flatten().to_numpy(zero_copy_only=False)
-        return items, lengths.astype(np.int64)
+        return items, lengths.astype(np.int64), None
     values = np.asarray(values, dtype=object)
     missing = pd.isna(values) if values.size else np.zeros(0, dtype=bool)
     rows = values[~missing] if missing.any() else values
     # Every row is checked: a lone string would otherwise be split into characters.
-    is_list = np.fromiter(
-        (isinstance(v, _SEQUENCE_TYPES) for v in rows), dtype=bool, count=len(rows)
-    )
+    weighted = bool(len(rows)) and isinstance(rows[0], _WEIGHTED_TYPES)
+    kinds = _WEIGHTED_TYPES if weighted else _SEQUENCE_TYPES
+    is_list = np.fromiter((isinstance(v, kinds) for v in rows), dtype=bool, count=len(rows))
     if not is_list.all():
         raise TypeError(
-            f"Multi-valued column {name} holds a single value {rows[~is_list][0]!r} among "
-            "its lists: give every row a list (e.g. [value]), an empty list, or a missing value."
+            f"Multi-valued column {name} holds {rows[~is_list][0]!r} among its "
+            f"{'{item: weight} dicts' if weighted else 'lists'}: give every row "
+            f"{'a dict' if weighted else 'a list (e.g. [value])'}, an empty one, or a "
+            "missing value."
         )
     lengths = np.zeros(len(values), dtype=np.int64)
     lengths[~missing] = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
-    items = np.fromiter(chain.from_iterable(rows), dtype=object, count=int(lengths.sum()))
-    return items, lengths
+    count = int(lengths.sum())
+    items = np.fromiter(chain.from_iterable(rows), dtype=object, count=count)
+    if not weighted:
+        return items, lengths, None
+    weights = np.fromiter(
+        chain.from_iterable(row.values() for row in rows), dtype=np.float64, count=count
+    )
+    if not np.isfinite(weights).all() or (weights < 0).any():
+        raise ValueError(
+            f"Multi-valued column {name} has item weights that are negative or not finite; "
+            "weights must be finite and non-negative."
+        )
+    return items, lengths, weights
 
 
 # ------------------------------------------------------------- code books
@@ -361,16 +385,18 @@ class EncodedFeatures:
 
     ``codes`` (n, n_single) and ``numeric`` (n, n_numeric) arrays, and for
     multi-valued columns a flat ``items`` array with per-row ``starts`` and
-    ``lengths`` (n, n_multi_valued), laid out as
+    ``lengths`` (n, n_multi_valued), and the items' ``weights`` when a
+    column has weighted items, laid out as
     :class:`~sklearn_mtl.nn.CategoricalInputs`.
     """
 
-    def __init__(self, codes, numeric, items=None, starts=None, lengths=None):
+    def __init__(self, codes, numeric, items=None, starts=None, lengths=None, weights=None):
         self.codes = codes
         self.numeric = numeric
         self.items = items
         self.starts = starts
         self.lengths = lengths
+        self.weights = weights
 
 
 class FeatureEncoder:
@@ -384,7 +410,8 @@ class FeatureEncoder:
     to ``1 + hash % n_buckets`` with no vocabulary. Anything else (an
     unseen category, a missing value) maps to the reserved code ``0``, so
     prediction never indexes past an embedding table. A multi-valued column
-    (lists of items) encodes each item this way and keeps each row's bag.
+    (lists of items, or ``{item: weight}`` dicts) encodes each item this way
+    and keeps each row's bag (and the items' weights).
     Numeric columns are standardized with the mean and standard deviation
     of the data (updated by :meth:`partial_fit`): their scale then does not
     depend on the units of the input, which a network trained with one
@@ -454,12 +481,24 @@ class FeatureEncoder:
             for j in self._vocabulary_index:
                 values = _column(X, j)
                 if j in self.multi_index:
-                    values, lengths = _flatten(values, self._name(j))
+                    values, lengths, _ = _flatten(values, self._name(j))
                     if kept is not None:
                         values = values[np.repeat(kept, lengths)]
                 elif kept is not None:
                     values = values[kept]
-                counted, declared = _Vocabulary.count(values)
+                try:
+                    counted, declared = _Vocabulary.count(values)
+                    unhashable = counted.index.dtype == object and any(
+                        isinstance(c, _SEQUENCE_TYPES + _WEIGHTED_TYPES) for c in counted.index
+                    )
+                except TypeError:  # pandas may refuse to count unhashable values
+                    unhashable = True
+                if unhashable:
+                    raise TypeError(
+                        f"Categorical column {self._name(j)} holds lists or dicts among single "
+                        "values, which cannot be categories. A multi-valued column needs a "
+                        "list (or an {item: weight} dict) in every row, e.g. [value]."
+                    )
                 if j in counts:
                     counted = counts[j][0].add(counted, fill_value=0).astype(np.int64)
                     declared = declared and counts[j][1]
@@ -480,6 +519,11 @@ class FeatureEncoder:
         multi = np.array([is_multi_valued(_column(X, j)) for j in categorical_index], dtype=bool)
         self.single_index = categorical_index[~multi]
         self.multi_index = categorical_index[multi]
+        self.weighted_columns = [
+            self._name(j)
+            for j in self.multi_index
+            if isinstance(_present_head(_column(X, j), 1)[0], _WEIGHTED_TYPES)
+        ]
         self.numeric_index = np.flatnonzero(~self.is_categorical)
         buckets = self._checked_hash_buckets()
         self._books = {j: _Hashing(n) for j, n in buckets.items()}
@@ -500,7 +544,7 @@ class FeatureEncoder:
                 continue
             values = _column(X, j)
             if j in self.multi_index:
-                values, _ = _flatten(values, self._name(j))
+                values, _, _ = _flatten(values, self._name(j))
             present = ~pd.isna(np.asarray(values, dtype=object))
             new = (book.positions(values) < 0) & present
             if new.any():
@@ -555,7 +599,7 @@ class FeatureEncoder:
                 continue
             values = _column(X, j)
             if j in self.multi_index:
-                values, _ = _flatten(values[:1000], self._name(j))
+                values, _, _ = _flatten(values[:1000], self._name(j))
             kind = book.unknown_kind(values)
             if kind is not None:
                 warnings.warn(
@@ -581,15 +625,17 @@ class FeatureEncoder:
             numeric[rows] = (self._numeric_block(block) - mean) / scale
         if not len(self.multi_index):
             return EncodedFeatures(codes, numeric)
-        items, lengths = [], []
+        items, lengths, weights = [], [], []
         for j in self.multi_index:
-            flat, counts = _flatten(_column(X, j), self._name(j))
+            flat, counts, item_weights = _flatten(_column(X, j), self._name(j))
             items.append(self._books[j].codes(flat).astype(index_dtype))
             lengths.append(counts)
+            weights.append(np.ones(len(flat)) if item_weights is None else item_weights)
         lengths = np.column_stack(lengths)
         flat_lengths = lengths.T.reshape(-1)
         starts = (np.cumsum(flat_lengths) - flat_lengths).reshape(lengths.shape[::-1]).T
-        return EncodedFeatures(codes, numeric, np.concatenate(items), starts, lengths)
+        weights = np.concatenate(weights).astype(np.float32) if self.weighted_columns else None
+        return EncodedFeatures(codes, numeric, np.concatenate(items), starts, lengths, weights)
 
     def _name(self, j):
         return _column_name(self.feature_names, j)

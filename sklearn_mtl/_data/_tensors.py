@@ -19,6 +19,7 @@ def module_inputs(encoded, dtype):
             torch.from_numpy(encoded.items),
             torch.from_numpy(encoded.starts),
             torch.from_numpy(encoded.lengths),
+            None if encoded.weights is None else torch.from_numpy(encoded.weights),
         )
     return {"categorical": codes, "numeric": torch.from_numpy(encoded.numeric).to(dtype)}
 
@@ -29,7 +30,9 @@ def _rows(data, index):
     batch = data[index]
     # Compact host codes widen to int64 per batch, as embedding lookups prefer.
     if isinstance(batch, CategoricalInputs):
-        return CategoricalInputs(*(t.long() for t in batch._tensors()))
+        return CategoricalInputs(
+            batch.codes.long(), batch.items.long(), batch.starts, batch.lengths, batch.weights
+        )
     return batch.long() if batch.dtype == torch.int32 else batch
 
 

@@ -116,7 +116,8 @@ class ESMMClassifier(BaseMultiTaskClassifier):
         How the item embeddings of a multi-valued categorical column (a
         column of lists, tuples or arrays, found by ``"from_dtype"`` or
         declared in ``categorical_features``) are pooled per row. An empty
-        list or a missing value pools to zeros.
+        list or a missing value pools to zeros. A column of ``{item:
+        weight}`` dicts has weighted items: weighted sum or mean.
     min_frequency : int or float, default=None
         As in :class:`~sklearn.preprocessing.OrdinalEncoder`: categories
         seen fewer times (int) or in a smaller fraction of the rows (float)

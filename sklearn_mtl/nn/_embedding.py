@@ -25,6 +25,8 @@ class CategoricalInputs:
         Start of each bag in ``items`` (bags are in column-major order).
     lengths : torch.Tensor of shape (n, n_multi_valued)
         Number of items of each bag.
+    weights : torch.Tensor of shape (n_items,), default=None
+        Weight of each item; None weighs every item 1.
 
     Examples
     --------
@@ -37,30 +39,40 @@ class CategoricalInputs:
     [[0], [0]]
     """
 
-    def __init__(self, codes, items, starts, lengths):
+    def __init__(self, codes, items, starts, lengths, weights=None):
         self.codes = codes
         self.items = items
         self.starts = starts
         self.lengths = lengths
+        self.weights = weights
 
     @classmethod
-    def from_bags(cls, codes, bags):
-        """Build from ``bags[j][i]``, the list of item codes of row ``i`` in column ``j``."""
+    def from_bags(cls, codes, bags, weights=None):
+        """Build from ``bags[j][i]``, the list of item codes of row ``i`` in column
+        ``j`` (and ``weights[j][i]``, their weights)."""
         lengths = torch.tensor([[len(bag) for bag in column] for column in bags], dtype=torch.int64)
         flat = [item for column in bags for bag in column for item in bag]
         starts = torch.cumsum(lengths.reshape(-1), 0) - lengths.reshape(-1)
+        if weights is not None:
+            weights = torch.tensor([w for column in weights for bag in column for w in bag])
         return cls(
-            codes, torch.tensor(flat, dtype=torch.int64), starts.reshape(lengths.shape).T, lengths.T
+            codes,
+            torch.tensor(flat, dtype=torch.int64),
+            starts.reshape(lengths.shape).T,
+            lengths.T,
+            weights,
         )
 
     def __len__(self):
         return len(self.codes)
 
     def to(self, device):
-        return CategoricalInputs(*(t.to(device) for t in self._tensors()))
+        return CategoricalInputs(
+            *(None if t is None else t.to(device) for t in self._tensors())
+        )
 
     def _tensors(self):
-        return self.codes, self.items, self.starts, self.lengths
+        return self.codes, self.items, self.starts, self.lengths, self.weights
 
     def take(self, index):
         """The rows at ``index`` (a slice or an index tensor), their bags made contiguous."""
@@ -77,6 +89,7 @@ class CategoricalInputs:
             self.items[positions],
             new_starts.reshape(-1, n).T,
             lengths.reshape(-1, n).T,
+            None if self.weights is None else self.weights[positions],
         )
 
     __getitem__ = take
@@ -90,7 +103,9 @@ class MixedInputEmbedding(nn.Module):
     Code 0 of every column is reserved for unknown or missing categories.
     Multi-valued columns (bags of items) are embedded from the same table by
     one :func:`~torch.nn.functional.embedding_bag` call that pools each
-    row's items (``pooling``); an empty bag pools to a zero vector.
+    row's items (``pooling``); an empty bag pools to a zero vector. With
+    item weights, ``"sum"`` is the weighted sum and ``"mean"`` the weighted
+    mean (a bag of zero total weight pools to zeros).
 
     Parameters
     ----------
@@ -105,7 +120,8 @@ class MixedInputEmbedding(nn.Module):
         Number of item codes of each multi-valued column, the reserved code
         included.
     pooling : {"mean", "sum", "max"}, default="mean"
-        How a bag's item embeddings are pooled into one vector.
+        How a bag's item embeddings are pooled into one vector (``"max"``
+        takes no item weights).
 
     Attributes
     ----------
@@ -165,11 +181,29 @@ class MixedInputEmbedding(nn.Module):
         column_of_item = torch.repeat_interleave(
             torch.arange(n_bags, device=bags.lengths.device), bags.lengths.sum(0)
         )
-        pooled = F.embedding_bag(
-            bags.items + self.bag_offsets[column_of_item],
-            self.table.weight,
-            bags.starts.T.reshape(-1),
-            mode=self.pooling,
-        )
+        offsets = bags.starts.T.reshape(-1)
+        codes = bags.items + self.bag_offsets[column_of_item]
+        if bags.weights is None:
+            pooled = F.embedding_bag(codes, self.table.weight, offsets, mode=self.pooling)
+        else:
+            pooled = self._pool_weighted(codes, offsets, bags)
         # Bags come column by column: (n_bags * n, dim) -> (n, n_bags * dim).
         return pooled.reshape(n_bags, n, -1).transpose(0, 1).flatten(1)
+
+    def _pool_weighted(self, codes, offsets, bags):
+        if self.pooling == "max":
+            raise ValueError(
+                "Weighted items cannot be max-pooled; use pooling='sum' or 'mean'."
+            )
+        weights = bags.weights.to(self.table.weight.dtype)
+        pooled = F.embedding_bag(
+            codes, self.table.weight, offsets, mode="sum", per_sample_weights=weights
+        )
+        if self.pooling == "sum":
+            return pooled
+        bag_of_item = torch.repeat_interleave(
+            torch.arange(len(offsets), device=offsets.device), bags.lengths.T.reshape(-1)
+        )
+        total = torch.zeros(len(offsets), dtype=weights.dtype, device=weights.device)
+        total = total.index_add(0, bag_of_item, weights)
+        return pooled / torch.where(total > 0, total, torch.ones_like(total)).unsqueeze(1)
