@@ -1,5 +1,6 @@
 """Multi-task deep learning estimators with a scikit-learn API."""
 
+from ._data import ChunkedData
 from .models import (
     AITMClassifier,
     ESCM2Classifier,
@@ -14,6 +15,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AITMClassifier",
+    "ChunkedData",
     "ESCM2Classifier",
     "ESMMClassifier",
     "MMoEClassifier",

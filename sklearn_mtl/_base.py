@@ -5,6 +5,7 @@ import inspect
 import warnings
 from abc import ABCMeta, abstractmethod
 from contextlib import contextmanager
+from itertools import chain
 from numbers import Integral, Real
 
 import numpy as np
@@ -12,9 +13,8 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.model_selection import StratifiedShuffleSplit
 from sklearn.utils import check_array, check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 from skorch.helper import predefined_split
 
@@ -27,8 +27,20 @@ from ._callbacks import (
     check_callback,
     nanmean,
 )
-from ._data import BatchIterator, FeatureEncoder, TensorData, resolve_categorical_mask
-from ._data import check_category_codes
+from ._data import (
+    BatchIterator,
+    ChunkedData,
+    ChunkTensors,
+    FeatureEncoder,
+    TensorData,
+    check_category_codes,
+    check_container,
+    module_inputs,
+    multi_valued_mask,
+    prediction_batches,
+    resolve_categorical_mask,
+    split_validation,
+)
 from ._discovery import public_module
 from ._net import MultiTaskNet
 from ._targets import TASK_TYPES, align_task_columns, check_task_types, task_columns
@@ -44,6 +56,9 @@ _OPTIMIZERS = {
     "adamw": torch.optim.AdamW,
     "sgd": torch.optim.SGD,
 }
+
+#: Rows encoded at a time at prediction, so that its memory does not grow with X.
+_PREDICT_BLOCK_ROWS = 1 << 16
 
 #: Data sets larger than this get early stopping when ``early_stopping="auto"``.
 _AUTO_EARLY_STOPPING_MIN_SAMPLES = 10_000
@@ -125,6 +140,14 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "embedding_dim": [Interval(Integral, 1, None, closed="left")],
         "categorical_features": ["array-like", StrOptions({"from_dtype"}), callable, None],
+        "multi_valued_pooling": [StrOptions({"mean", "sum", "max"})],
+        "min_frequency": [
+            Interval(Integral, 1, None, closed="left"),
+            Interval(RealNotInt, 0, 1, closed="neither"),
+            None,
+        ],
+        "max_categories": [Interval(Integral, 1, None, closed="left"), None],
+        "hash_buckets": [Interval(Integral, 1, None, closed="left"), dict, None],
         "task_weights": ["array-like", None],
         "loss_weighting": [StrOptions(set(LOSS_WEIGHTINGS)), LossWeighting],
         "task_types": ["array-like", None],
@@ -153,6 +176,10 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         dropout,
         embedding_dim,
         categorical_features,
+        multi_valued_pooling,
+        min_frequency,
+        max_categories,
+        hash_buckets,
         task_weights,
         loss_weighting,
         early_stopping,
@@ -174,6 +201,10 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         self.dropout = dropout
         self.embedding_dim = embedding_dim
         self.categorical_features = categorical_features
+        self.multi_valued_pooling = multi_valued_pooling
+        self.min_frequency = min_frequency
+        self.max_categories = max_categories
+        self.hash_buckets = hash_buckets
         self.task_weights = task_weights
         self.loss_weighting = loss_weighting
         self.early_stopping = early_stopping
@@ -273,20 +304,21 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
     # ----------------------------------------------------------- public API
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Train the model on ``X`` and the label matrix ``Y``.
 
         Parameters
         ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
+        X : {array-like, DataFrame} of shape (n_samples, n_features) or ChunkedData
             Features. Categorical columns are chosen by
             ``categorical_features``; every other column must be numeric and
-            finite.
-        y : array-like of shape (n_samples, n_tasks) or (n_samples,)
-            The label matrix ``Y``: one column per task, of binary labels
-            (any two labels), or for a task declared in ``task_types``, of
-            any number of classes (``"multiclass"``) or of numbers
-            (``"regression"``). A DataFrame's column names become
+            finite. A :class:`~sklearn_mtl.ChunkedData` trains out of core
+            over chunks that each bring their own labels (then ``y=None``).
+        y : array-like of shape (n_samples, n_tasks) or (n_samples,), default=None
+            The label matrix ``Y`` (required unless ``X`` is ChunkedData): one
+            column per task, of binary labels (any two labels), or for a task
+            declared in ``task_types``, of any number of classes
+            (``"multiclass"``) or of numbers (``"regression"``). A DataFrame's column names become
             ``task_names_``. NaN marks a label that is not observed: that row
             does not count towards that task's loss or gradient (e.g. a
             conversion task observed on clicked rows only).
@@ -314,11 +346,19 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         and a ``UserWarning`` says so. Interrupted before any epoch completed,
         ``fit`` re-raises the ``KeyboardInterrupt`` and changes nothing.
         """
+        if isinstance(X, ChunkedData):
+            return self._fit_chunks(X, y, sample_weight)
         return self._fit(X, y, sample_weight, incremental=False, classes=None)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Train for one epoch over ``X``, ``Y``, continuing from the current state.
+
+        Each call updates the running mean and variance that standardize the
+        numeric columns (as ``StandardScaler.partial_fit``). Vocabularies are
+        set by the first call: declare categories up front with a pandas
+        ``CategoricalDtype``, or hash the column (``hash_buckets``); a later
+        chunk with categories the vocabulary lacks gets a warning.
 
         Parameters
         ----------
@@ -501,37 +541,26 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             columns = self._aligned_task_columns(Y)
         else:
             columns, task_names = task_columns(Y)
-        if len(columns[0]) != X.shape[0]:
-            raise ValueError(
-                f"Y has {len(columns[0])} rows but X has {X.shape[0]}: they must "
-                "describe the same samples."
-            )
+        self._check_rows(columns, X)
         sample_weight = self._check_sample_weight(sample_weight, X)
         if not continuing:
             self._set_tasks(columns, task_names, classes, sample_weight)
-            self._feature_encoder = FeatureEncoder(
-                self.is_categorical_, getattr(self, "feature_names_in_", None)
-            )
-        targets = np.column_stack(
-            [t.encode(c, n) for c, t, n in zip(columns, self._task_targets, self.task_names_)]
-        )
-        self._check_task_labels(targets)
-        if continuing:
-            codes, numeric = self._feature_encoder.transform(X)
-        else:
             self._dtype = _DTYPES[self.dtype]
-            codes, numeric = self._feature_encoder.fit_transform(X, sample_weight)
-        data = TensorData(
-            self._module_inputs(codes, numeric),
-            torch.from_numpy(targets).to(self._dtype),
-            None if sample_weight is None else torch.from_numpy(sample_weight).to(self._dtype),
-        )
+            self._feature_encoder = self._new_feature_encoder()
+            self._feature_encoder.fit(X, sample_weight)
+        encoder = self._feature_encoder
+        if continuing and incremental:
+            # Updated on a copy: a call that fails leaves the fitted encoding as it was.
+            encoder = copy.deepcopy(encoder)
+            encoder.partial_fit(X, sample_weight)
+        data = self._tensor_data(X, columns, sample_weight, encoder)
 
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         valid_data = None
         if not incremental and self._uses_early_stopping(len(data)):
-            data, valid_data = self._split_validation(data, rng)
+            strata = self._validation_strata(data.targets.numpy())
+            data, valid_data = split_validation(data, self.validation_fraction, rng, strata)
         if continuing:
             # A continued fit must not replay the first call's shuffles and dropout masks.
             seed = (seed + self.n_iter_) % np.iinfo(np.int32).max
@@ -543,9 +572,115 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             if continuing:
                 _continue_optimizer(net, self.net_)
             self._train(net, data, valid_data, epochs=1 if incremental else self.max_epochs)
+        self._feature_encoder = encoder
         if not continuing:
             self._structure = self._structure_params()
         return self
+
+    def _fit_chunks(self, source, y, sample_weight):
+        if y is not None or sample_weight is not None:
+            raise ValueError(
+                "With ChunkedData, labels and weights come with each chunk: call "
+                "fit(chunked_data) with y=None and sample_weight=None."
+            )
+        continuing = self.__sklearn_is_fitted__() and self.warm_start
+        if continuing:
+            self._check_structure_unchanged()
+        device = self._checked_device()
+        optimizer = self._checked_optimizer()
+        callbacks = [check_callback(item) for item in self.callbacks or []]
+        if not continuing and hasattr(self, "net_"):
+            del self.net_
+        n_samples = 0
+
+        def checked_chunks():
+            nonlocal n_samples
+            for X, Y, sample_weight in source:
+                tasks_known = continuing or n_samples
+                X = self._check_X(X, reset=not tasks_known)
+                if tasks_known:
+                    columns = self._aligned_task_columns(Y)
+                else:
+                    columns, task_names = task_columns(Y)
+                self._check_rows(columns, X)
+                sample_weight = self._check_sample_weight(sample_weight, X)
+                if not tasks_known:
+                    self._set_tasks(columns, task_names, None, sample_weight)
+                n_samples += X.shape[0]
+                yield X, sample_weight
+
+        chunks = checked_chunks()
+        first = next(chunks, None)
+        if first is None:
+            raise ValueError("ChunkedData gave no chunk: there is nothing to train on.")
+        if continuing:
+            for _ in chunks:  # only counts the rows, for early_stopping="auto"
+                pass
+        else:
+            self._dtype = _DTYPES[self.dtype]
+            self._feature_encoder = self._new_feature_encoder()
+            self._feature_encoder.fit_chunks(chain([first], chunks))
+
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        split_seed = int(rng.randint(np.iinfo(np.int32).max))
+        fraction = self.validation_fraction if self._uses_early_stopping(n_samples) else None
+        data, valid_data = (
+            ChunkTensors(source, self._chunk_tensor_data, fraction, part, split_seed)
+            for part in ("train", "valid")
+        )
+        if fraction is None:
+            valid_data = None
+        n_train = n_samples if fraction is None else int(n_samples * (1 - fraction))
+        if continuing:
+            seed = (seed + self.n_iter_) % np.iinfo(np.int32).max
+        with _seeded_torch(seed, device):
+            parts = self._continued_parts() if continuing else self._new_parts()
+            net = self._build_net(
+                *parts, optimizer, callbacks, n_train, valid_data is not None, device
+            )
+            if continuing:
+                _continue_optimizer(net, self.net_)
+            self._train(net, data, valid_data, epochs=self.max_epochs)
+        if not continuing:
+            self._structure = self._structure_params()
+        return self
+
+    def _chunk_tensor_data(self, X, Y, sample_weight):
+        X = self._check_X(X, reset=False)
+        columns = self._aligned_task_columns(Y)
+        self._check_rows(columns, X)
+        sample_weight = self._check_sample_weight(sample_weight, X)
+        return self._tensor_data(X, columns, sample_weight, self._feature_encoder)
+
+    @staticmethod
+    def _check_rows(columns, X):
+        if len(columns[0]) != X.shape[0]:
+            raise ValueError(
+                f"Y has {len(columns[0])} rows but X has {X.shape[0]}: they must "
+                "describe the same samples."
+            )
+
+    def _new_feature_encoder(self):
+        return FeatureEncoder(
+            self.is_categorical_,
+            getattr(self, "feature_names_in_", None),
+            min_frequency=self.min_frequency,
+            max_categories=self.max_categories,
+            hash_buckets=self.hash_buckets,
+        )
+
+    def _tensor_data(self, X, columns, sample_weight, encoder):
+        """Encoded labels, features and weights of checked ``X`` as host tensors."""
+        targets = np.column_stack(
+            [t.encode(c, n) for c, t, n in zip(columns, self._task_targets, self.task_names_)]
+        )
+        self._check_task_labels(targets)
+        return TensorData(
+            module_inputs(encoder.transform(X), self._dtype),
+            torch.from_numpy(targets).to(self._dtype),
+            None if sample_weight is None else torch.from_numpy(sample_weight).to(self._dtype),
+        )
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "net_")
@@ -581,6 +716,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         return columns
 
     def _check_X(self, X, *, reset):
+        check_container(X)
         if sp.issparse(X):
             raise TypeError(
                 "Sparse input is not supported: densify it first (.toarray()), or use "
@@ -599,6 +735,8 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             self.is_categorical_ = resolve_categorical_mask(
                 X, self.categorical_features, getattr(self, "feature_names_in_", None)
             )
+            if isinstance(self.categorical_features, str):  # "from_dtype": lists too
+                self.is_categorical_ |= multi_valued_mask(X)
             check_category_codes(X, self.is_categorical_, getattr(self, "feature_names_in_", None))
         return X
 
@@ -668,24 +806,6 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             return n_samples > _AUTO_EARLY_STOPPING_MIN_SAMPLES
         return self.early_stopping
 
-    def _split_validation(self, data, rng):
-        n_valid = int(round(self.validation_fraction * len(data)))
-        if n_valid < 1 or n_valid >= len(data):
-            raise ValueError(
-                f"validation_fraction={self.validation_fraction} leaves an empty training "
-                f"or validation set with {len(data)} samples; change it or set "
-                "early_stopping=False."
-            )
-        strata = self._validation_strata(data.targets.numpy())
-        try:
-            split = StratifiedShuffleSplit(n_splits=1, test_size=n_valid, random_state=rng)
-            train, valid = next(split.split(np.zeros(len(data)), strata))
-        except ValueError:
-            # Too few rows of a stratum to split it: a plain random split.
-            order = rng.permutation(len(data))
-            train, valid = order[n_valid:], order[:n_valid]
-        return data.take(torch.from_numpy(train)), data.take(torch.from_numpy(valid))
-
     def _validation_strata(self, targets):
         """The labels of the binary task with the fewest minority-class rows
         (unobserved = a third stratum), so that the validation split holds
@@ -714,8 +834,19 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
 
     def _new_parts(self):
         """A new module, criterion and loss-weighting strategy."""
+        encoder = self._feature_encoder
+        if self.multi_valued_pooling == "max" and encoder.weighted_columns:
+            raise ValueError(
+                f"multi_valued_pooling='max' cannot use item weights, but column(s) "
+                f"{', '.join(encoder.weighted_columns)} hold {{item: weight}} dicts; use "
+                "multi_valued_pooling='sum' or 'mean'."
+            )
         embedding = MixedInputEmbedding(
-            self._feature_encoder.cardinalities, self._feature_encoder.n_numeric, self.embedding_dim
+            encoder.cardinalities,
+            encoder.n_numeric,
+            self.embedding_dim,
+            bag_cardinalities=encoder.bag_cardinalities,
+            pooling=self.multi_valued_pooling,
         )
         module = self._build_module(embedding, self.n_tasks_).to(self._dtype)
         loss_weighting = make_loss_weighting(self.loss_weighting).setup(
@@ -767,12 +898,14 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             batch_size=self._batch_size(n_train),
             iterator_train=BatchIterator,
             iterator_train__shuffle=True,
+            iterator_train__device=device,
             iterator_valid=BatchIterator,
             # Validation and prediction batches change no result: an "auto"
             # training batch of 16 rows must not make predict crawl.
             iterator_valid__batch_size=(
                 _AUTO_BATCH_SIZE if self.batch_size == "auto" else self.batch_size
             ),
+            iterator_valid__device=device,
             train_split=None,
             callbacks=internal + callbacks,
             callbacks__print_log=EpochLog(keys_shown=self._epoch_log_keys()),
@@ -871,10 +1004,10 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         """Train ``net``; it becomes ``net_`` only when at least one epoch
         completed, so that an error (e.g. divergence) or an interrupt before
         the end of the first epoch leaves the estimator as it was."""
-        net.train_split = None if valid_data is None else predefined_split(valid_data.to(net.device))
+        net.train_split = None if valid_data is None else predefined_split(valid_data)
         n_before = len(net.history)
         try:
-            net.partial_fit(data.to(net.device), epochs=epochs)
+            net.partial_fit(data, epochs=epochs)
         finally:
             # The validation tensors must not live on in the fitted (pickled) model.
             net.train_split = None
@@ -886,27 +1019,33 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         self.history_ = net.history
         self.n_iter_ = len(net.history)
 
-    def _module_inputs(self, codes, numeric):
-        return {
-            "categorical": torch.from_numpy(codes),
-            "numeric": torch.from_numpy(numeric).to(self._dtype),
-        }
-
     def _forward(self, X, method):
         """Apply ``method(module, inputs)`` to X in batches; a float64 array."""
         check_is_fitted(self)
         X = self._check_X(X, reset=False)
-        data = TensorData(self._module_inputs(*self._feature_encoder.transform(X)))
+        self._feature_encoder.warn_unknown_kinds(X)
         module = self.net_.module_
         module.eval()
-        device = self.net_.device
-        outputs = []
+        batches = prediction_batches(
+            self._feature_encoder,
+            X,
+            # The fitted net's batch size and dtype: the parameters may have changed since.
+            self.net_.iterator_valid__batch_size,
+            self._dtype,
+            self.net_.device,
+            _PREDICT_BLOCK_ROWS,
+        )
+        # One output array filled batch by batch: no list of small arrays to
+        # concatenate, which would fragment the heap and double the output.
+        outputs, start = None, 0
         with torch.inference_mode():
-            # The fitted net's batch size: the parameter may have changed since.
-            for inputs, _ in BatchIterator(data, self.net_.iterator_valid__batch_size):
-                inputs = {name: t.to(device) for name, t in inputs.items()}
-                outputs.append(method(module, inputs).to("cpu", torch.float64))
-        return torch.cat(outputs).numpy()
+            for inputs in batches:
+                batch = method(module, inputs).to("cpu", torch.float64).numpy()
+                if outputs is None:
+                    outputs = np.empty((X.shape[0], *batch.shape[1:]))
+                outputs[start : start + len(batch)] = batch
+                start += len(batch)
+        return outputs
 
 
 def _lower_is_better(monitor):

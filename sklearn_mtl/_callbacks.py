@@ -110,7 +110,7 @@ class CheckedEarlyStopping(EarlyStopping):
                 f"history; use a task name or one of {recorded}."
             )
         if math.isnan(row[self.monitor]):
-            n_valid = "?" if dataset_valid is None else len(dataset_valid)
+            n_valid = len(dataset_valid) if hasattr(dataset_valid, "__len__") else "?"
             raise ValueError(
                 f"early_stopping_monitor={self.monitor!r} is NaN at epoch {row['epoch']}: "
                 f"it is undefined on the validation split ({n_valid} rows), e.g. a task "
@@ -226,7 +226,9 @@ class BatchProgress(Callback):
         self.stream = stream
 
     def on_epoch_begin(self, net, dataset_train=None, **kwargs):
-        self.total_ = -(-len(dataset_train) // net.batch_size)
+        # Out-of-core data (ChunkedData) has no length: progress then counts up.
+        sized = hasattr(dataset_train, "__len__")
+        self.total_ = -(-len(dataset_train) // net.batch_size) if sized else None
         self.start_ = self.last_report_ = self.clock()
         self.batches_, self.rows_, self.loss_sum_, self.drawn_ = 0, 0, 0.0, False
 
@@ -238,11 +240,13 @@ class BatchProgress(Callback):
         self.rows_ += rows
         self.loss_sum_ += net.history[-1]["batches"][-1]["train_loss"] * rows
         now = self.clock()
-        if now - self.last_report_ >= self.interval and self.batches_ < self.total_:
+        unfinished = self.total_ is None or self.batches_ < self.total_
+        if now - self.last_report_ >= self.interval and unfinished:
             self.last_report_ = now
             rate = self.rows_ / max(now - self.start_, 1e-9)
+            of_total = "" if self.total_ is None else f"/{self.total_}"
             self._write(
-                f"epoch {len(net.history)}: batch {self.batches_}/{self.total_}, "
+                f"epoch {len(net.history)}: batch {self.batches_}{of_total}, "
                 f"{rate:,.0f} rows/s, train_loss {self.loss_sum_ / self.rows_:.4f}"
             )
 

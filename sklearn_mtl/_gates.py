@@ -37,16 +37,19 @@ class GateUtilisation(Callback):
 
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         data = dataset_valid if dataset_valid is not None else dataset_train
-        data = data.take(slice(0, _MAX_ROWS))
         module = net.module_
         training = module.training
         module.eval()
         total, rows = 0.0, 0
+        batches = BatchIterator(data, net.iterator_valid__batch_size, device=net.device)
         with torch.no_grad():
-            for inputs, _ in BatchIterator(data, net.batch_size):
-                weights = self.task_gate_weights(module, inputs).double()
+            # The first rows in order: out-of-core data reads only its first chunk(s).
+            for inputs, _ in batches:
+                weights = self.task_gate_weights(module, inputs)[: _MAX_ROWS - rows].double()
                 total = total + weights.sum(0)
                 rows += len(weights)
+                if rows >= _MAX_ROWS:
+                    break
         module.train(training)
         shares = (total / rows).cpu().numpy()
         for name, task_shares in zip(self.task_names, shares):

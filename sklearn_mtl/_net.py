@@ -3,6 +3,7 @@
 import torch
 from skorch import NeuralNet
 from skorch.dataset import unpack_data
+from skorch.utils import to_device
 
 
 class MultiTaskNet(NeuralNet):
@@ -81,6 +82,11 @@ class MultiTaskNet(NeuralNet):
         modules = [getattr(self, name + "_") for name in self._modules + self._criteria]
         if any(isinstance(m, torch.nn.Module) and m.training != training for m in modules):
             super()._set_training(training)
+
+    def infer(self, x, **fit_params):
+        # Batches come as tensors (multi-valued features as CategoricalInputs) cut
+        # on the host; only they move to the device, never the whole data.
+        return self.module_(**self._merge_x_and_fit_params(to_device(x, self.device), fit_params))
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         # The validation loss is the training objective: same weighting, same penalty.

@@ -10,7 +10,6 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils._set_output import _get_output_config
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._data._encoding import _observed_categories
 
 __all__ = ["CategoricalPassthrough"]
 
@@ -24,6 +23,20 @@ def _kind(value):
 def _kinds(values):
     return {_kind(value) for value in values}
 
+
+
+def _observed_categories(values):
+    """The categories present in a column, sorted (first-seen order when mixed types)."""
+    if isinstance(getattr(values, "dtype", None), pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy()
+        used = np.bincount(codes[codes >= 0], minlength=len(values.cat.categories)) > 0
+        categories = values.cat.categories[used]
+    else:
+        categories = pd.unique(pd.Series(values, copy=False).dropna())
+    try:
+        return np.sort(np.asarray(categories))
+    except TypeError:  # mixed types cannot be ordered
+        return np.asarray(categories, dtype=object)
 
 class CategoricalPassthrough(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Pass columns through as pandas ``category`` columns with the categories seen in fit.

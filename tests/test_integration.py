@@ -80,6 +80,9 @@ def test_dataframe_and_ndarray_give_the_same_predictions(census):
     categorical = list(train.categorical_features)
     numeric = [c for c in train.data.columns if c not in categorical]
     X, Y = train.data[categorical + numeric][:2000], train.target[:2000]
+    # A dtype's declared categories are the vocabulary: keep those of these rows only,
+    # which are what the array's codes show.
+    X = X.assign(**{c: X[c].cat.remove_unused_categories() for c in categorical})
     # OrdinalEncoder orders categories by sorted value, as the estimator does;
     # its NaN for missing maps to the reserved code, as a missing category does.
     codes = OrdinalEncoder().fit_transform(X[categorical])

@@ -5,6 +5,7 @@ import torch
 from sklearn.metrics import r2_score, roc_auc_score
 
 from sklearn_mtl import MMoEClassifier, PLEClassifier, SharedBottomClassifier
+from sklearn_mtl._data import module_inputs
 from sklearn_mtl.datasets import load_census_income
 from sklearn_mtl.metrics import make_task_scorer, task_scorers
 
@@ -128,7 +129,7 @@ def test_conversion_gradient_ignores_unclicked_rows():
 
     def conversion_gradient(features):
         net.module_.zero_grad()
-        inputs = model._module_inputs(*model._feature_encoder.transform(features))
+        inputs = module_inputs(model._feature_encoder.transform(features), torch.float64)
         logits = net.module_(**inputs)
         net.criterion_.task_losses(logits, torch.from_numpy(Y))[1].backward()
         return [p.grad.clone() for p in net.module_.parameters() if p.grad is not None]

@@ -1,10 +1,23 @@
-"""Turn a feature matrix into int64 category codes and standardized float32 numerics."""
+"""Turn a feature matrix into category codes, bags of item codes and standardized numerics."""
+
+import warnings
+from itertools import chain
+from numbers import Integral, Number
 
 import numpy as np
 import pandas as pd
 
 #: Code of every unknown or missing category; known categories start at 1.
 UNKNOWN_CODE = 0
+
+#: Rows encoded at a time, so that temporaries stay small next to the data.
+_BLOCK_ROWS = 1 << 16
+
+
+def _row_blocks(X):
+    for start in range(0, X.shape[0], _BLOCK_ROWS):
+        rows = slice(start, start + _BLOCK_ROWS)
+        yield rows, (X.iloc[rows] if isinstance(X, pd.DataFrame) else X[rows])
 
 
 def _column(X, index):
@@ -15,129 +28,585 @@ def _column_name(feature_names, index):
     return repr(feature_names[index]) if feature_names is not None else f"at index {index}"
 
 
-def _observed_categories(values):
-    if isinstance(getattr(values, "dtype", None), pd.CategoricalDtype):
-        codes = values.cat.codes.to_numpy()
-        used = np.bincount(codes[codes >= 0], minlength=len(values.cat.categories)) > 0
-        categories = values.cat.categories[used]
-    else:
-        categories = pd.unique(pd.Series(values, copy=False).dropna())
-    try:
-        return np.sort(np.asarray(categories))
-    except TypeError:  # mixed types cannot be ordered; keep first-seen order
-        return np.asarray(categories, dtype=object)
+# ----------------------------------------------------------- multi-valued columns
+
+_SEQUENCE_TYPES = (list, tuple, np.ndarray)
+#: A row of weighted items: ``{item: weight}``.
+_WEIGHTED_TYPES = (dict,)
 
 
-def _positions(values, categories):
-    """Position of each value in ``categories``; -1 for unknown or missing."""
-    if isinstance(getattr(values, "dtype", None), pd.CategoricalDtype):
-        # Map the few categories, then gather by integer code: no hashing per row.
-        lookup = np.append(categories.get_indexer(values.cat.categories), -1)
-        return lookup[values.cat.codes.to_numpy()]
-    return categories.get_indexer(np.asarray(values))
+def _is_arrow_list(dtype):
+    if not isinstance(dtype, pd.ArrowDtype):
+        return False
+    import pyarrow as pa
+
+    return pa.types.is_list(dtype.pyarrow_dtype) or pa.types.is_large_list(dtype.pyarrow_dtype)
+
+
+def is_multi_valued(values):
+    """Whether a column holds lists of items (object column of lists, tuples or
+    arrays, or of ``{item: weight}`` dicts, or pandas' Arrow list dtype), judged
+    from its first non-missing values: a column that mixes them with scalars is
+    not one (it is then reported as not numeric)."""
+    if _is_arrow_list(getattr(values, "dtype", None)):
+        return True
+    head = _present_head(values)
+    return bool(len(head)) and (
+        all(isinstance(v, _SEQUENCE_TYPES) for v in head)
+        or all(isinstance(v, _WEIGHTED_TYPES) for v in head)
+    )
+
+
+def _present_head(values, n=64):
+    """Up to ``n`` first non-missing values of an object column; none for other columns."""
+    dtype = getattr(values, "dtype", None)
+    if dtype is None or dtype.kind != "O" or isinstance(dtype, pd.CategoricalDtype):
+        return []
+    # Look at a growing prefix: no full-size object copy for the common case.
+    size = 4 * n
+    while True:
+        head = np.asarray(values[:size], dtype=object)
+        present = head[~pd.isna(head)]
+        if len(present) >= n or size >= len(values):
+            return present[:n]
+        size *= 16
+
+
+def multi_valued_mask(X):
+    """Boolean mask of the columns of ``X`` that hold lists of items."""
+    return np.array([is_multi_valued(_column(X, j)) for j in range(X.shape[1])], dtype=bool)
+
+
+def _flatten(values, name):
+    """The items of every row, flat, the number of items of each row (0 for an
+    empty list or a missing value), and the items' weights (None for lists)."""
+    if _is_arrow_list(getattr(values, "dtype", None)):
+        import pyarrow as pa
+
+        array = pa.array(pd.Series(values, copy=False))
+        if isinstance(array, pa.ChunkedArray):
+            array = array.combine_chunks()
+        lengths = array.value_lengths().fill_null(0).to_numpy(zero_copy_only=False)
+        items = array.flatten().to_numpy(zero_copy_only=False)
+        return items, lengths.astype(np.int64), None
+    values = np.asarray(values, dtype=object)
+    missing = pd.isna(values) if values.size else np.zeros(0, dtype=bool)
+    rows = values[~missing] if missing.any() else values
+    # Every row is checked: a lone string would otherwise be split into characters.
+    weighted = bool(len(rows)) and isinstance(rows[0], _WEIGHTED_TYPES)
+    kinds = _WEIGHTED_TYPES if weighted else _SEQUENCE_TYPES
+    is_list = np.fromiter((isinstance(v, kinds) for v in rows), dtype=bool, count=len(rows))
+    if not is_list.all():
+        raise TypeError(
+            f"Multi-valued column {name} holds {rows[~is_list][0]!r} among its "
+            f"{'{item: weight} dicts' if weighted else 'lists'}: give every row "
+            f"{'a dict' if weighted else 'a list (e.g. [value])'}, an empty one, or a "
+            "missing value."
+        )
+    lengths = np.zeros(len(values), dtype=np.int64)
+    lengths[~missing] = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+    count = int(lengths.sum())
+    items = np.fromiter(chain.from_iterable(rows), dtype=object, count=count)
+    if not weighted:
+        return items, lengths, None
+    weights = np.fromiter(
+        chain.from_iterable(row.values() for row in rows), dtype=np.float64, count=count
+    )
+    if not np.isfinite(weights).all() or (weights < 0).any():
+        raise ValueError(
+            f"Multi-valued column {name} has item weights that are negative or not finite; "
+            "weights must be finite and non-negative."
+        )
+    return items, lengths, weights
+
+
+# ------------------------------------------------------------- code books
+
+
+def _value_kind(value):
+    if isinstance(value, (str, np.str_)):
+        return "string"
+    if isinstance(value, (bool, np.bool_)):
+        return "bool"
+    if isinstance(value, Number):
+        return "number"
+    return type(value).__name__
+
+
+class _Vocabulary:
+    """Categories seen at fit (or declared by a CategoricalDtype) -> codes 1..K,
+    rare ones sharing one infrequent code as in OrdinalEncoder; anything
+    else -> the reserved code."""
+
+    def __init__(self, min_frequency, max_categories):
+        self.min_frequency = min_frequency
+        self.max_categories = max_categories
+
+    @staticmethod
+    def count(values):
+        """Occurrences of each category (with zeros for declared, unseen ones)."""
+        if isinstance(getattr(values, "dtype", None), pd.CategoricalDtype):
+            # The declared categories are the vocabulary, observed or not.
+            codes = values.cat.codes.to_numpy()
+            counts = np.bincount(codes[codes >= 0], minlength=len(values.cat.categories))
+            return pd.Series(counts, index=values.cat.categories.astype(object)), True
+        return pd.Series(np.asarray(values), copy=False).value_counts(dropna=True), False
+
+    def fit(self, counted, declared, n_samples):
+        """Set the vocabulary from :meth:`count`'s result (merged over chunks)."""
+        self.declared = declared
+        categories, counts = counted.index, counted.to_numpy()
+        # Sorted as in OrdinalEncoder, so that codes do not depend on a dtype's order.
+        try:
+            order = np.argsort(np.asarray(categories), kind="mergesort")
+        except TypeError:  # mixed types cannot be ordered; keep first-seen order
+            order = np.arange(len(categories))
+        categories, counts = categories[order], counts[order]
+        self.categories = pd.Index(categories)
+        infrequent = self._infrequent(counts, n_samples)
+        self.infrequent_categories = self.categories[infrequent]
+        # Frequent categories keep their order as codes 1..K; the infrequent share K + 1.
+        code_of = np.zeros(len(self.categories), dtype=np.int64)
+        code_of[~infrequent] = np.arange(1, (~infrequent).sum() + 1)
+        code_of[infrequent] = (~infrequent).sum() + 1
+        self.n_codes = int((~infrequent).sum()) + 1 + int(infrequent.any())
+        self._lookup = np.append(code_of, UNKNOWN_CODE)
+        self.kinds = {_value_kind(c) for c in self.categories[:1000]}
+        return self
+
+    def _infrequent(self, counts, n_samples):
+        infrequent = np.zeros(len(counts), dtype=bool)
+        if self.min_frequency is not None:
+            threshold = (
+                self.min_frequency
+                if isinstance(self.min_frequency, Integral)
+                else self.min_frequency * n_samples
+            )
+            infrequent |= counts < threshold
+        frequent = np.flatnonzero(~infrequent)
+        if self.max_categories is not None and len(frequent) >= self.max_categories:
+            # max_categories counts the infrequent code; the rarest go first, ties by order.
+            keep = self.max_categories - 1
+            rarest = frequent[np.argsort(counts[frequent], kind="mergesort")]
+            infrequent[rarest[: len(rarest) - keep]] = True
+        return infrequent
+
+    def positions(self, values):
+        """Position of each value in the vocabulary; -1 for unknown or missing."""
+        if isinstance(getattr(values, "dtype", None), pd.CategoricalDtype):
+            # Map the few categories, then gather by integer code: no hashing per row.
+            lookup = np.append(self.categories.get_indexer(values.cat.categories), -1)
+            return lookup[values.cat.codes.to_numpy()]
+        return self.categories.get_indexer(np.asarray(values))
+
+    def codes(self, values):
+        return self._lookup[self.positions(values)]
+
+    def unknown_kind(self, values):
+        """The kind of the values when no category of the vocabulary has it
+        (e.g. strings against integer categories), else None."""
+        values = np.asarray(values, dtype=object) if not hasattr(values, "dtype") else values
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            values = values.cat.categories
+        present = np.asarray(values[:1000], dtype=object)
+        present = present[~pd.isna(present)]
+        if not present.size or not self.kinds:
+            return None
+        kind = _value_kind(present[0])
+        return None if kind in self.kinds else kind
+
+
+class _Hashing:
+    """A fixed number of buckets and no vocabulary: code ``1 + hash % n_buckets``.
+
+    The hash is pandas' ``hash_array`` (SipHash with a fixed key), the same in
+    every process; integral floats hash as the integers they equal, so
+    ``5`` and ``5.0`` share a bucket (a column that gains NaN turns float).
+    """
+
+    declared = True
+
+    def __init__(self, n_buckets):
+        self.n_buckets = int(n_buckets)
+        self.n_codes = self.n_buckets + 1
+
+    def codes(self, values):
+        if isinstance(getattr(values, "dtype", None), pd.CategoricalDtype):
+            lookup = np.append(self.codes(values.cat.categories), UNKNOWN_CODE)
+            return lookup[values.cat.codes.to_numpy()]
+        values = np.asarray(values)
+        missing = pd.isna(values)
+        hashed = pd.util.hash_array(_hashable(values, missing)) % np.uint64(self.n_buckets)
+        return np.where(missing, UNKNOWN_CODE, hashed.astype(np.int64) + 1)
+
+
+def _hashable(values, missing):
+    """Integers (also integral floats, also in object columns) as int64, anything
+    else as its string, so that a value hashes the same whatever its container."""
+    present = values[~missing]
+    if values.dtype.kind in "iub":
+        return values.astype(np.int64)
+    if values.dtype.kind == "f" or pd.api.types.infer_dtype(present, skipna=False) in (
+        "integer",
+        "floating",
+        "mixed-integer-float",
+    ):
+        numbers = np.asarray(present, dtype=np.float64)
+        if np.array_equal(numbers, np.round(numbers)):
+            out = np.zeros(len(values), dtype=np.int64)
+            out[~missing] = numbers.astype(np.int64)
+            return out
+    return np.where(missing, "", values).astype(str).astype(object)
+
+
+# ------------------------------------------------------------------ columns
+
+
+class _NumericStats:
+    """Running (weighted) mean and variance, updated chunk by chunk as in
+    ``StandardScaler.partial_fit`` (Chan et al.'s pairwise update)."""
+
+    def __init__(self, n_numeric):
+        self.n_seen = 0.0
+        self.mean = np.zeros(n_numeric)
+        self.var = np.zeros(n_numeric)
+
+    def update(self, values, sample_weight):
+        if not values.shape[1]:
+            return
+        w = np.ones(len(values)) if sample_weight is None else sample_weight
+        n = w.sum()
+        if not n:  # a block of zero-weight rows adds nothing
+            return
+        mean = np.average(values, axis=0, weights=w)
+        var = np.average((values - mean) ** 2, axis=0, weights=w)
+        total = self.n_seen + n
+        delta = mean - self.mean
+        self.var = (
+            self.n_seen * self.var + n * var + delta**2 * self.n_seen * n / total
+        ) / total
+        self.mean = self.mean + delta * n / total
+        self.n_seen = total
+
+    @property
+    def scale(self):
+        scale = np.sqrt(self.var)
+        return np.where(scale > 0, scale, 1.0)
+
+
+def _numeric_values(values, name):
+    """A numeric column as float64; dates and durations as seconds."""
+    dtype = getattr(values, "dtype", None)
+    if dtype is not None and (
+        dtype.kind in "mM" or isinstance(dtype, pd.DatetimeTZDtype)
+    ):
+        # Seconds since the Unix epoch (UTC), whatever the storage resolution, so
+        # that data stored at another resolution at predict encodes the same.
+        series = pd.Series(values, copy=False)
+        if dtype.kind == "m":
+            return series.dt.total_seconds().to_numpy(dtype=np.float64, na_value=np.nan)
+        if isinstance(dtype, pd.DatetimeTZDtype):
+            series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+        since = series - pd.Timestamp("1970-01-01")
+        return since.dt.total_seconds().to_numpy(dtype=np.float64, na_value=np.nan)
+    if isinstance(values, pd.Series):
+        # Nullable columns hold pd.NA, which only to_numpy turns into NaN.
+        return values.to_numpy(dtype=np.float64, na_value=np.nan)
+    return np.asarray(values, dtype=np.float64)
+
+
+class EncodedFeatures:
+    """The encoded form of a feature matrix, on the host.
+
+    ``codes`` (n, n_single) and ``numeric`` (n, n_numeric) arrays, and for
+    multi-valued columns a flat ``items`` array with per-row ``starts`` and
+    ``lengths`` (n, n_multi_valued), and the items' ``weights`` when a
+    column has weighted items, laid out as
+    :class:`~sklearn_mtl.nn.CategoricalInputs`.
+    """
+
+    def __init__(self, codes, numeric, items=None, starts=None, lengths=None, weights=None):
+        self.codes = codes
+        self.numeric = numeric
+        self.items = items
+        self.starts = starts
+        self.lengths = lengths
+        self.weights = weights
 
 
 class FeatureEncoder:
-    """Split features into category codes and standardized numerics.
+    """Split features into category codes, bags of item codes and standardized numerics.
 
-    Categorical columns map to codes ``1..K`` of the categories seen at fit
-    time; anything else (an unseen category, a missing value) maps to the
-    reserved code ``0``, so prediction never indexes past an embedding table.
-    Numeric columns are standardized with the training mean and standard
-    deviation: their scale then does not depend on the units of the input,
-    which a network trained with one learning rate needs.
+    Categorical columns map to codes ``1..K`` of their vocabulary: the
+    declared categories of a pandas ``CategoricalDtype``, else the
+    categories seen at fit, rare ones sharing one infrequent code
+    (``min_frequency``, ``max_categories``, as in
+    :class:`~sklearn.preprocessing.OrdinalEncoder`); a hashed column maps
+    to ``1 + hash % n_buckets`` with no vocabulary. Anything else (an
+    unseen category, a missing value) maps to the reserved code ``0``, so
+    prediction never indexes past an embedding table. A multi-valued column
+    (lists of items, or ``{item: weight}`` dicts) encodes each item this way
+    and keeps each row's bag (and the items' weights).
+    Numeric columns are standardized with the mean and standard deviation
+    of the data (updated by :meth:`partial_fit`): their scale then does not
+    depend on the units of the input, which a network trained with one
+    learning rate needs. Datetime columns are seconds since the epoch.
 
     Parameters
     ----------
     is_categorical : ndarray of bool of shape (n_features,)
-        Which columns are categorical.
+        Which columns are categorical (multi-valued ones included).
     feature_names : ndarray of str or None
-        Column names, for error messages.
+        Column names, for error messages and per-column settings.
+    min_frequency, max_categories : int, float or None
+        As in OrdinalEncoder, for every vocabulary.
+    hash_buckets : int, dict or None
+        Buckets of every categorical column, or of the columns named (or
+        indexed) by the dict's keys.
     """
 
-    def __init__(self, is_categorical, feature_names=None):
+    def __init__(
+        self,
+        is_categorical,
+        feature_names=None,
+        *,
+        min_frequency=None,
+        max_categories=None,
+        hash_buckets=None,
+    ):
         self.is_categorical = is_categorical
         self.feature_names = feature_names
+        self.min_frequency = min_frequency
+        self.max_categories = max_categories
+        self.hash_buckets = hash_buckets
 
     @property
     def cardinalities(self):
-        """Embedding table size of each categorical column (reserved code included)."""
-        return [len(categories) + 1 for categories in self.categories_]
+        """Table size of each single-valued categorical column (reserved code included)."""
+        return [self._books[j].n_codes for j in self.single_index]
+
+    @property
+    def bag_cardinalities(self):
+        """Item table size of each multi-valued column (reserved code included)."""
+        return [self._books[j].n_codes for j in self.multi_index]
 
     @property
     def n_numeric(self):
-        return int((~self.is_categorical).sum())
+        return len(self.numeric_index)
 
-    def fit_transform(self, X, sample_weight=None):
-        """Learn categories and scaling, then encode ``X``.
+    # ------------------------------------------------------------- fitting
+
+    def fit(self, X, sample_weight=None):
+        """Learn the vocabularies and numeric statistics of ``X``.
 
         With ``sample_weight``, zero-weight rows contribute no category and the
         mean and standard deviation are weighted: weighting a row by ``k`` is
         then the same as repeating it ``k`` times.
         """
-        weighted = slice(None) if sample_weight is None else sample_weight > 0
-        categorical_index = np.flatnonzero(self.is_categorical)
+        return self.fit_chunks([(X, sample_weight)])
+
+    def fit_chunks(self, chunks):
+        """Learn from ``(X, sample_weight)`` chunks as from their concatenation,
+        holding one chunk at a time."""
+        counts, n_samples = {}, 0
+        for X, sample_weight in chunks:
+            if not n_samples:
+                self._set_columns(X)
+            kept = None if sample_weight is None else sample_weight > 0
+            for j in self._vocabulary_index:
+                values = _column(X, j)
+                if j in self.multi_index:
+                    values, lengths, _ = _flatten(values, self._name(j))
+                    if kept is not None:
+                        values = values[np.repeat(kept, lengths)]
+                elif kept is not None:
+                    values = values[kept]
+                try:
+                    counted, declared = _Vocabulary.count(values)
+                    unhashable = counted.index.dtype == object and any(
+                        isinstance(c, _SEQUENCE_TYPES + _WEIGHTED_TYPES) for c in counted.index
+                    )
+                except TypeError:  # pandas may refuse to count unhashable values
+                    unhashable = True
+                if unhashable:
+                    raise TypeError(
+                        f"Categorical column {self._name(j)} holds lists or dicts among single "
+                        "values, which cannot be categories. A multi-valued column needs a "
+                        "list (or an {item: weight} dict) in every row, e.g. [value]."
+                    )
+                if j in counts:
+                    counted = counts[j][0].add(counted, fill_value=0).astype(np.int64)
+                    declared = declared and counts[j][1]
+                counts[j] = counted, declared
+            self._update_stats(X, sample_weight)
+            n_samples += X.shape[0]
+        for j, (counted, declared) in counts.items():
+            self._books[j] = _Vocabulary(self.min_frequency, self.max_categories).fit(
+                counted, declared, n_samples
+            )
         self.categories_ = [
-            _observed_categories(_column(X, j)[weighted]) for j in categorical_index
+            getattr(self._books[j], "categories", None) for j in np.flatnonzero(self.is_categorical)
         ]
-        numeric = self._numeric_block(X)
-        if numeric.shape[1]:
-            self.mean_ = np.average(numeric, axis=0, weights=sample_weight)
-            variance = np.average((numeric - self.mean_) ** 2, axis=0, weights=sample_weight)
-            scale = np.sqrt(variance)
-        else:
-            self.mean_ = scale = np.zeros(0)
-        self.scale_ = np.where(scale > 0, scale, 1.0)
-        return self._codes(X), self._standardize(numeric)
+        return self
+
+    def _set_columns(self, X):
+        categorical_index = np.flatnonzero(self.is_categorical)
+        multi = np.array([is_multi_valued(_column(X, j)) for j in categorical_index], dtype=bool)
+        self.single_index = categorical_index[~multi]
+        self.multi_index = categorical_index[multi]
+        self.weighted_columns = [
+            self._name(j)
+            for j in self.multi_index
+            if isinstance(_present_head(_column(X, j), 1)[0], _WEIGHTED_TYPES)
+        ]
+        self.numeric_index = np.flatnonzero(~self.is_categorical)
+        buckets = self._checked_hash_buckets()
+        self._books = {j: _Hashing(n) for j, n in buckets.items()}
+        self._vocabulary_index = [j for j in categorical_index if j not in buckets]
+        self._stats = _NumericStats(self.n_numeric)
+
+    def partial_fit(self, X, sample_weight=None):
+        """Update what follows the data with a new chunk: the numeric statistics.
+
+        Vocabularies stay as they are (the embedding tables have their
+        size); a vocabulary learnt from the first chunk warns when a later
+        chunk brings categories it does not know: declare them up front
+        with a CategoricalDtype, or hash the column.
+        """
+        self._update_stats(X, sample_weight)
+        for j, book in self._books.items():
+            if book.declared:
+                continue
+            values = _column(X, j)
+            if j in self.multi_index:
+                values, _, _ = _flatten(values, self._name(j))
+            present = ~pd.isna(np.asarray(values, dtype=object))
+            new = (book.positions(values) < 0) & present
+            if new.any():
+                warnings.warn(
+                    f"Column {self._name(j)} has {int(new.sum())} value(s) in this chunk that "
+                    "the first call to partial_fit did not see (e.g. "
+                    f"{np.asarray(values, dtype=object)[new][0]!r}); they share the unknown "
+                    "code. Declare every category up front with a pandas CategoricalDtype, "
+                    "or hash the column (hash_buckets).",
+                    UserWarning,
+                    stacklevel=4,
+                )
+        return self
+
+    def _update_stats(self, X, sample_weight):
+        for rows, block in _row_blocks(X):
+            self._stats.update(
+                self._numeric_block(block), None if sample_weight is None else sample_weight[rows]
+            )
+
+    def _checked_hash_buckets(self):
+        categorical_index = np.flatnonzero(self.is_categorical)
+        if self.hash_buckets is None:
+            return {}
+        if isinstance(self.hash_buckets, Integral):
+            return dict.fromkeys(categorical_index.tolist(), self.hash_buckets)
+        names = list(self.feature_names) if self.feature_names is not None else []
+        buckets = {}
+        for key, n in self.hash_buckets.items():
+            j = names.index(key) if key in names else key
+            if not isinstance(j, Integral) or j not in categorical_index:
+                raise ValueError(
+                    f"hash_buckets names {key!r}, which is not a categorical column of X; "
+                    "declare it in categorical_features too, or give the pandas 'category' "
+                    "dtype to it."
+                )
+            if not isinstance(n, Integral) or n < 1:
+                raise ValueError(
+                    f"hash_buckets[{key!r}] must be a positive number of buckets, got {n!r}."
+                )
+            buckets[int(j)] = int(n)
+        return buckets
+
+    # ------------------------------------------------------------ encoding
+
+    def warn_unknown_kinds(self, X):
+        """Warn about categorical columns whose values are of a kind no category
+        of the vocabulary has (e.g. ``"3"`` against ``3``): every one of them
+        would silently take the unknown code."""
+        for j, book in self._books.items():
+            if not isinstance(book, _Vocabulary):
+                continue
+            values = _column(X, j)
+            if j in self.multi_index:
+                values, _, _ = _flatten(values[:1000], self._name(j))
+            kind = book.unknown_kind(values)
+            if kind is not None:
+                warnings.warn(
+                    f"Categorical column {self._name(j)} holds {kind} values but its "
+                    f"categories at fit were {sorted(book.kinds)}: none of them is known, "
+                    "so every row takes the unknown code. Convert the column to the "
+                    "type it had at fit.",
+                    UserWarning,
+                    stacklevel=4,
+                )
 
     def transform(self, X):
-        return self._codes(X), self._standardize(self._numeric_block(X))
+        """Encode ``X`` into an :class:`EncodedFeatures` (codes as int32 when they fit)."""
+        n = X.shape[0]
+        n_codes = sum(self.cardinalities + self.bag_cardinalities)
+        index_dtype = np.int32 if n_codes < 2**31 else np.int64
+        codes = np.empty((n, len(self.single_index)), dtype=index_dtype)
+        for out, j in enumerate(self.single_index):
+            codes[:, out] = self._books[j].codes(_column(X, j))
+        numeric = np.empty((n, self.n_numeric), dtype=np.float32)
+        mean, scale = self._stats.mean, self._stats.scale
+        for rows, block in _row_blocks(X):
+            numeric[rows] = (self._numeric_block(block) - mean) / scale
+        if not len(self.multi_index):
+            return EncodedFeatures(codes, numeric)
+        items, lengths, weights = [], [], []
+        for j in self.multi_index:
+            flat, counts, item_weights = _flatten(_column(X, j), self._name(j))
+            items.append(self._books[j].codes(flat).astype(index_dtype))
+            lengths.append(counts)
+            weights.append(np.ones(len(flat)) if item_weights is None else item_weights)
+        lengths = np.column_stack(lengths)
+        flat_lengths = lengths.T.reshape(-1)
+        starts = (np.cumsum(flat_lengths) - flat_lengths).reshape(lengths.shape[::-1]).T
+        weights = np.concatenate(weights).astype(np.float32) if self.weighted_columns else None
+        return EncodedFeatures(codes, numeric, np.concatenate(items), starts, lengths, weights)
 
-    def _codes(self, X):
-        categorical_index = np.flatnonzero(self.is_categorical)
-        codes = np.empty((X.shape[0], len(categorical_index)), dtype=np.int64)
-        for out, (j, categories) in enumerate(zip(categorical_index, self.categories_)):
-            codes[:, out] = _positions(_column(X, j), pd.Index(categories)) + 1
-        return codes
-
-    def _standardize(self, numeric):
-        return ((numeric - self.mean_) / self.scale_).astype(np.float32)
+    def _name(self, j):
+        return _column_name(self.feature_names, j)
 
     def _numeric_block(self, X):
-        numeric_index = np.flatnonzero(~self.is_categorical)
-        try:
-            if isinstance(X, pd.DataFrame):
-                # Nullable columns hold pd.NA, which only to_numpy turns into NaN.
-                values = X.iloc[:, numeric_index].to_numpy(dtype=np.float64, na_value=np.nan)
-            else:
-                values = np.asarray(X[:, numeric_index], dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            self._raise_non_numeric(X, numeric_index, exc)
-        self._check_finite(values, numeric_index)
+        columns = []
+        for j in self.numeric_index:
+            try:
+                columns.append(_numeric_values(_column(X, j), self._name(j)))
+            except (TypeError, ValueError) as exc:
+                self._raise_non_numeric(_column(X, j), j, exc)
+        values = np.column_stack(columns) if columns else np.empty((X.shape[0], 0))
+        self._check_finite(values)
         return values
 
-    def _raise_non_numeric(self, X, numeric_index, exc):
-        for j in numeric_index:
-            try:
-                np.asarray(_column(X, j), dtype=np.float64)
-            except (TypeError, ValueError) as column_exc:
-                raise TypeError(
-                    f"Column {_column_name(self.feature_names, j)} is neither numeric "
-                    f"nor declared categorical ({column_exc}). Declare it in "
-                    "categorical_features, give it the pandas 'category' dtype, or "
-                    "encode it first (e.g. sklearn.preprocessing.OrdinalEncoder)."
-                ) from exc
-        raise exc
+    def _raise_non_numeric(self, values, j, exc):
+        if is_multi_valued(values):
+            raise TypeError(
+                f"Column {self._name(j)} holds lists: it is a multi-valued categorical "
+                "feature. Declare it in categorical_features (or leave "
+                "categorical_features='from_dtype', which detects it)."
+            ) from exc
+        raise TypeError(
+            f"Column {self._name(j)} is neither numeric nor declared categorical "
+            f"({exc}). Declare it in categorical_features, give it the pandas 'category' "
+            "dtype, or encode it first (e.g. sklearn.preprocessing.OrdinalEncoder)."
+        ) from exc
 
-    def _check_finite(self, values, numeric_index):
+    def _check_finite(self, values):
         for problem, test in (("NaN", np.isnan), ("infinity", np.isinf)):
             bad = test(values).any(axis=0)
             if bad.any():
-                names = [_column_name(self.feature_names, j) for j in numeric_index[bad]]
+                names = [self._name(j) for j in self.numeric_index[bad]]
                 raise ValueError(
                     f"Input X contains {problem} in numeric column(s) {', '.join(names)}. "
                     "Numeric features must be finite: impute them first (e.g. "
                     "sklearn.impute.SimpleImputer in a Pipeline), or declare the "
                     "column categorical so that missing values get their own code."
                 )
-

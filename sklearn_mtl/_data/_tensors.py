@@ -1,30 +1,80 @@
-"""Whole-tensor data sets and the batches cut from them."""
+"""Host-resident data sets and the batches cut from them."""
 
+import numpy as np
 import torch
+from sklearn.model_selection import StratifiedShuffleSplit
+
+from ..nn import CategoricalInputs
+
+
+def module_inputs(encoded, dtype):
+    """The module's ``forward`` keywords for :class:`EncodedFeatures`, sharing their memory.
+
+    Numerics are converted to ``dtype`` (no copy for float32); integer codes
+    stay in their compact host dtype until a batch is cut.
+    """
+    codes = torch.from_numpy(encoded.codes)
+    if encoded.items is not None:
+        codes = CategoricalInputs(
+            codes,
+            torch.from_numpy(encoded.items),
+            torch.from_numpy(encoded.starts),
+            torch.from_numpy(encoded.lengths),
+            None if encoded.weights is None else torch.from_numpy(encoded.weights),
+        )
+    return {"categorical": codes, "numeric": torch.from_numpy(encoded.numeric).to(dtype)}
+
+
+def _rows(data, index):
+    if data is None:
+        return None
+    batch = data[index]
+    # Compact host codes widen to int64 per batch, as embedding lookups prefer.
+    if isinstance(batch, CategoricalInputs):
+        return CategoricalInputs(
+            batch.codes.long(), batch.items.long(), batch.starts, batch.lengths, batch.weights
+        )
+    return batch.long() if batch.dtype == torch.int32 else batch
 
 
 class TensorData(torch.utils.data.Dataset):
-    """Model inputs, targets and row weights held as whole tensors.
+    """Model inputs, targets and row weights held as whole host tensors.
+
+    A subset (:meth:`subset`) is a view: it keeps the row positions, not a
+    copy, so a validation split costs an index array, not the data twice.
 
     Parameters
     ----------
-    inputs : dict of str to torch.Tensor
+    inputs : dict of str to (torch.Tensor or CategoricalInputs)
         Keyword arguments of the module's ``forward``, one row per sample.
     targets : torch.Tensor of shape (n, n_tasks), default=None
         Encoded labels, NaN where unobserved.
     sample_weight : torch.Tensor of shape (n,), default=None
         Row weights.
+    rows : torch.Tensor of int64, default=None
+        Positions of the rows of this view; all rows when None.
     """
 
-    def __init__(self, inputs, targets=None, sample_weight=None):
+    def __init__(self, inputs, targets=None, sample_weight=None, rows=None):
         self.inputs = inputs
         self.targets = targets
         self.sample_weight = sample_weight
+        self.rows = rows
 
     def __len__(self):
+        if self.rows is not None:
+            return len(self.rows)
         return len(next(iter(self.inputs.values())))
 
+    def chunks(self):
+        """The parts that batches are cut from: this whole data set."""
+        yield self
+
     def to(self, device):
+        """This data (a batch: a view is not moved) on ``device``; None keeps it."""
+        if device is None:
+            return self
+
         def move(tensor):
             return None if tensor is None else tensor.to(device)
 
@@ -34,49 +84,99 @@ class TensorData(torch.utils.data.Dataset):
             move(self.sample_weight),
         )
 
+    def subset(self, positions):
+        """A view of the rows at ``positions`` (an int64 tensor) of this data."""
+        rows = positions if self.rows is None else self.rows[positions]
+        return TensorData(self.inputs, self.targets, self.sample_weight, rows)
+
     def take(self, index):
-        """The rows at ``index`` (a slice or an index tensor) as a new TensorData."""
-
-        def rows(tensor):
-            return None if tensor is None else tensor[index]
-
+        """The rows at ``index`` (a slice or an index tensor) as a batch of new tensors."""
+        if self.rows is not None:
+            index = self.rows[index]
         return TensorData(
-            {name: rows(t) for name, t in self.inputs.items()},
-            rows(self.targets),
-            rows(self.sample_weight),
+            {name: _rows(t, index) for name, t in self.inputs.items()},
+            _rows(self.targets, index),
+            _rows(self.sample_weight, index),
         )
 
 
+def split_validation(data, fraction, rng, strata=None):
+    """Views of the training and validation rows of ``data`` (a random ``fraction``).
+
+    With ``strata`` (one label per row), the split is stratified on them, as
+    scikit-learn's classifiers stratify their validation split; a stratum too
+    small to split falls back to a plain random split.
+    """
+    n_valid = int(round(fraction * len(data)))
+    if n_valid < 1 or n_valid >= len(data):
+        raise ValueError(
+            f"validation_fraction={fraction} leaves an empty training or validation set "
+            f"with {len(data)} samples; change it or set early_stopping=False."
+        )
+    if strata is not None:
+        split = StratifiedShuffleSplit(n_splits=1, test_size=n_valid, random_state=rng)
+        try:
+            train, valid = next(split.split(np.zeros(len(data)), strata))
+        except ValueError:  # a stratum too small to split
+            strata = None
+    if strata is None:
+        order = rng.permutation(len(data))
+        train, valid = order[n_valid:], order[:n_valid]
+
+    def rows(index):
+        return torch.from_numpy(np.asarray(index, dtype=np.int64))
+
+    return data.subset(rows(train)), data.subset(rows(valid))
+
+
 class BatchIterator:
-    """Mini-batches cut from whole tensors, in a fresh random order per pass.
+    """Mini-batches cut from host tensors, in a fresh random order per pass.
 
     Replaces ``DataLoader`` + per-row ``__getitem__`` + collate: one index
-    gather per batch instead of ``batch_size`` Python calls.
+    gather per batch instead of ``batch_size`` Python calls. The data stays
+    on the host; only each batch moves to ``device``.
 
     Parameters
     ----------
-    dataset : TensorData
+    dataset : TensorData or ChunkTensors
         The data.
     batch_size : int
         Rows per batch.
     shuffle : bool, default=False
         Whether each pass draws a new permutation (from torch's default
         generator, which the estimator seeds inside a forked RNG state).
+    device : str or torch.device, default=None
+        Where batches go; None leaves them on the host.
     """
 
-    def __init__(self, dataset, batch_size, shuffle=False):
+    def __init__(self, dataset, batch_size, shuffle=False, device=None):
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = shuffle
+        self.device = device
 
     def __len__(self):
         return -(-len(self.dataset) // self.batch_size)
 
     def __iter__(self):
-        n = len(self.dataset)
-        device = next(iter(self.dataset.inputs.values())).device
-        order = torch.randperm(n, device=device) if self.shuffle else None
-        for start in range(0, n, self.batch_size):
-            index = slice(start, start + self.batch_size) if order is None else order[start : start + self.batch_size]
-            batch = self.dataset.take(index)
-            yield batch.inputs, (batch.targets, batch.sample_weight)
+        # Chunked data (read out of core) gives one part per chunk; batches never span two.
+        for part in self.dataset.chunks():
+            n = len(part)
+            order = torch.randperm(n) if self.shuffle else None
+            for start in range(0, n, self.batch_size):
+                stop = start + self.batch_size
+                index = slice(start, stop) if order is None else order[start:stop]
+                batch = part.take(index).to(self.device)
+                yield batch.inputs, (batch.targets, batch.sample_weight)
+
+
+def prediction_batches(encoder, X, batch_size, dtype, device, block_rows):
+    """Module inputs for ``X`` in batches, encoding ``block_rows`` rows at a time
+    so that memory stays bounded whatever the number of rows."""
+    block_rows = max(batch_size, block_rows // batch_size * batch_size)
+    for start in range(0, X.shape[0], block_rows):
+        rows = slice(start, start + block_rows)
+        block = X.iloc[rows] if hasattr(X, "iloc") else X[rows]
+        data = TensorData(module_inputs(encoder.transform(block), dtype))
+        for inputs, _ in BatchIterator(data, batch_size, device=device):
+            yield inputs

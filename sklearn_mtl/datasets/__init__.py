@@ -1,9 +1,12 @@
 """Datasets for multi-task learning."""
 
+from ._ali import load_ali_ccp, load_aliexpress
 from ._census import load_census_income
 from ._funnel import make_funnel
 
 __all__ = [
+    "load_ali_ccp",
+    "load_aliexpress",
     "load_census_income",
     "make_funnel",
 ]

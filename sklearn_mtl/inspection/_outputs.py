@@ -2,13 +2,18 @@
 
 import pandas as pd
 
-from .. import __all__ as _ESTIMATORS
 from .. import models
+from .._base import BaseMultiTaskClassifier
 from .._pipeline import final_estimator, unwrap
 
 
 def _models_with(method):
-    return [name for name in _ESTIMATORS if callable(getattr(getattr(models, name), method, None))]
+    estimators = [getattr(models, name) for name in models.__all__]
+    return [
+        cls.__name__
+        for cls in estimators
+        if issubclass(cls, BaseMultiTaskClassifier) and callable(getattr(cls, method, None))
+    ]
 
 
 def _output(method, estimator, X):

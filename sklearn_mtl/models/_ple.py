@@ -211,6 +211,24 @@ class PLEClassifier(GatedExpertsMixin, BaseMultiTaskClassifier):
         Width of each categorical column's embedding.
     categorical_features : "from_dtype", array-like, callable or None, default="from_dtype"
         Which columns are categorical; see :class:`MMoEClassifier`.
+    multi_valued_pooling : {"mean", "sum", "max"}, default="mean"
+        How the item embeddings of a multi-valued categorical column (a
+        column of lists, tuples or arrays, found by ``"from_dtype"`` or
+        declared in ``categorical_features``) are pooled per row. An empty
+        list or a missing value pools to zeros. A column of ``{item:
+        weight}`` dicts has weighted items: weighted sum or mean.
+    min_frequency : int or float, default=None
+        As in :class:`~sklearn.preprocessing.OrdinalEncoder`: categories
+        seen fewer times (int) or in a smaller fraction of the rows (float)
+        share one infrequent code. Not applied to hashed columns.
+    max_categories : int, default=None
+        As in :class:`~sklearn.preprocessing.OrdinalEncoder`: at most this
+        many codes per column, the infrequent code included.
+    hash_buckets : int or dict, default=None
+        Hash categories into this many buckets instead of learning a
+        vocabulary: an int for every categorical column, or a dict from
+        column name (or index) to buckets. For unbounded ID spaces and for
+        categories first seen in later ``partial_fit`` chunks.
     task_weights : array-like of shape (n_tasks,), default=None
         Weight of each task's loss; all ones when None. Only with
         ``loss_weighting="fixed"``.
@@ -353,6 +371,10 @@ class PLEClassifier(GatedExpertsMixin, BaseMultiTaskClassifier):
         dropout=0.0,
         embedding_dim=8,
         categorical_features="from_dtype",
+        multi_valued_pooling="mean",
+        min_frequency=None,
+        max_categories=None,
+        hash_buckets=None,
         task_weights=None,
         loss_weighting="fixed",
         task_types=None,
@@ -377,6 +399,10 @@ class PLEClassifier(GatedExpertsMixin, BaseMultiTaskClassifier):
             dropout=dropout,
             embedding_dim=embedding_dim,
             categorical_features=categorical_features,
+            multi_valued_pooling=multi_valued_pooling,
+            min_frequency=min_frequency,
+            max_categories=max_categories,
+            hash_buckets=hash_buckets,
             task_weights=task_weights,
             loss_weighting=loss_weighting,
             early_stopping=early_stopping,

@@ -6,13 +6,14 @@ PyTorch code, and every model of :mod:`sklearn_mtl` is assembled from them.
 
 from ._cgc import CGCLevel
 from ._attention import TransferAttention
-from ._embedding import MixedInputEmbedding
+from ._embedding import CategoricalInputs, MixedInputEmbedding
 from ._experts import SoftmaxGate, importance_cv2, mix_experts
 from ._layers import MLP, ParallelLinear, ParallelMLP, TaskTowers
 from ._probability import log1mexp, product_logit
 
 __all__ = [
     "CGCLevel",
+    "CategoricalInputs",
     "MLP",
     "MixedInputEmbedding",
     "ParallelLinear",

@@ -1,7 +1,119 @@
-"""Embedding of mixed categorical and numeric inputs."""
+"""Embedding of mixed categorical (single- and multi-valued) and numeric inputs."""
 
 import torch
 from torch import nn
+from torch.nn import functional as F
+
+
+class CategoricalInputs:
+    """Category codes of single-valued columns plus bags of multi-valued columns.
+
+    A multi-valued column gives each row a bag of item codes of varying
+    length. The items of all bags are held flat, column by column (all
+    bags of the first multi-valued column, then the second's...), and
+    ``starts[i, j]`` is where row ``i``'s bag of column ``j`` begins in
+    ``items``: the layout that :func:`torch.nn.functional.embedding_bag`
+    reads, so a batch needs no padding.
+
+    Parameters
+    ----------
+    codes : torch.Tensor of shape (n, n_single)
+        Integer codes of the single-valued categorical columns.
+    items : torch.Tensor of shape (n_items,)
+        Integer item codes of every bag.
+    starts : torch.Tensor of shape (n, n_multi_valued)
+        Start of each bag in ``items`` (bags are in column-major order).
+    lengths : torch.Tensor of shape (n, n_multi_valued)
+        Number of items of each bag.
+    weights : torch.Tensor of shape (n_items,), default=None
+        Weight of each item; None weighs every item 1.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_mtl.nn import CategoricalInputs
+    >>> inputs = CategoricalInputs.from_bags(torch.tensor([[1], [2]]), [[[3, 4], []]])
+    >>> len(inputs), inputs.items.tolist(), inputs.starts.tolist()
+    (2, [3, 4], [[0], [2]])
+    >>> inputs.take(torch.tensor([1, 0])).starts.tolist()
+    [[0], [0]]
+    """
+
+    def __init__(self, codes, items, starts, lengths, weights=None):
+        self.codes = codes
+        self.items = items
+        self.starts = starts
+        self.lengths = lengths
+        self.weights = weights
+
+    @classmethod
+    def from_bags(cls, codes, bags, weights=None):
+        """Build from ``bags[j][i]``, the list of item codes of row ``i`` in column
+        ``j`` (and ``weights[j][i]``, their weights)."""
+        lengths = torch.tensor([[len(bag) for bag in column] for column in bags], dtype=torch.int64)
+        flat = [item for column in bags for bag in column for item in bag]
+        starts = torch.cumsum(lengths.reshape(-1), 0) - lengths.reshape(-1)
+        if weights is not None:
+            weights = torch.tensor([w for column in weights for bag in column for w in bag])
+        return cls(
+            codes,
+            torch.tensor(flat, dtype=torch.int64),
+            starts.reshape(lengths.shape).T,
+            lengths.T,
+            weights,
+        )
+
+    def __len__(self):
+        return len(self.codes)
+
+    def to(self, device):
+        """A copy on ``device``.
+
+        Parameters
+        ----------
+        device : str or torch.device
+            Where the tensors go.
+
+        Returns
+        -------
+        CategoricalInputs
+        """
+        return CategoricalInputs(
+            *(None if t is None else t.to(device) for t in self._tensors())
+        )
+
+    def _tensors(self):
+        return self.codes, self.items, self.starts, self.lengths, self.weights
+
+    def take(self, index):
+        """The rows at ``index``, their bags made contiguous.
+
+        Parameters
+        ----------
+        index : slice or torch.Tensor
+            Row positions.
+
+        Returns
+        -------
+        CategoricalInputs
+        """
+        starts = self.starts[index].T.reshape(-1)
+        lengths = self.lengths[index].T.reshape(-1)
+        new_starts = torch.cumsum(lengths, 0) - lengths
+        # Position of every kept item in ``items``, without a loop over bags.
+        positions = torch.repeat_interleave(starts - new_starts, lengths) + torch.arange(
+            int(lengths.sum()), device=lengths.device
+        )
+        n = len(self.codes[index])
+        return CategoricalInputs(
+            self.codes[index],
+            self.items[positions],
+            new_starts.reshape(-1, n).T,
+            lengths.reshape(-1, n).T,
+            None if self.weights is None else self.weights[positions],
+        )
+
+    __getitem__ = take
 
 
 class MixedInputEmbedding(nn.Module):
@@ -10,25 +122,40 @@ class MixedInputEmbedding(nn.Module):
     All categorical columns share one embedding table: each column's codes are
     shifted by an offset so that a single lookup embeds every column at once.
     Code 0 of every column is reserved for unknown or missing categories.
+    Multi-valued columns (bags of items) are embedded from the same table by
+    one :func:`~torch.nn.functional.embedding_bag` call that pools each
+    row's items (``pooling``); an empty bag pools to a zero vector. With
+    item weights, ``"sum"`` is the weighted sum and ``"mean"`` the weighted
+    mean (a bag of zero total weight pools to zeros).
 
     Parameters
     ----------
     cardinalities : sequence of int
-        Number of codes of each categorical column, the reserved code included.
+        Number of codes of each single-valued categorical column, the
+        reserved code included.
     n_numeric : int
         Number of numeric columns.
     embedding_dim : int
         Width of each category embedding.
+    bag_cardinalities : sequence of int, default=()
+        Number of item codes of each multi-valued column, the reserved code
+        included.
+    pooling : {"mean", "sum", "max"}, default="mean"
+        How a bag's item embeddings are pooled into one vector (``"max"``
+        takes no item weights).
 
     Attributes
     ----------
     out_features : int
-        ``len(cardinalities) * embedding_dim + n_numeric``.
+        ``(len(cardinalities) + len(bag_cardinalities)) * embedding_dim + n_numeric``.
 
     Notes
     -----
-    ``forward(categorical, numeric)`` takes an ``int64`` tensor of shape
-    ``(n, n_categorical)`` and a ``float32`` tensor of shape ``(n, n_numeric)``.
+    ``forward(categorical, numeric)`` takes the ``(n, n_categorical)``
+    integer codes (or, with multi-valued columns, a
+    :class:`CategoricalInputs`) and a float tensor of shape
+    ``(n, n_numeric)``. The output holds the single-valued embeddings, then
+    the pooled bags, then the numeric features.
 
     Examples
     --------
@@ -40,23 +167,64 @@ class MixedInputEmbedding(nn.Module):
     torch.Size([2, 10])
     """
 
-    def __init__(self, cardinalities, n_numeric, embedding_dim):
+    def __init__(
+        self, cardinalities, n_numeric, embedding_dim, *, bag_cardinalities=(), pooling="mean"
+    ):
         super().__init__()
         cardinalities = [int(c) for c in cardinalities]
-        offsets = torch.zeros(len(cardinalities), dtype=torch.int64)
-        if cardinalities:
-            offsets[1:] = torch.cumsum(torch.tensor(cardinalities[:-1]), 0)
-        self.register_buffer("offsets", offsets)
-        self.table = (
-            nn.Embedding(sum(cardinalities), embedding_dim) if cardinalities else None
-        )
+        bag_cardinalities = [int(c) for c in bag_cardinalities]
+        n_single, n_bags = len(cardinalities), len(bag_cardinalities)
+        all_offsets = torch.cumsum(torch.tensor([0, *cardinalities, *bag_cardinalities]), 0)
+        self.register_buffer("offsets", all_offsets[:n_single].clone())
+        self.register_buffer("bag_offsets", all_offsets[n_single : n_single + n_bags].clone())
+        n_codes = int(all_offsets[-1])
+        self.table = nn.Embedding(n_codes, embedding_dim) if n_codes else None
         self.n_numeric = n_numeric
-        self.out_features = len(cardinalities) * embedding_dim + n_numeric
+        self.n_single = n_single
+        self.pooling = pooling
+        self.out_features = (n_single + n_bags) * embedding_dim + n_numeric
 
     def forward(self, categorical, numeric):
+        bags = categorical if isinstance(categorical, CategoricalInputs) else None
+        codes = categorical if bags is None else bags.codes
         parts = []
-        if self.table is not None:
-            parts.append(self.table(categorical + self.offsets).flatten(1))
+        if self.n_single:
+            parts.append(self.table(codes + self.offsets).flatten(1))
+        if len(self.bag_offsets):
+            parts.append(self._pool(bags))
         if self.n_numeric:
             parts.append(numeric)
         return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+
+    def _pool(self, bags):
+        n, n_bags = bags.starts.shape
+        # Every item of column j is shifted by that column's offset in the shared table.
+        column_of_item = torch.repeat_interleave(
+            torch.arange(n_bags, device=bags.lengths.device), bags.lengths.sum(0)
+        )
+        offsets = bags.starts.T.reshape(-1)
+        codes = bags.items + self.bag_offsets[column_of_item]
+        if bags.weights is None:
+            pooled = F.embedding_bag(codes, self.table.weight, offsets, mode=self.pooling)
+        else:
+            pooled = self._pool_weighted(codes, offsets, bags)
+        # Bags come column by column: (n_bags * n, dim) -> (n, n_bags * dim).
+        return pooled.reshape(n_bags, n, -1).transpose(0, 1).flatten(1)
+
+    def _pool_weighted(self, codes, offsets, bags):
+        if self.pooling == "max":
+            raise ValueError(
+                "Weighted items cannot be max-pooled; use pooling='sum' or 'mean'."
+            )
+        weights = bags.weights.to(self.table.weight.dtype)
+        pooled = F.embedding_bag(
+            codes, self.table.weight, offsets, mode="sum", per_sample_weights=weights
+        )
+        if self.pooling == "sum":
+            return pooled
+        bag_of_item = torch.repeat_interleave(
+            torch.arange(len(offsets), device=offsets.device), bags.lengths.T.reshape(-1)
+        )
+        total = torch.zeros(len(offsets), dtype=weights.dtype, device=weights.device)
+        total = total.index_add(0, bag_of_item, weights)
+        return pooled / torch.where(total > 0, total, torch.ones_like(total)).unsqueeze(1)
