@@ -1,0 +1,117 @@
+"""Where one training step goes: sklearn_mtl's estimator against the hand loop.
+
+Trains the MMoE estimator of ``bench_training`` for one epoch on the full
+census data under cProfile (Python-level: skorch's per-batch machinery, our
+hooks, the optimizer), then runs steps of the hand-written loop over the
+same module under ``torch.profiler`` (operator-level: embedding gather and
+its backward, Adam, linear layers). Prints per-batch times and both tables.
+
+    python benchmarks/profile_training.py --threads 2 --batch-size 1024
+"""
+
+import argparse
+import cProfile
+import os
+import pstats
+import time
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from bench_training import CASES, DEFAULT_DATA, census_tasks, reference_loop  # noqa: E402
+from sklearn_mtl.nn import MixedInputEmbedding  # noqa: E402
+
+#: (function, part of its file name) whose cumulative time per batch splits the estimator's step
+PARTS = {
+    "skorch train_step (forward+loss+backward+step)": ("train_step", "skorch"),
+    "  forward (skorch infer)": ("infer", "skorch"),
+    "  loss (get_loss)": ("get_loss", "_net"),
+    "  backward": ("backward", "_tensor"),
+    "  optimizer step": ("step", "optim"),
+    "batch iterator (gather of the batch)": ("__iter__", "_tensors"),
+    "skorch notify (per-batch callbacks)": ("notify", "skorch"),
+    "history record_batch": ("record_batch", "skorch"),
+}
+
+
+def profile_estimator(X, Y, args):
+    factory, _ = CASES["MMoE"]
+    common = dict(batch_size=args.batch_size, lr=1e-3, early_stopping=False, random_state=0)
+    factory(max_epochs=1, **common).fit(X[:2048], Y[:2048])
+    estimator = factory(max_epochs=1, **common)
+    profiler = cProfile.Profile()
+    start = time.perf_counter()
+    profiler.runcall(estimator.fit, X, Y)
+    seconds = time.perf_counter() - start
+    return estimator, seconds, pstats.Stats(profiler)
+
+
+def cumulative(stats, name, where=None):
+    """Cumulative seconds of the (outermost) functions called ``name``."""
+    total = 0.0
+    for (filename, _, function), (_, _, _, cum, callers) in stats.stats.items():
+        if function == name and (where is None or where in filename):
+            # Recursive or nested entries would double count: keep calls from outside the name.
+            if not any(caller[2] == name for caller in callers):
+                total += cum
+    return total
+
+
+def profile_hand_loop(estimator, X, Y, args):
+    encoder = estimator._feature_encoder
+    inputs = estimator._module_inputs(*encoder.transform(X))
+    targets = torch.as_tensor(np.asarray(Y, dtype=np.float32))
+    embedding = MixedInputEmbedding(encoder.cardinalities, encoder.n_numeric, estimator.embedding_dim)
+    module = estimator._build_module(embedding, targets.shape[1])
+    criterion = estimator._build_criterion(targets.shape[1])
+    optimizer = torch.optim.Adam(module.parameters(), lr=estimator.lr)
+    order = torch.randperm(len(targets))
+
+    def step(index):
+        loss = criterion(module(inputs["categorical"][index], inputs["numeric"][index]), targets[index])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    batches = list(order.split(args.batch_size))[: args.steps]
+    for index in batches[:10]:
+        step(index)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        for index in batches:
+            step(index)
+    return prof
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-home", default=str(DEFAULT_DATA))
+    parser.add_argument("--batch-size", type=int, default=1024)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=100, help="hand-loop steps under torch.profiler")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    X, Y, _, _ = census_tasks(args.data_home)
+    n_batches = -(-len(X) // args.batch_size)
+
+    estimator, fit_seconds, stats = profile_estimator(X, Y, args)
+    hand_seconds, _ = reference_loop(estimator, X, Y, epochs=1, seed=0)
+    print(f"MMoE, 1 epoch, {n_batches} batches of {args.batch_size}, {torch.get_num_threads()} threads")
+    print(f"  estimator fit under cProfile: {fit_seconds:.2f} s = {1e3 * fit_seconds / n_batches:.2f} ms/batch")
+    print(f"  hand loop (no profiler):      {hand_seconds:.2f} s = {1e3 * hand_seconds / n_batches:.2f} ms/batch")
+    print("\nestimator, cumulative ms per batch (cProfile; its overhead inflates Python-heavy parts):")
+    for label, (name, where) in PARTS.items():
+        print(f"  {label:<50}{1e3 * cumulative(stats, name, where) / n_batches:>8.3f}")
+    print(f"  {'fit outside the epoch loop (validation, encoding)':<50}"
+          f"{1e3 * (fit_seconds - cumulative(stats, 'run_single_epoch', 'skorch')) / n_batches:>8.3f}")
+    print("\nestimator, top functions by own time:")
+    stats.sort_stats("tottime").print_stats(18)
+
+    prof = profile_hand_loop(estimator, X, Y, args)
+    print(f"hand loop, {args.steps} steps under torch.profiler, operators by self CPU time:")
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=20))
+
+
+if __name__ == "__main__":
+    main()
