@@ -155,7 +155,27 @@ def run_sklearn_mtl(model, X, Y, X_test, args):
     train = time.perf_counter() - start
     start = time.perf_counter()
     proba = estimator.predict_proba_frame(X_test).to_numpy()
-    return train, time.perf_counter() - start, proba
+    return train, time.perf_counter() - start, proba, estimator.net_.module_
+
+
+@contextmanager
+def hand_loop_variant(variant):
+    """The hand loop as is, or with torch-rechub's embedding initialisation for the study."""
+    import bench_training
+    import torch
+
+    if variant == "small_init":
+        original = bench_training.MixedInputEmbedding
+
+        def small_init_embedding(*args, **kwargs):
+            embedding = original(*args, **kwargs)
+            torch.nn.init.normal_(embedding.table.weight, 0.0, 1e-4)
+            return embedding
+
+        with mock.patch.object(bench_training, "MixedInputEmbedding", small_init_embedding):
+            yield
+    else:
+        yield
 
 
 def run_hand_loop(model, X, Y, X_test, args):
@@ -166,10 +186,11 @@ def run_hand_loop(model, X, Y, X_test, args):
     lender = factory(max_epochs=1, batch_size=args.batch_size, lr=1e-3, early_stopping=False, random_state=0)
     lender.fit(X, Y)
     reset_peak_resident()
-    train, module = reference_loop(lender, X, Y, epochs=args.epochs, seed=args.seed)
+    with hand_loop_variant(args.variant):
+        train, module = reference_loop(lender, X, Y, epochs=args.epochs, seed=args.seed)
     start = time.perf_counter()
     proba = reference_proba(lender, module, X_test)
-    return train, time.perf_counter() - start, proba
+    return train, time.perf_counter() - start, proba, module
 
 
 def import_deepctr():
@@ -241,7 +262,7 @@ def run_deepctr(model, X, Y, X_test, args):
         train = time.perf_counter() - start
     start = time.perf_counter()
     proba = net.predict(encoder.transform(X_test), batch_size=PREDICT_BATCH)
-    return train, time.perf_counter() - start, proba
+    return train, time.perf_counter() - start, proba, net
 
 
 @contextmanager
@@ -298,6 +319,10 @@ def run_rechub(model, X, Y, X_test, args):
             else:
                 # Its towers sit after the attention: the estimator's towers are its bottoms.
                 net = multi_task.AITM(feats, 2, mlp(FUNNEL_TOWER), [mlp(())] * 2)
+        if args.variant == "no_gate_bn":
+            # BatchNorm before a gate's softmax only: its experts and towers keep theirs.
+            for gate in net.gates:
+                gate.mlp[1] = torch.nn.Identity()
         trainer = MTLTrainer(
             net, task_types, optimizer_params={"lr": 1e-3, "weight_decay": 0.0}, n_epoch=args.epochs,
             model_path=args.tmp,
@@ -329,7 +354,7 @@ def run_rechub(model, X, Y, X_test, args):
         test_loader = DataLoader(PredictDataset(encoder.transform(X_test)), batch_size=PREDICT_BATCH, shuffle=False)
         proba = np.asarray(trainer.predict(trainer.model, test_loader))
     predict = time.perf_counter() - start
-    return train, predict, proba[:, 1:] if model == "ESMM" else proba
+    return train, predict, proba[:, 1:] if model == "ESMM" else proba, trainer.model
 
 
 RUNNERS = {
@@ -348,7 +373,7 @@ def worker(args):
     X, Y, X_test, Y_test = cached_load(args.model, args)
     resident = resident_mib("VmRSS")
     reset_peak_resident()
-    train, predict, proba = RUNNERS[args.framework](args.model, X, Y, X_test, args)
+    train, predict, proba, module = RUNNERS[args.framework](args.model, X, Y, X_test, args)
     result = {
         "model": args.model,
         "framework": args.framework,
@@ -360,6 +385,7 @@ def worker(args):
         "predict_s": predict,
         "peak_mib": resident_mib("VmHWM") - resident,
         "n_test": len(X_test),
+        "n_params": sum(p.numel() for p in module.parameters()),
     }
     print("RESULT " + json.dumps(result), flush=True)
 
@@ -417,7 +443,7 @@ def format_tables(results, args):
         "train samples/s counts training rows x epochs (fit of sklearn_mtl includes validation and",
         "encoding; the others get encoded inputs for free); predict = seconds for the test DataFrame,",
         "encoding included; peak = peak resident MiB above the loaded data; x ours = sklearn_mtl's",
-        "samples/s over this row's.",
+        "samples/s over this row's; params = trainable parameters (BatchNorm and bias choices differ).",
         "torch-rechub's ESMM embeds categorical inputs only: its numeric columns are 32 quantile bins.",
     ]
     for model in MODELS:
@@ -429,12 +455,13 @@ def format_tables(results, args):
         lines += ["", f"{model} (test rows {rows[0]['n_test']:,})"]
         lines.append(
             f"  {'framework':<15}" + "".join(f"{'AUC ' + t:>18}" for t in tasks)
-            + f"{'samples/s':>11}{'x ours':>8}{'predict s':>11}{'peak MiB':>10}"
+            + f"{'samples/s':>11}{'x ours':>8}{'predict s':>11}{'peak MiB':>10}{'params':>9}"
         )
         for r in sorted(rows, key=lambda r: FRAMEWORKS.index(r["framework"])):
             lines.append(
                 f"  {r['framework']:<15}" + "".join(f"{a:>18.4f}" for a in r["auc"])
                 + f"{r['train_sps']:>11,.0f}{ours / r['train_sps']:>8.2f}{r['predict_s']:>11.2f}{r['peak_mib']:>10.0f}"
+                + f"{r['n_params']:>9,}"
             )
     lines.append("")
     lines.append("load average (1, 5, 15 min) at end: " + ", ".join(f"{x:.1f}" for x in os.getloadavg()))
@@ -495,16 +522,25 @@ def benchmark(args):
 STUDY = [
     ("sklearn_mtl", "default"),
     ("sklearn_mtl", "holdout"),
+    ("hand loop", "default"),
+    ("hand loop", "small_init"),
     ("torch-rechub", "default"),
     ("torch-rechub", "no_bn"),
+    ("torch-rechub", "no_gate_bn"),
     ("torch-rechub", "torch_init"),
 ]
+STUDY_BATCHES_NOTE = (
+    "torch-rechub gets whole-tensor batches here, not its per-row DataLoader: samples/s are not the tables'"
+)
 STUDY_NOTES = {
     ("sklearn_mtl", "default"): "as in the tables",
     ("sklearn_mtl", "holdout"): "early_stopping=True: 10% held out",
-    ("torch-rechub", "default"): "as shipped (BatchNorm in every MLP layer)",
-    ("torch-rechub", "no_bn"): "BatchNorm1d replaced by identity",
-    ("torch-rechub", "torch_init"): "embeddings start at N(0, 1), not N(0, 1e-4)",
+    ("hand loop", "default"): "sklearn_mtl's module, embeddings at N(0, 1) (torch's default)",
+    ("hand loop", "small_init"): "sklearn_mtl's module, embeddings at N(0, 1e-4) as torch-rechub's",
+    ("torch-rechub", "default"): "as shipped: BatchNorm in every MLP layer, embeddings at N(0, 1e-4)",
+    ("torch-rechub", "no_bn"): "every BatchNorm1d replaced by identity",
+    ("torch-rechub", "no_gate_bn"): "no BatchNorm before the gates' softmax; experts and towers keep it",
+    ("torch-rechub", "torch_init"): "embeddings at N(0, 1), not N(0, 1e-4)",
 }
 
 
@@ -514,6 +550,7 @@ def study(args):
         cells = STUDY if seed % 2 == 0 else STUDY[::-1]
         results += [spawn("MMoE", framework, args, seed=seed, variant=variant) for framework, variant in cells]
     lines = header(args, f"MMoE study: test AUC over seeds 0..{args.seeds - 1}, mean +- std (ddof=1)")
+    lines.append(STUDY_BATCHES_NOTE)
     lines += ["", f"  {'framework':<14}{'variant':<12}{'AUC income':>18}{'AUC never_married':>22}{'samples/s':>11}   note"]
     for framework, variant in STUDY:
         rows = [r for r in results if r["framework"] == framework and r["variant"] == variant]
