@@ -7,6 +7,8 @@ same module under ``torch.profiler`` (operator-level: embedding gather and
 its backward, Adam, linear layers). Prints per-batch times and both tables.
 
     python benchmarks/profile_training.py --threads 2 --batch-size 1024
+
+(with this package importable, e.g. installed with ``pip install -e .``).
 """
 
 import argparse
@@ -23,40 +25,40 @@ import torch  # noqa: E402
 from bench_training import CASES, DEFAULT_DATA, census_tasks, reference_loop  # noqa: E402
 from sklearn_mtl.nn import MixedInputEmbedding  # noqa: E402
 
-#: (function, part of its file name) whose cumulative time per batch splits the estimator's step
+#: (function, part of its file name) whose cumulative time per batch splits the estimator's epoch
 PARTS = {
-    "skorch train_step (forward+loss+backward+step)": ("train_step", "skorch"),
-    "  forward (skorch infer)": ("infer", "skorch"),
-    "  loss (get_loss)": ("get_loss", "_net"),
-    "  backward": ("backward", "_tensor"),
-    "  optimizer step": ("step", "optim"),
-    "batch iterator (gather of the batch)": ("__iter__", "_tensors"),
-    "skorch notify (per-batch callbacks)": ("notify", "skorch"),
-    "history record_batch": ("record_batch", "skorch"),
+    "skorch train_step": ("train_step", "skorch/net.py"),
+    "  forward (skorch infer)": ("infer", "skorch/net.py"),
+    "  per-task losses": ("task_losses", "sklearn_mtl/losses.py"),
+    "  backward (through the loss weighting)": ("backward", "sklearn_mtl/loss_weighting.py"),
+    "  Adam update": ("adam", "optim/adam.py"),
+    "  zero_grad": ("zero_grad", "optim/optimizer.py"),
+    "batch gather (BatchIterator)": ("__iter__", "_data/_tensors.py"),
+    "callbacks (skorch notify)": ("notify", "skorch/net.py"),
+    "history record_batch": ("record_batch", "skorch/history.py"),
 }
 
 
 def profile_estimator(X, Y, args):
+    """(fitted estimator, seconds of a plain 1-epoch fit, cProfile stats of another)."""
     factory, _ = CASES["MMoE"]
-    common = dict(batch_size=args.batch_size, lr=1e-3, early_stopping=False, random_state=0)
-    factory(max_epochs=1, **common).fit(X[:2048], Y[:2048])
-    estimator = factory(max_epochs=1, **common)
-    profiler = cProfile.Profile()
+    common = dict(max_epochs=1, batch_size=args.batch_size, lr=1e-3, early_stopping=False, random_state=0)
+    factory(**common).fit(X[:2048], Y[:2048])
     start = time.perf_counter()
-    profiler.runcall(estimator.fit, X, Y)
+    factory(**common).fit(X, Y)
     seconds = time.perf_counter() - start
+    estimator = factory(**common)
+    profiler = cProfile.Profile()
+    profiler.runcall(estimator.fit, X, Y)
     return estimator, seconds, pstats.Stats(profiler)
 
 
-def cumulative(stats, name, where=None):
-    """Cumulative seconds of the (outermost) functions called ``name``."""
-    total = 0.0
-    for (filename, _, function), (_, _, _, cum, callers) in stats.stats.items():
-        if function == name and (where is None or where in filename):
-            # Recursive or nested entries would double count: keep calls from outside the name.
-            if not any(caller[2] == name for caller in callers):
-                total += cum
-    return total
+def cumulative(stats, name, where):
+    """Cumulative seconds of the function ``name`` defined in a file whose path contains ``where``."""
+    return sum(
+        cum for (filename, _, function), (_, _, _, cum, _) in stats.stats.items()
+        if function == name and where in filename.replace(os.sep, "/")
+    )
 
 
 def profile_hand_loop(estimator, X, Y, args):
@@ -97,14 +99,18 @@ def main():
 
     estimator, fit_seconds, stats = profile_estimator(X, Y, args)
     hand_seconds, _ = reference_loop(estimator, X, Y, epochs=1, seed=0)
-    print(f"MMoE, 1 epoch, {n_batches} batches of {args.batch_size}, {torch.get_num_threads()} threads")
-    print(f"  estimator fit under cProfile: {fit_seconds:.2f} s = {1e3 * fit_seconds / n_batches:.2f} ms/batch")
-    print(f"  hand loop (no profiler):      {hand_seconds:.2f} s = {1e3 * hand_seconds / n_batches:.2f} ms/batch")
-    print("\nestimator, cumulative ms per batch (cProfile; its overhead inflates Python-heavy parts):")
-    for label, (name, where) in PARTS.items():
-        print(f"  {label:<50}{1e3 * cumulative(stats, name, where) / n_batches:>8.3f}")
+    epoch = cumulative(stats, "run_single_epoch", "skorch/net.py")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"MMoE, 1 epoch, {n_batches} batches of {args.batch_size}, {torch.get_num_threads()} threads, "
+          f"{os.cpu_count()} CPUs, load average (1, 5, 15 min) {load}")
+    print(f"  estimator fit:  {fit_seconds:.2f} s = {1e3 * fit_seconds / n_batches:.2f} ms/batch (validation and encoding included)")
+    print(f"  hand loop:      {hand_seconds:.2f} s = {1e3 * hand_seconds / n_batches:.2f} ms/batch")
+    print("\nestimator under cProfile (its overhead inflates Python-heavy parts), ms per batch:")
     print(f"  {'fit outside the epoch loop (validation, encoding)':<50}"
-          f"{1e3 * (fit_seconds - cumulative(stats, 'run_single_epoch', 'skorch')) / n_batches:>8.3f}")
+          f"{1e3 * (stats.total_tt - epoch) / n_batches:>8.3f}")
+    print(f"  {'epoch loop (skorch run_single_epoch)':<50}{1e3 * epoch / n_batches:>8.3f}")
+    for label, (name, where) in PARTS.items():
+        print(f"    {label:<48}{1e3 * cumulative(stats, name, where) / n_batches:>8.3f}")
     print("\nestimator, top functions by own time:")
     stats.sort_stats("tottime").print_stats(18)
 
