@@ -18,7 +18,7 @@ run is a fresh process (``--worker``); the order of the frameworks alternates
 from model to model. Peak memory is the peak resident set size after the raw
 data is loaded, minus the resident size then (Linux: ``/proc/self``).
 
-The peers never are dependencies of the package or its tests: create their
+The peers are never dependencies of the package or its tests: create their
 environment with ``benchmarks/peers_env.sh``, then
 
     python benchmarks/bench_peers.py --output benchmarks/results_peers.txt \\
@@ -154,7 +154,7 @@ def run_sklearn_mtl(model, X, Y, X_test, args):
     estimator.fit(X, Y)
     train = time.perf_counter() - start
     start = time.perf_counter()
-    proba = estimator.predict_proba_frame(X_test).to_numpy()
+    proba = np.column_stack([task[:, 1] for task in estimator.predict_proba(X_test)])
     return train, time.perf_counter() - start, proba, estimator.net_.module_
 
 
