@@ -4,7 +4,9 @@ Trains the MMoE estimator of ``bench_training`` for one epoch on the full
 census data under cProfile (Python-level: skorch's per-batch machinery, our
 hooks, the optimizer), then runs steps of the hand-written loop over the
 same module under ``torch.profiler`` (operator-level: embedding gather and
-its backward, Adam, linear layers). Prints per-batch times and both tables.
+its backward, Adam, linear layers). Prints per-batch times and both tables,
+then times the hand loop's step with each Adam implementation and the
+embedding gather with its alternatives, as input for speed-ups.
 
     python benchmarks/profile_training.py --threads 2 --batch-size 1024
 
@@ -61,15 +63,15 @@ def cumulative(stats, name, where):
     )
 
 
-def profile_hand_loop(estimator, X, Y, args):
+def hand_loop_step(estimator, X, Y, **adam):
+    """One step of the hand loop (a function of the batch index) with ``Adam(**adam)``."""
     encoder = estimator._feature_encoder
     inputs = estimator._module_inputs(*encoder.transform(X))
     targets = torch.as_tensor(np.asarray(Y, dtype=np.float32))
     embedding = MixedInputEmbedding(encoder.cardinalities, encoder.n_numeric, estimator.embedding_dim)
     module = estimator._build_module(embedding, targets.shape[1])
     criterion = estimator._build_criterion(targets.shape[1])
-    optimizer = torch.optim.Adam(module.parameters(), lr=estimator.lr)
-    order = torch.randperm(len(targets))
+    optimizer = torch.optim.Adam(module.parameters(), lr=estimator.lr, **adam)
 
     def step(index):
         loss = criterion(module(inputs["categorical"][index], inputs["numeric"][index]), targets[index])
@@ -77,13 +79,60 @@ def profile_hand_loop(estimator, X, Y, args):
         loss.backward()
         optimizer.step()
 
-    batches = list(order.split(args.batch_size))[: args.steps]
+    return step
+
+
+def profile_hand_loop(estimator, X, Y, batches):
+    step = hand_loop_step(estimator, X, Y)
     for index in batches[:10]:
         step(index)
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         for index in batches:
             step(index)
     return prof
+
+
+#: Adam implementations to time in the hand loop: torch's CPU default is the per-tensor loop
+ADAMS = {"per-tensor (default)": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}
+
+
+#: ways to gather (n, n_columns) codes from one table and get the table's gradient back
+GATHERS = {
+    "embedding (dense backward)": lambda table, codes: torch.nn.functional.embedding(codes, table),
+    "index_select (index_add backward)": lambda table, codes: table.index_select(0, codes.flatten()),
+}
+
+
+def time_gathers(estimator, X, batches, rounds=3):
+    """Best ms per batch of each gather, forward and backward, on the estimator's codes and table size."""
+    codes = estimator._module_inputs(*estimator._feature_encoder.transform(X))["categorical"]
+    embedding = estimator.net_.module_.embedding
+    codes = codes + embedding.offsets
+    table = torch.nn.Parameter(embedding.table.weight.detach().clone())
+    best = dict.fromkeys(GATHERS, np.inf)
+    for _ in range(rounds):
+        for name, gather in GATHERS.items():
+            start = time.perf_counter()
+            for index in batches:
+                table.grad = None
+                gather(table, codes[index]).sum().backward()
+            best[name] = min(best[name], 1e3 * (time.perf_counter() - start) / len(batches))
+    return best
+
+
+def time_adams(estimator, X, Y, batches, rounds=3):
+    """Best ms per hand-loop step for each Adam implementation, rounds interleaved."""
+    steps = {name: hand_loop_step(estimator, X, Y, **adam) for name, adam in ADAMS.items()}
+    best = dict.fromkeys(ADAMS, np.inf)
+    for _ in range(rounds):
+        for name, step in steps.items():
+            for index in batches[:10]:
+                step(index)
+            start = time.perf_counter()
+            for index in batches:
+                step(index)
+            best[name] = min(best[name], 1e3 * (time.perf_counter() - start) / len(batches))
+    return best
 
 
 def main():
@@ -112,11 +161,19 @@ def main():
     for label, (name, where) in PARTS.items():
         print(f"    {label:<48}{1e3 * cumulative(stats, name, where) / n_batches:>8.3f}")
     print("\nestimator, top functions by own time:")
-    stats.sort_stats("tottime").print_stats(18)
+    stats.strip_dirs().sort_stats("tottime").print_stats(18)
 
-    prof = profile_hand_loop(estimator, X, Y, args)
+    batches = list(torch.randperm(len(X)).split(args.batch_size))[: args.steps]
+    prof = profile_hand_loop(estimator, X, Y, batches)
     print(f"hand loop, {args.steps} steps under torch.profiler, operators by self CPU time:")
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=20))
+    print(f"hand loop, ms per step by Adam implementation (best of 3 x {args.steps} steps):")
+    for name, ms in time_adams(estimator, X, Y, batches).items():
+        print(f"  {name:<36}{ms:>8.2f}")
+    print(f"embedding gather of {len(estimator._feature_encoder.cardinalities)} columns from one "
+          f"{len(estimator.net_.module_.embedding.table.weight)}-row table, forward + backward, ms per batch:")
+    for name, ms in time_gathers(estimator, X, batches).items():
+        print(f"  {name:<36}{ms:>8.2f}")
 
 
 if __name__ == "__main__":
