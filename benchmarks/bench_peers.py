@@ -428,7 +428,7 @@ def header(args, title):
             versions.append(f"{name} {version(dist)}")
         except Exception:
             versions.append(f"{name} not installed")
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    load = ", ".join(f"{x:.1f}" for x in args.load_at_start)
     return [
         title,
         ", ".join(versions),
@@ -607,6 +607,7 @@ def main():
             worker(args)
             return
         args.cache = tmp
+        args.load_at_start = os.getloadavg()
         if args.study:
             study(args)
         else:
