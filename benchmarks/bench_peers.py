@@ -49,13 +49,16 @@ from bench_training import CASES, DEFAULT_DATA, census_funnel, census_tasks  # n
 MODELS = ["MMoE", "PLE", "SharedBottom", "ESMM", "AITM"]
 FUNNELS = {"ESMM", "AITM"}
 FRAMEWORKS = ["sklearn_mtl", "hand loop", "DeepCTR-Torch", "torch-rechub"]
-PEER_MODELS = {"DeepCTR-Torch": {"MMoE", "PLE", "SharedBottom", "ESMM"}, "torch-rechub": set(MODELS)}
+PEER_MODELS = {
+    "DeepCTR-Torch": {"MMoE", "PLE", "SharedBottom", "ESMM"},
+    "torch-rechub": set(MODELS),
+}
 #: architecture of each model, in the estimators' terms (the same as bench_training's CASES)
 EXPERT, TOWER, BOTTOM, FUNNEL_TOWER = (32,), (16,), (64, 32), (64, 32)
 EMBEDDING_DIM = 8
 NUM_EXPERTS = 8
 PLE_LEVELS, PLE_SPECIFIC, PLE_SHARED = 2, 1, 2
-#: quantile bins of each numeric column for torch-rechub's ESMM, which embeds categorical columns only
+#: quantile bins of each numeric column for torch-rechub's ESMM (it embeds categorical columns only)
 ESMM_NUMERIC_BINS = 32
 PREDICT_BATCH = 1024
 
@@ -91,7 +94,9 @@ class PeerEncoder:
         self.numeric_bins = numeric_bins
 
     def fit(self, X):
-        self.categories_ = {c: X[c].cat.categories for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)}
+        self.categories_ = {
+            c: X[c].cat.categories for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)
+        }
         numeric = [c for c in X.columns if c not in self.categories_]
         values = X[numeric].to_numpy(dtype=np.float64)
         self.numeric_ = numeric
@@ -115,7 +120,9 @@ class PeerEncoder:
         values = X[self.numeric_].to_numpy(dtype=np.float64)
         for j, c in enumerate(self.numeric_):
             if self.numeric_bins:
-                out[c] = np.searchsorted(self.edges_[j], values[:, j], side="right").astype(np.int64)
+                out[c] = np.searchsorted(self.edges_[j], values[:, j], side="right").astype(
+                    np.int64
+                )
             else:
                 out[c] = ((values[:, j] - self.mean_[j]) / self.scale_[j]).astype(np.float32)
         return out
@@ -143,10 +150,14 @@ def reset_peak_resident():
 def run_sklearn_mtl(model, X, Y, X_test, args):
     factory, _ = CASES[model]
     common = dict(
-        max_epochs=args.epochs, batch_size=args.batch_size, lr=1e-3,
-        random_state=args.seed, early_stopping=args.variant == "holdout",
+        max_epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=1e-3,
+        random_state=args.seed,
+        early_stopping=args.variant == "holdout",
     )
-    # One-time costs (torch imports its compiler stack on the first optimizer) stay out of the timings.
+    # One-time costs (torch imports its compiler stack on the first optimizer step) stay out
+    # of the timings.
     factory(**{**common, "max_epochs": 1, "early_stopping": False}).fit(X[:2048], Y[:2048])
     reset_peak_resident()
     estimator = factory(**common)
@@ -183,7 +194,9 @@ def run_hand_loop(model, X, Y, X_test, args):
 
     factory, _ = CASES[model]
     # A one-epoch fit lends its feature encoder and settings to the loop (and warms up torch).
-    lender = factory(max_epochs=1, batch_size=args.batch_size, lr=1e-3, early_stopping=False, random_state=0)
+    lender = factory(
+        max_epochs=1, batch_size=args.batch_size, lr=1e-3, early_stopping=False, random_state=0
+    )
     lender.fit(X, Y)
     reset_peak_resident()
     with hand_loop_variant(args.variant):
@@ -225,7 +238,11 @@ def run_deepctr(model, X, Y, X_test, args):
     encoder = PeerEncoder().fit(X)
     inputs = encoder.transform(X)
     columns = [
-        SparseFeat(c, encoder.vocab_sizes[c], embedding_dim=EMBEDDING_DIM) if c in encoder.categories_ else DenseFeat(c, 1)
+        (
+            SparseFeat(c, encoder.vocab_sizes[c], embedding_dim=EMBEDDING_DIM)
+            if c in encoder.categories_
+            else DenseFeat(c, 1)
+        )
         for c in inputs
     ]
     no_penalty = dict(l2_reg_linear=0.0, l2_reg_embedding=0.0, l2_reg_dnn=0.0, seed=args.seed)
@@ -234,29 +251,54 @@ def run_deepctr(model, X, Y, X_test, args):
     def build():
         if model == "MMoE":
             net = multitask.MMOE(
-                columns, num_experts=NUM_EXPERTS, expert_dnn_hidden_units=EXPERT, gate_dnn_hidden_units=(),
-                tower_dnn_hidden_units=TOWER, task_names=tasks, **no_penalty,
+                columns,
+                num_experts=NUM_EXPERTS,
+                expert_dnn_hidden_units=EXPERT,
+                gate_dnn_hidden_units=(),
+                tower_dnn_hidden_units=TOWER,
+                task_names=tasks,
+                **no_penalty,
             )
         elif model == "PLE":
             # Its PLE builds specific_expert_num shared experts whatever shared_expert_num says
             # (0.3.0), so it only runs with equal counts: one shared expert per level, not two.
             net = multitask.PLE(
-                columns, shared_expert_num=PLE_SPECIFIC, specific_expert_num=PLE_SPECIFIC, num_levels=PLE_LEVELS,
-                expert_dnn_hidden_units=EXPERT, gate_dnn_hidden_units=(), tower_dnn_hidden_units=TOWER,
-                task_names=tasks, **no_penalty,
+                columns,
+                shared_expert_num=PLE_SPECIFIC,
+                specific_expert_num=PLE_SPECIFIC,
+                num_levels=PLE_LEVELS,
+                expert_dnn_hidden_units=EXPERT,
+                gate_dnn_hidden_units=(),
+                tower_dnn_hidden_units=TOWER,
+                task_names=tasks,
+                **no_penalty,
             )
         elif model == "SharedBottom":
             net = multitask.SharedBottom(
-                columns, bottom_dnn_hidden_units=BOTTOM, tower_dnn_hidden_units=TOWER, task_names=tasks, **no_penalty
+                columns,
+                bottom_dnn_hidden_units=BOTTOM,
+                tower_dnn_hidden_units=TOWER,
+                task_names=tasks,
+                **no_penalty,
             )
         else:
-            net = multitask.ESMM(columns, tower_dnn_hidden_units=FUNNEL_TOWER, task_names=tasks, **no_penalty)
-        net.compile(torch.optim.Adam(net.parameters(), lr=1e-3), loss=["binary_crossentropy"] * len(tasks))
+            net = multitask.ESMM(
+                columns, tower_dnn_hidden_units=FUNNEL_TOWER, task_names=tasks, **no_penalty
+            )
+        net.compile(
+            torch.optim.Adam(net.parameters(), lr=1e-3), loss=["binary_crossentropy"] * len(tasks)
+        )
         return net
 
     y = Y.to_numpy(dtype=np.float32)
     with mock.patch("builtins.print"):
-        build().fit({c: v[:2048] for c, v in inputs.items()}, y[:2048], batch_size=args.batch_size, epochs=1, verbose=0)
+        build().fit(
+            {c: v[:2048] for c, v in inputs.items()},
+            y[:2048],
+            batch_size=args.batch_size,
+            epochs=1,
+            verbose=0,
+        )
         reset_peak_resident()
         net = build()
         start = time.perf_counter()
@@ -279,7 +321,11 @@ def rechub_variant(variant):
             yield
     elif variant == "torch_init":
         # Its embeddings start at N(0, 1e-4); torch's default (and sklearn_mtl's) is N(0, 1).
-        with mock.patch.object(features.SparseFeature.__init__, "__defaults__", (None, None, None, features.RandomNormal(0, 1))):
+        with mock.patch.object(
+            features.SparseFeature.__init__,
+            "__defaults__",
+            (None, None, None, features.RandomNormal(0, 1)),
+        ):
             yield
     else:
         yield
@@ -305,14 +351,20 @@ def run_rechub(model, X, Y, X_test, args):
     def build():
         with rechub_variant(args.variant):
             feats = [
-                SparseFeature(c, encoder.vocab_sizes[c], embed_dim=EMBEDDING_DIM) if c in encoder.vocab_sizes else DenseFeature(c)
+                (
+                    SparseFeature(c, encoder.vocab_sizes[c], embed_dim=EMBEDDING_DIM)
+                    if c in encoder.vocab_sizes
+                    else DenseFeature(c)
+                )
                 for c in inputs
             ]
             towers = [mlp(TOWER)] * 2
             if model == "MMoE":
                 net = multi_task.MMOE(feats, task_types, NUM_EXPERTS, mlp(EXPERT), towers)
             elif model == "PLE":
-                net = multi_task.PLE(feats, task_types, PLE_LEVELS, PLE_SPECIFIC, PLE_SHARED, mlp(EXPERT), towers)
+                net = multi_task.PLE(
+                    feats, task_types, PLE_LEVELS, PLE_SPECIFIC, PLE_SHARED, mlp(EXPERT), towers
+                )
             elif model == "SharedBottom":
                 net = multi_task.SharedBottom(feats, task_types, mlp(BOTTOM), towers)
             elif model == "ESMM":
@@ -326,7 +378,10 @@ def run_rechub(model, X, Y, X_test, args):
             for gate in net.gates:
                 gate.mlp[1] = torch.nn.Identity()
         trainer = MTLTrainer(
-            net, task_types, optimizer_params={"lr": 1e-3, "weight_decay": 0.0}, n_epoch=args.epochs,
+            net,
+            task_types,
+            optimizer_params={"lr": 1e-3, "weight_decay": 0.0},
+            n_epoch=args.epochs,
             model_path=args.tmp,
         )
         return trainer
@@ -353,7 +408,9 @@ def run_rechub(model, X, Y, X_test, args):
             trainer.train_one_epoch(loader(inputs, y))
         train = time.perf_counter() - start
         start = time.perf_counter()
-        test_loader = DataLoader(PredictDataset(encoder.transform(X_test)), batch_size=PREDICT_BATCH, shuffle=False)
+        test_loader = DataLoader(
+            PredictDataset(encoder.transform(X_test)), batch_size=PREDICT_BATCH, shuffle=False
+        )
         proba = np.asarray(trainer.predict(trainer.model, test_loader))
     predict = time.perf_counter() - start
     return train, predict, proba[:, 1:] if model == "ESMM" else proba, trainer.model
@@ -397,10 +454,27 @@ def worker(args):
 
 def spawn(model, framework, args, *, seed=0, variant="default"):
     command = [
-        sys.executable, __file__, "--worker", "--model", model, "--framework", framework,
-        "--seed", str(seed), "--variant", variant, "--epochs", str(args.epochs),
-        "--batch-size", str(args.batch_size), "--threads", str(args.threads), "--data-home", args.data_home,
-        "--cache", args.cache,
+        sys.executable,
+        __file__,
+        "--worker",
+        "--model",
+        model,
+        "--framework",
+        framework,
+        "--seed",
+        str(seed),
+        "--variant",
+        variant,
+        "--epochs",
+        str(args.epochs),
+        "--batch-size",
+        str(args.batch_size),
+        "--threads",
+        str(args.threads),
+        "--data-home",
+        args.data_home,
+        "--cache",
+        args.cache,
     ]
     if args.study:
         command.append("--fast-batches")
@@ -408,10 +482,16 @@ def spawn(model, framework, args, *, seed=0, variant="default"):
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode or not lines:
-        raise RuntimeError(f"{framework} {model} ({variant}, seed {seed}) failed:\n{done.stderr[-3000:]}")
+        raise RuntimeError(
+            f"{framework} {model} ({variant}, seed {seed}) failed:\n{done.stderr[-3000:]}"
+        )
     result = json.loads(lines[-1][len("RESULT ") :])
-    print(f"  {model:<13}{framework:<15}{variant:<12}seed {seed}: {result['train_sps']:>9,.0f} samples/s, "
-          f"AUC {', '.join(f'{a:.4f}' for a in result['auc'])}", flush=True)
+    print(
+        f"  {model:<13}{framework:<15}{variant:<12}seed {seed}: "
+        f"{result['train_sps']:>9,.0f} samples/s, "
+        f"AUC {', '.join(f'{a:.4f}' for a in result['auc'])}",
+        flush=True,
+    )
     return result
 
 
@@ -432,9 +512,11 @@ def header(args, title):
     return [
         title,
         ", ".join(versions),
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load average (1, 5, 15 min) "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        "load average (1, 5, 15 min) "
         f"at start: {load}; {args.threads} torch threads",
-        f"full census-income: 199,523 train rows, test = half the UCI test file; {args.epochs} epochs, "
+        "full census-income: 199,523 train rows, test = half the UCI test file; "
+        f"{args.epochs} epochs, "
         f"batch {args.batch_size}, Adam 1e-3, no weight decay; one fresh process per cell",
     ]
 
@@ -442,12 +524,14 @@ def header(args, title):
 def format_tables(results, args):
     lines = header(args, "Training and prediction against DeepCTR-Torch and torch-rechub")
     lines += [
-        "train samples/s counts training rows x epochs (fit of sklearn_mtl includes validation and",
-        "encoding; the others get encoded inputs for free); predict = seconds for the test DataFrame,",
-        "encoding included; peak = peak resident MiB above the loaded data; x ours = sklearn_mtl's",
-        "samples/s over this row's; params = trainable parameters (BatchNorm and bias choices differ).",
-        "torch-rechub's ESMM embeds categorical inputs only: its numeric columns are 32 quantile bins.",
-        "DeepCTR-Torch's PLE runs with 1 shared expert per level, not 2 (its shared-expert count is broken).",
+        "train samples/s counts training rows x epochs (fit of sklearn_mtl includes validation",
+        "and encoding; the others get encoded inputs for free); predict = seconds for the test",
+        "DataFrame, encoding included; peak = peak resident MiB above the loaded data;",
+        "x ours = sklearn_mtl's samples/s over this row's; params = trainable parameters",
+        "(BatchNorm and bias choices differ).",
+        "torch-rechub's ESMM embeds categorical inputs only: its numeric columns are 32 quantile",
+        "bins. DeepCTR-Torch's PLE runs with 1 shared expert per level, not 2 (its shared-expert",
+        "count is broken).",
     ]
     for model in MODELS:
         rows = [r for r in results if r["model"] == model]
@@ -457,17 +541,22 @@ def format_tables(results, args):
         tasks = rows[0]["tasks"]
         lines += ["", f"{model} (test rows {rows[0]['n_test']:,})"]
         lines.append(
-            f"  {'framework':<15}" + "".join(f"{'AUC ' + t:>20}" for t in tasks)
+            f"  {'framework':<15}"
+            + "".join(f"{'AUC ' + t:>20}" for t in tasks)
             + f"{'samples/s':>11}{'x ours':>8}{'predict s':>11}{'peak MiB':>10}{'params':>9}"
         )
         for r in sorted(rows, key=lambda r: FRAMEWORKS.index(r["framework"])):
             lines.append(
-                f"  {r['framework']:<15}" + "".join(f"{a:>20.4f}" for a in r["auc"])
-                + f"{r['train_sps']:>11,.0f}{ours / r['train_sps']:>8.2f}{r['predict_s']:>11.2f}{r['peak_mib']:>10.0f}"
+                f"  {r['framework']:<15}"
+                + "".join(f"{a:>20.4f}" for a in r["auc"])
+                + f"{r['train_sps']:>11,.0f}{ours / r['train_sps']:>8.2f}"
+                + f"{r['predict_s']:>11.2f}{r['peak_mib']:>10.0f}"
                 + f"{r['n_params']:>9,}"
             )
     lines.append("")
-    lines.append("load average (1, 5, 15 min) at end: " + ", ".join(f"{x:.1f}" for x in os.getloadavg()))
+    lines.append(
+        "load average (1, 5, 15 min) at end: " + ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    )
     return "\n".join(lines)
 
 
@@ -495,14 +584,24 @@ def plot(results, path):
         for f, framework in enumerate(FRAMEWORKS):
             label = framework
             for m, model in enumerate(MODELS):
-                row = next((r for r in results if r["model"] == model and r["framework"] == framework), None)
+                row = next(
+                    (r for r in results if r["model"] == model and r["framework"] == framework),
+                    None,
+                )
                 if row is None:
                     continue
                 x = m + (f - (len(FRAMEWORKS) - 1) / 2) * width
                 ax.bar(x, value(row, key) - floor, width, bottom=floor, color=f"C{f}", label=label)
                 label = None
                 if value(row, key) < floor:
-                    ax.annotate(f"{value(row, key):.3f}", (x, floor), fontsize=7, rotation=90, va="bottom", ha="center")
+                    ax.annotate(
+                        f"{value(row, key):.3f}",
+                        (x, floor),
+                        fontsize=7,
+                        rotation=90,
+                        va="bottom",
+                        ha="center",
+                    )
         ax.set_xticks(range(len(MODELS)), MODELS)
         ax.set_title(title, fontsize=10)
         if key == "auc":
@@ -542,16 +641,23 @@ STUDY = [
     ("torch-rechub", "torch_init"),
 ]
 STUDY_BATCHES_NOTE = (
-    "torch-rechub gets whole-tensor batches here, not its per-row DataLoader: samples/s are not the tables'"
+    "torch-rechub gets whole-tensor batches here, not its per-row DataLoader: "
+    "samples/s are not the tables'"
 )
 STUDY_NOTES = {
     ("sklearn_mtl", "default"): "as in the tables",
     ("sklearn_mtl", "holdout"): "early_stopping=True: 10% held out",
     ("hand loop", "default"): "sklearn_mtl's module, embeddings at N(0, 1) (torch's default)",
     ("hand loop", "small_init"): "sklearn_mtl's module, embeddings at N(0, 1e-4) as torch-rechub's",
-    ("torch-rechub", "default"): "as shipped: BatchNorm in every MLP layer, embeddings at N(0, 1e-4)",
+    (
+        "torch-rechub",
+        "default",
+    ): "as shipped: BatchNorm in every MLP layer, embeddings at N(0, 1e-4)",
     ("torch-rechub", "no_bn"): "every BatchNorm1d replaced by identity",
-    ("torch-rechub", "no_gate_bn"): "no BatchNorm before the gates' softmax; experts and towers keep it",
+    (
+        "torch-rechub",
+        "no_gate_bn",
+    ): "no BatchNorm before the gates' softmax; experts and towers keep it",
     ("torch-rechub", "torch_init"): "embeddings at N(0, 1), not N(0, 1e-4)",
 }
 
@@ -560,22 +666,40 @@ def study(args):
     results = []
     for seed in range(args.seeds):
         cells = STUDY if seed % 2 == 0 else STUDY[::-1]
-        results += [spawn("MMoE", framework, args, seed=seed, variant=variant) for framework, variant in cells]
-    lines = header(args, f"MMoE study: test AUC over seeds 0..{args.seeds - 1}, mean +- std (ddof=1)")
+        results += [
+            spawn("MMoE", framework, args, seed=seed, variant=variant)
+            for framework, variant in cells
+        ]
+    lines = header(
+        args, f"MMoE study: test AUC over seeds 0..{args.seeds - 1}, mean +- std (ddof=1)"
+    )
     lines.append(STUDY_BATCHES_NOTE)
-    lines += ["", f"  {'framework':<14}{'variant':<12}{'AUC income':>18}{'AUC never_married':>22}{'samples/s':>11}   note"]
+    lines += [
+        "",
+        f"  {'framework':<14}{'variant':<12}{'AUC income':>18}{'AUC never_married':>22}"
+        f"{'samples/s':>11}   note",
+    ]
     for framework, variant in STUDY:
         rows = [r for r in results if r["framework"] == framework and r["variant"] == variant]
         auc = np.array([r["auc"] for r in rows])
         sps = np.mean([r["train_sps"] for r in rows])
-        cells = "".join(f"{m:>{w - 8}.4f} +- {s:.4f}" for m, s, w in zip(auc.mean(0), auc.std(0, ddof=1), (18, 22)))
-        lines.append(f"  {framework:<14}{variant:<12}{cells}{sps:>11,.0f}   {STUDY_NOTES[framework, variant]}")
+        cells = "".join(
+            f"{m:>{w - 8}.4f} +- {s:.4f}"
+            for m, s, w in zip(auc.mean(0), auc.std(0, ddof=1), (18, 22))
+        )
+        lines.append(
+            f"  {framework:<14}{variant:<12}{cells}{sps:>11,.0f}   "
+            + STUDY_NOTES[framework, variant]
+        )
     lines += ["", "per seed:"]
     lines += [
-        f"  {r['framework']:<14}{r['variant']:<12}seed {r['seed']}  " + "  ".join(f"{a:.4f}" for a in r["auc"])
+        f"  {r['framework']:<14}{r['variant']:<12}seed {r['seed']}  "
+        + "  ".join(f"{a:.4f}" for a in r["auc"])
         for r in results
     ]
-    lines.append("load average (1, 5, 15 min) at end: " + ", ".join(f"{x:.1f}" for x in os.getloadavg()))
+    lines.append(
+        "load average (1, 5, 15 min) at end: " + ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    )
     table = "\n".join(lines)
     print(table)
     if args.output:
@@ -583,15 +707,23 @@ def study(args):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-home", default=str(DEFAULT_DATA), help="folder with the full UCI census files")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--data-home", default=str(DEFAULT_DATA), help="folder with the full UCI census files"
+    )
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--models", nargs="*", default=MODELS, choices=MODELS)
-    parser.add_argument("--output", help="also write the tables to this file (and the raw results next to it)")
+    parser.add_argument(
+        "--output", help="also write the tables to this file (and the raw results next to it)"
+    )
     parser.add_argument("--plot", help="write a PNG plot of the tables to this file")
-    parser.add_argument("--study", action="store_true", help="the MMoE noise and torch-rechub study instead")
+    parser.add_argument(
+        "--study", action="store_true", help="the MMoE noise and torch-rechub study instead"
+    )
     parser.add_argument("--seeds", type=int, default=3, help="seeds of the study")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--model", choices=MODELS, help=argparse.SUPPRESS)

@@ -44,7 +44,9 @@ PARTS = {
 def profile_estimator(X, Y, args):
     """(fitted estimator, seconds of a plain 1-epoch fit, cProfile stats of another)."""
     factory, _ = CASES["MMoE"]
-    common = dict(max_epochs=1, batch_size=args.batch_size, lr=1e-3, early_stopping=False, random_state=0)
+    common = dict(
+        max_epochs=1, batch_size=args.batch_size, lr=1e-3, early_stopping=False, random_state=0
+    )
     factory(**common).fit(X[:2048], Y[:2048])
     start = time.perf_counter()
     factory(**common).fit(X, Y)
@@ -56,9 +58,10 @@ def profile_estimator(X, Y, args):
 
 
 def cumulative(stats, name, where):
-    """Cumulative seconds of the function ``name`` defined in a file whose path contains ``where``."""
+    """Cumulative seconds of the function ``name`` in a file whose path contains ``where``."""
     return sum(
-        cum for (filename, _, function), (_, _, _, cum, _) in stats.stats.items()
+        cum
+        for (filename, _, function), (_, _, _, cum, _) in stats.stats.items()
         if function == name and where in filename.replace(os.sep, "/")
     )
 
@@ -68,13 +71,17 @@ def hand_loop_step(estimator, X, Y, **adam):
     encoder = estimator._feature_encoder
     inputs = estimator._module_inputs(*encoder.transform(X))
     targets = torch.as_tensor(np.asarray(Y, dtype=np.float32))
-    embedding = MixedInputEmbedding(encoder.cardinalities, encoder.n_numeric, estimator.embedding_dim)
+    embedding = MixedInputEmbedding(
+        encoder.cardinalities, encoder.n_numeric, estimator.embedding_dim
+    )
     module = estimator._build_module(embedding, targets.shape[1])
     criterion = estimator._build_criterion(targets.shape[1])
     optimizer = torch.optim.Adam(module.parameters(), lr=estimator.lr, **adam)
 
     def step(index):
-        loss = criterion(module(inputs["categorical"][index], inputs["numeric"][index]), targets[index])
+        loss = criterion(
+            module(inputs["categorical"][index], inputs["numeric"][index]), targets[index]
+        )
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -93,18 +100,24 @@ def profile_hand_loop(estimator, X, Y, batches):
 
 
 #: Adam implementations to time in the hand loop: torch's CPU default is the per-tensor loop
-ADAMS = {"per-tensor (default)": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}
+ADAMS = {
+    "per-tensor (default)": {"foreach": False},
+    "foreach": {"foreach": True},
+    "fused": {"fused": True},
+}
 
 
 #: ways to gather (n, n_columns) codes from one table and get the table's gradient back
 GATHERS = {
     "embedding (dense backward)": lambda table, codes: torch.nn.functional.embedding(codes, table),
-    "index_select (index_add backward)": lambda table, codes: table.index_select(0, codes.flatten()),
+    "index_select (index_add backward)": lambda table, codes: table.index_select(
+        0, codes.flatten()
+    ),
 }
 
 
 def time_gathers(estimator, X, batches, rounds=3):
-    """Best ms per batch of each gather, forward and backward, on the estimator's codes and table size."""
+    """Best ms per batch of each gather, forward and backward, on the estimator's codes."""
     codes = estimator._module_inputs(*estimator._feature_encoder.transform(X))["categorical"]
     embedding = estimator.net_.module_.embedding
     codes = codes + embedding.offsets
@@ -136,11 +149,15 @@ def time_adams(estimator, X, Y, batches, rounds=3):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data-home", default=str(DEFAULT_DATA))
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=100, help="hand-loop steps under torch.profiler")
+    parser.add_argument(
+        "--steps", type=int, default=100, help="hand-loop steps under torch.profiler"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     X, Y, _, _ = census_tasks(args.data_home)
@@ -150,13 +167,21 @@ def main():
     hand_seconds, _ = reference_loop(estimator, X, Y, epochs=1, seed=0)
     epoch = cumulative(stats, "run_single_epoch", "skorch/net.py")
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"MMoE, 1 epoch, {n_batches} batches of {args.batch_size}, {torch.get_num_threads()} threads, "
-          f"{os.cpu_count()} CPUs, load average (1, 5, 15 min) {load}")
-    print(f"  estimator fit:  {fit_seconds:.2f} s = {1e3 * fit_seconds / n_batches:.2f} ms/batch (validation and encoding included)")
+    print(
+        f"MMoE, 1 epoch, {n_batches} batches of {args.batch_size}, "
+        f"{torch.get_num_threads()} threads, "
+        f"{os.cpu_count()} CPUs, load average (1, 5, 15 min) {load}"
+    )
+    print(
+        f"  estimator fit:  {fit_seconds:.2f} s = {1e3 * fit_seconds / n_batches:.2f} ms/batch "
+        "(validation and encoding included)"
+    )
     print(f"  hand loop:      {hand_seconds:.2f} s = {1e3 * hand_seconds / n_batches:.2f} ms/batch")
     print("\nestimator under cProfile (its overhead inflates Python-heavy parts), ms per batch:")
-    print(f"  {'fit outside the epoch loop (validation, encoding)':<50}"
-          f"{1e3 * (stats.total_tt - epoch) / n_batches:>8.3f}")
+    print(
+        f"  {'fit outside the epoch loop (validation, encoding)':<50}"
+        f"{1e3 * (stats.total_tt - epoch) / n_batches:>8.3f}"
+    )
     print(f"  {'epoch loop (skorch run_single_epoch)':<50}{1e3 * epoch / n_batches:>8.3f}")
     for label, (name, where) in PARTS.items():
         print(f"    {label:<48}{1e3 * cumulative(stats, name, where) / n_batches:>8.3f}")
@@ -170,8 +195,11 @@ def main():
     print(f"hand loop, ms per step by Adam implementation (best of 3 x {args.steps} steps):")
     for name, ms in time_adams(estimator, X, Y, batches).items():
         print(f"  {name:<36}{ms:>8.2f}")
-    print(f"embedding gather of {len(estimator._feature_encoder.cardinalities)} columns from one "
-          f"{len(estimator.net_.module_.embedding.table.weight)}-row table, forward + backward, ms per batch:")
+    print(
+        f"embedding gather of {len(estimator._feature_encoder.cardinalities)} columns from one "
+        f"{len(estimator.net_.module_.embedding.table.weight)}-row table, forward + backward, "
+        "ms per batch:"
+    )
     for name, ms in time_gathers(estimator, X, batches).items():
         print(f"  {name:<36}{ms:>8.2f}")
 
