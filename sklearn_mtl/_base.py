@@ -42,6 +42,7 @@ from ._data import (
     split_validation,
 )
 from ._discovery import public_module
+from ._distributed import data_parallel
 from ._net import MultiTaskNet
 from ._targets import TASK_TYPES, align_task_columns, check_task_types, task_columns
 from .loss_weighting import LOSS_WEIGHTINGS, LossWeighting, make_loss_weighting
@@ -554,8 +555,14 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             encoder = copy.deepcopy(encoder)
             encoder.partial_fit(X, sample_weight)
         data = self._tensor_data(X, columns, sample_weight, encoder)
+        parallel = data_parallel(device)
+        if parallel is not None:
+            device = parallel.device
+            parallel.check_same_data(_data_summary(data, encoder))
 
         rng = check_random_state(self.random_state)
+        if parallel is not None:
+            rng = parallel.shared_rng(rng)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         valid_data = None
         if not incremental and self._uses_early_stopping(len(data)):
@@ -564,10 +571,11 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         if continuing:
             # A continued fit must not replay the first call's shuffles and dropout masks.
             seed = (seed + self.n_iter_) % np.iinfo(np.int32).max
-        with _seeded_torch(seed, device):
+        with _seeded_torch(seed if parallel is None else parallel.process_seed(seed), device):
             parts = self._continued_parts() if continuing else self._new_parts()
             net = self._build_net(
-                *parts, optimizer, callbacks, len(data), valid_data is not None, device
+                *parts, optimizer, callbacks, len(data), valid_data is not None, device,
+                parallel=parallel, seed=seed,
             )
             if continuing:
                 _continue_optimizer(net, self.net_)
@@ -621,7 +629,13 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             self._feature_encoder = self._new_feature_encoder()
             self._feature_encoder.fit_chunks(chain([first], chunks))
 
+        parallel = data_parallel(device)
+        if parallel is not None:
+            device = parallel.device
+            parallel.check_same_data((n_samples, *self._feature_encoder.cardinalities))
         rng = check_random_state(self.random_state)
+        if parallel is not None:
+            rng = parallel.shared_rng(rng)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         split_seed = int(rng.randint(np.iinfo(np.int32).max))
         fraction = self.validation_fraction if self._uses_early_stopping(n_samples) else None
@@ -634,10 +648,11 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         n_train = n_samples if fraction is None else int(n_samples * (1 - fraction))
         if continuing:
             seed = (seed + self.n_iter_) % np.iinfo(np.int32).max
-        with _seeded_torch(seed, device):
+        with _seeded_torch(seed if parallel is None else parallel.process_seed(seed), device):
             parts = self._continued_parts() if continuing else self._new_parts()
             net = self._build_net(
-                *parts, optimizer, callbacks, n_train, valid_data is not None, device
+                *parts, optimizer, callbacks, n_train, valid_data is not None, device,
+                parallel=parallel, seed=seed,
             )
             if continuing:
                 _continue_optimizer(net, self.net_)
@@ -863,9 +878,31 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         return copy.deepcopy((net.module_, net.criterion_, net.loss_weighting_))
 
     def _build_net(
-        self, module, criterion, loss_weighting, optimizer, callbacks, n_train, has_validation, device
+        self,
+        module,
+        criterion,
+        loss_weighting,
+        optimizer,
+        callbacks,
+        n_train,
+        has_validation,
+        device,
+        *,
+        parallel=None,
+        seed=0,
     ):
         task_names = list(self.task_names_)
+        batch_size = self._batch_size(n_train)
+        shard = None
+        if parallel is not None:
+            parallel.check_loss_weighting(loss_weighting)
+            if n_train < parallel.world_size:
+                raise ValueError(
+                    f"{n_train} training rows cannot be shared among {parallel.world_size} "
+                    "processes; train on more rows or in fewer processes."
+                )
+            batch_size = parallel.rows_per_step(batch_size)
+            shard = parallel.shard(seed)
         internal = [
             ("task_scoring", TaskScoring(task_names, self._validation_scores)),
             ("divergence_guard", DivergenceGuard(task_names)),
@@ -895,10 +932,12 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             lr=self.lr,
             **{f"optimizer__{k}": v for k, v in optimizer_params.items()},
             max_epochs=self.max_epochs,
-            batch_size=self._batch_size(n_train),
+            batch_size=batch_size,
             iterator_train=BatchIterator,
             iterator_train__shuffle=True,
             iterator_train__device=device,
+            iterator_train__shard=shard,
+            data_parallel=parallel,
             iterator_valid=BatchIterator,
             # Validation and prediction batches change no result: an "auto"
             # training batch of 16 rows must not make predict crawl.
@@ -1009,8 +1048,11 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         try:
             net.partial_fit(data, epochs=epochs)
         finally:
-            # The validation tensors must not live on in the fitted (pickled) model.
+            # Neither the validation tensors nor the process group may live on
+            # in the fitted (pickled) model.
             net.train_split = None
+            net.data_parallel = None
+            net.iterator_train__shard = None
         if net.interrupted_ is not None:
             if len(net.history) == n_before:
                 raise KeyboardInterrupt
@@ -1046,6 +1088,22 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
                 outputs[start : start + len(batch)] = batch
                 start += len(batch)
         return outputs
+
+
+def _data_summary(data, encoder):
+    """Sizes and checksums of the encoded data, equal in every process of a
+    data-parallel fit only if all of them passed the same data."""
+    inputs = data.inputs
+    codes = inputs["categorical"]
+    codes = getattr(codes, "codes", codes)
+    targets = torch.nan_to_num(data.targets.double(), nan=-1.0)
+    return (
+        len(data),
+        *encoder.cardinalities,
+        float(codes.double().sum()),
+        float(inputs["numeric"].double().sum()),
+        float(targets.sum()),
+    )
 
 
 def _lower_is_better(monitor):

@@ -147,22 +147,33 @@ class BatchIterator:
         generator, which the estimator seeds inside a forked RNG state).
     device : str or torch.device, default=None
         Where batches go; None leaves them on the host.
+    shard : RowShard, default=None
+        In data-parallel training, this process's share of the rows of each
+        pass (with its own permutations); None takes every row.
     """
 
-    def __init__(self, dataset, batch_size, shuffle=False, device=None):
+    def __init__(self, dataset, batch_size, shuffle=False, device=None, shard=None):
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.device = device
+        self.shard = shard
 
     def __len__(self):
-        return -(-len(self.dataset) // self.batch_size)
+        n = len(self.dataset)
+        if self.shard is not None:
+            n //= self.shard.world_size
+        return -(-n // self.batch_size)
 
     def __iter__(self):
         # Chunked data (read out of core) gives one part per chunk; batches never span two.
         for part in self.dataset.chunks():
             n = len(part)
-            order = torch.randperm(n) if self.shuffle else None
+            if self.shard is not None:
+                order = self.shard.rows(n, self.shuffle)
+                n = len(order)
+            else:
+                order = torch.randperm(n) if self.shuffle else None
             for start in range(0, n, self.batch_size):
                 stop = start + self.batch_size
                 index = slice(start, stop) if order is None else order[start:stop]
