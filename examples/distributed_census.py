@@ -1,4 +1,7 @@
-"""Data-parallel MMoE on census-income: the same script in one process or many.
+"""
+===========================================================================
+Data-parallel MMoE on census-income: the same script in one process or many
+===========================================================================
 
 Run it in one process (``python examples/distributed_census.py``) or in
 several, started by ``torchrun``::
