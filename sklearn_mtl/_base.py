@@ -52,6 +52,9 @@ from .nn import MixedInputEmbedding
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
+#: Mixed precision of the training steps: the dtype that autocast computes in.
+_PRECISIONS = {"bf16": torch.bfloat16}
+
 _OPTIMIZERS = {
     "adam": torch.optim.Adam,
     "adamw": torch.optim.AdamW,
@@ -87,6 +90,7 @@ _TRAINING_PARAMS = frozenset(
         "n_iter_no_change",
         "callbacks",
         "device",
+        "precision",
         "random_state",
         "verbose",
         "warm_start",
@@ -160,6 +164,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         "callbacks": [list, None],
         "device": [str, torch.device],
         "dtype": [StrOptions(set(_DTYPES))],
+        "precision": [StrOptions(set(_PRECISIONS)), None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
@@ -190,6 +195,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         callbacks,
         device,
         dtype,
+        precision=None,
         random_state,
         verbose,
         warm_start,
@@ -215,6 +221,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         self.callbacks = callbacks
         self.device = device
         self.dtype = dtype
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
@@ -938,6 +945,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             iterator_train__device=device,
             iterator_train__shard=shard,
             data_parallel=parallel,
+            autocast_dtype=self._checked_precision(),
             iterator_valid=BatchIterator,
             # Validation and prediction batches change no result: an "auto"
             # training batch of 16 rows must not make predict crawl.
@@ -1014,6 +1022,17 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
                 "binary tasks only, set task_types=None."
             )
         return criterion
+
+    def _checked_precision(self):
+        """The dtype that training steps autocast to, or None."""
+        if self.precision is None:
+            return None
+        if self.dtype != "float32":
+            raise ValueError(
+                f"precision={self.precision!r} mixes bfloat16 into float32 training; with "
+                f"dtype={self.dtype!r} set precision=None (or dtype='float32')."
+            )
+        return _PRECISIONS[self.precision]
 
     def _checked_device(self):
         try:

@@ -26,12 +26,17 @@ class MultiTaskNet(NeuralNet):
         through :class:`~torch.nn.parallel.DistributedDataParallel` and the
         logged losses are averaged over the processes. None trains in this
         process alone.
+    autocast_dtype : torch.dtype, default=None
+        Mixed precision: training steps run the module under
+        :func:`torch.autocast` to this dtype; the loss is computed from
+        logits cast back to the targets' dtype. None: no autocast.
     """
 
-    def __init__(self, *args, loss_weighting, data_parallel=None, **kwargs):
+    def __init__(self, *args, loss_weighting, data_parallel=None, autocast_dtype=None, **kwargs):
         # skorch only accepts a plain torch-module attribute before its own init.
         self.loss_weighting = loss_weighting
         self.data_parallel = data_parallel
+        self.autocast_dtype = autocast_dtype
         # A tuple while training data-parallel: skorch takes a module attribute
         # for a component of the net, which this wrapper of module_ is not.
         self._parallel_module = ()
@@ -130,7 +135,14 @@ class MultiTaskNet(NeuralNet):
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)
         Xi, (targets, sample_weight) = unpack_data(batch)
-        y_pred = self.infer(Xi, **fit_params)
+        with torch.autocast(
+            torch.device(self.device).type,
+            dtype=self.autocast_dtype,
+            enabled=self.autocast_dtype is not None,
+        ):
+            y_pred = self.infer(Xi, **fit_params)
+        # The losses (and their penalties' logs and exponentials) in full precision.
+        y_pred = y_pred.to(targets.dtype)
         task_losses = self.criterion_.task_losses(y_pred, targets, sample_weight)
         loss = self.loss_weighting_.backward(
             task_losses, self.criterion_.penalty(y_pred, sample_weight), self.module_

@@ -37,6 +37,27 @@ def _rows(data, index):
     return batch.long() if batch.dtype == torch.int32 else batch
 
 
+def _to_device(data, device):
+    """A tensor or :class:`CategoricalInputs` (or None) on ``device``.
+
+    A host batch bound for a GPU is copied from pinned (page-locked) memory
+    without blocking, so that the host cuts the next batch while this one
+    travels; the GPU runs the copy before any kernel that reads it.
+    """
+    if data is None:
+        return None
+    if isinstance(data, CategoricalInputs):
+        return CategoricalInputs(
+            *(
+                _to_device(t, device)
+                for t in (data.codes, data.items, data.starts, data.lengths, data.weights)
+            )
+        )
+    if device.type == "cuda" and data.device.type == "cpu":
+        return data.pin_memory().to(device, non_blocking=True)
+    return data.to(device)
+
+
 class TensorData(torch.utils.data.Dataset):
     """Model inputs, targets and row weights held as whole host tensors.
 
@@ -74,14 +95,11 @@ class TensorData(torch.utils.data.Dataset):
         """This data (a batch: a view is not moved) on ``device``; None keeps it."""
         if device is None:
             return self
-
-        def move(tensor):
-            return None if tensor is None else tensor.to(device)
-
+        device = torch.device(device)
         return TensorData(
-            {name: move(t) for name, t in self.inputs.items()},
-            move(self.targets),
-            move(self.sample_weight),
+            {name: _to_device(t, device) for name, t in self.inputs.items()},
+            _to_device(self.targets, device),
+            _to_device(self.sample_weight, device),
         )
 
     def subset(self, positions):
