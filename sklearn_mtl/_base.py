@@ -581,8 +581,14 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         with _seeded_torch(seed if parallel is None else parallel.process_seed(seed), device):
             parts = self._continued_parts() if continuing else self._new_parts()
             net = self._build_net(
-                *parts, optimizer, callbacks, len(data), valid_data is not None, device,
-                parallel=parallel, seed=seed,
+                *parts,
+                optimizer,
+                callbacks,
+                len(data),
+                valid_data is not None,
+                device,
+                parallel=parallel,
+                seed=seed,
             )
             if continuing:
                 _continue_optimizer(net, self.net_)
@@ -658,8 +664,14 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         with _seeded_torch(seed if parallel is None else parallel.process_seed(seed), device):
             parts = self._continued_parts() if continuing else self._new_parts()
             net = self._build_net(
-                *parts, optimizer, callbacks, n_train, valid_data is not None, device,
-                parallel=parallel, seed=seed,
+                *parts,
+                optimizer,
+                callbacks,
+                n_train,
+                valid_data is not None,
+                device,
+                parallel=parallel,
+                seed=seed,
             )
             if continuing:
                 _continue_optimizer(net, self.net_)

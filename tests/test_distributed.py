@@ -15,7 +15,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 import sklearn_mtl
-from sklearn_mtl import MMoEClassifier
+from sklearn_mtl import ChunkedData, MMoEClassifier
+from sklearn_mtl._data import BatchIterator, TensorData
 from sklearn_mtl._distributed import RowShard
 
 pytestmark = pytest.mark.skipif(
@@ -75,6 +76,18 @@ def test_row_shards_are_disjoint_equal_and_shared_per_pass():
     assert RowShard(1, 2, seed=0).rows(5, shuffle=False).tolist() == [1, 3]
 
 
+def test_batch_iterator_gives_each_process_its_share():
+    data = TensorData({"numeric": torch.arange(10.0).reshape(10, 1)}, torch.zeros(10, 1))
+    seen = []
+    for rank in range(2):
+        iterator = BatchIterator(data, 2, shuffle=True, shard=RowShard(rank, 2, seed=3))
+        batches = [inputs["numeric"].flatten().tolist() for inputs, _ in iterator]
+        assert len(batches) == len(iterator) == 3
+        seen.append(sum(batches, []))
+    assert not set(seen[0]) & set(seen[1])
+    assert sorted(seen[0] + seen[1]) == list(range(10))
+
+
 def _data(n=240, seed=0):
     rng = np.random.RandomState(seed)
     X = rng.normal(size=(n, 4)).astype(np.float32)
@@ -98,6 +111,15 @@ def _worker(rank, world_size, rendezvous, out):
     report["state"] = {
         **{k: v.tolist() for k, v in model.net_.module_.state_dict().items()},
         "log_vars": model.net_.loss_weighting_.log_vars.tolist(),
+    }
+
+    def chunks():
+        for start in range(0, len(X), 80):
+            yield X[start : start + 80], Y[start : start + 80]
+
+    out_of_core = MMoEClassifier(**params).fit(ChunkedData(chunks))
+    report["chunked_state"] = {
+        k: v.tolist() for k, v in out_of_core.net_.module_.state_dict().items()
     }
 
     for strategy in ("gradnorm", "pcgrad"):
@@ -139,6 +161,8 @@ def test_processes_record_the_same_history_and_end_with_the_same_weights(reports
     assert first["history"] == second["history"]
     # The uncertainty weights live outside the module: averaged all the same.
     assert first["state"] == second["state"]
+    # Out of core, each process takes its share of every chunk.
+    assert first["chunked_state"] == second["chunked_state"]
     assert first["proba"] == second["proba"]
     assert np.isfinite(first["proba"]).all()
     assert not first["holds_group"]
