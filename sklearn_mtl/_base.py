@@ -353,6 +353,13 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         stopping, of the best one), ``history_`` and ``n_iter_`` end there,
         and a ``UserWarning`` says so. Interrupted before any epoch completed,
         ``fit`` re-raises the ``KeyboardInterrupt`` and changes nothing.
+
+        Called in every process of an initialized :mod:`torch.distributed`
+        process group of several processes (e.g. started by ``torchrun``),
+        each with the same data, ``fit`` trains data-parallel: each process
+        trains on its share of the rows and gradients are averaged;
+        ``batch_size`` counts the rows of a step over all processes. Every
+        process ends with the same fitted model.
         """
         if isinstance(X, ChunkedData):
             return self._fit_chunks(X, y, sample_weight)
