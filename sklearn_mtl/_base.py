@@ -42,6 +42,7 @@ from ._data import (
     split_validation,
 )
 from ._discovery import public_module
+from ._distributed import data_parallel
 from ._net import MultiTaskNet
 from ._targets import TASK_TYPES, align_task_columns, check_task_types, task_columns
 from .loss_weighting import LOSS_WEIGHTINGS, LossWeighting, make_loss_weighting
@@ -50,6 +51,9 @@ from .metrics import TASK_METRICS, score_task
 from .nn import MixedInputEmbedding
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+#: Mixed precision of the training steps: the dtype that autocast computes in.
+_PRECISIONS = {"bf16": torch.bfloat16}
 
 _OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -86,6 +90,7 @@ _TRAINING_PARAMS = frozenset(
         "n_iter_no_change",
         "callbacks",
         "device",
+        "precision",
         "random_state",
         "verbose",
         "warm_start",
@@ -159,6 +164,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         "callbacks": [list, None],
         "device": [str, torch.device],
         "dtype": [StrOptions(set(_DTYPES))],
+        "precision": [StrOptions(set(_PRECISIONS)), None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
@@ -189,6 +195,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         callbacks,
         device,
         dtype,
+        precision=None,
         random_state,
         verbose,
         warm_start,
@@ -214,6 +221,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         self.callbacks = callbacks
         self.device = device
         self.dtype = dtype
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
@@ -345,6 +353,13 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         stopping, of the best one), ``history_`` and ``n_iter_`` end there,
         and a ``UserWarning`` says so. Interrupted before any epoch completed,
         ``fit`` re-raises the ``KeyboardInterrupt`` and changes nothing.
+
+        Called in every process of an initialized :mod:`torch.distributed`
+        process group of several processes (e.g. started by ``torchrun``),
+        each with the same data, ``fit`` trains data-parallel: each process
+        trains on its share of the rows and gradients are averaged;
+        ``batch_size`` counts the rows of a step over all processes. Every
+        process ends with the same fitted model.
         """
         if isinstance(X, ChunkedData):
             return self._fit_chunks(X, y, sample_weight)
@@ -554,8 +569,14 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             encoder = copy.deepcopy(encoder)
             encoder.partial_fit(X, sample_weight)
         data = self._tensor_data(X, columns, sample_weight, encoder)
+        parallel = data_parallel(device)
+        if parallel is not None:
+            device = parallel.device
+            parallel.check_same_data(_data_summary(data, encoder))
 
         rng = check_random_state(self.random_state)
+        if parallel is not None:
+            rng = parallel.shared_rng(rng)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         valid_data = None
         if not incremental and self._uses_early_stopping(len(data)):
@@ -564,10 +585,17 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         if continuing:
             # A continued fit must not replay the first call's shuffles and dropout masks.
             seed = (seed + self.n_iter_) % np.iinfo(np.int32).max
-        with _seeded_torch(seed, device):
+        with _seeded_torch(seed if parallel is None else parallel.process_seed(seed), device):
             parts = self._continued_parts() if continuing else self._new_parts()
             net = self._build_net(
-                *parts, optimizer, callbacks, len(data), valid_data is not None, device
+                *parts,
+                optimizer,
+                callbacks,
+                len(data),
+                valid_data is not None,
+                device,
+                parallel=parallel,
+                seed=seed,
             )
             if continuing:
                 _continue_optimizer(net, self.net_)
@@ -621,7 +649,13 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             self._feature_encoder = self._new_feature_encoder()
             self._feature_encoder.fit_chunks(chain([first], chunks))
 
+        parallel = data_parallel(device)
+        if parallel is not None:
+            device = parallel.device
+            parallel.check_same_data((n_samples, *self._feature_encoder.cardinalities))
         rng = check_random_state(self.random_state)
+        if parallel is not None:
+            rng = parallel.shared_rng(rng)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         split_seed = int(rng.randint(np.iinfo(np.int32).max))
         fraction = self.validation_fraction if self._uses_early_stopping(n_samples) else None
@@ -634,10 +668,17 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         n_train = n_samples if fraction is None else int(n_samples * (1 - fraction))
         if continuing:
             seed = (seed + self.n_iter_) % np.iinfo(np.int32).max
-        with _seeded_torch(seed, device):
+        with _seeded_torch(seed if parallel is None else parallel.process_seed(seed), device):
             parts = self._continued_parts() if continuing else self._new_parts()
             net = self._build_net(
-                *parts, optimizer, callbacks, n_train, valid_data is not None, device
+                *parts,
+                optimizer,
+                callbacks,
+                n_train,
+                valid_data is not None,
+                device,
+                parallel=parallel,
+                seed=seed,
             )
             if continuing:
                 _continue_optimizer(net, self.net_)
@@ -863,9 +904,31 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         return copy.deepcopy((net.module_, net.criterion_, net.loss_weighting_))
 
     def _build_net(
-        self, module, criterion, loss_weighting, optimizer, callbacks, n_train, has_validation, device
+        self,
+        module,
+        criterion,
+        loss_weighting,
+        optimizer,
+        callbacks,
+        n_train,
+        has_validation,
+        device,
+        *,
+        parallel=None,
+        seed=0,
     ):
         task_names = list(self.task_names_)
+        batch_size = self._batch_size(n_train)
+        shard = None
+        if parallel is not None:
+            parallel.check_loss_weighting(loss_weighting)
+            if n_train < parallel.world_size:
+                raise ValueError(
+                    f"{n_train} training rows cannot be shared among {parallel.world_size} "
+                    "processes; train on more rows or in fewer processes."
+                )
+            batch_size = parallel.rows_per_step(batch_size)
+            shard = parallel.shard(seed)
         internal = [
             ("task_scoring", TaskScoring(task_names, self._validation_scores)),
             ("divergence_guard", DivergenceGuard(task_names)),
@@ -895,10 +958,13 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             lr=self.lr,
             **{f"optimizer__{k}": v for k, v in optimizer_params.items()},
             max_epochs=self.max_epochs,
-            batch_size=self._batch_size(n_train),
+            batch_size=batch_size,
             iterator_train=BatchIterator,
             iterator_train__shuffle=True,
             iterator_train__device=device,
+            iterator_train__shard=shard,
+            data_parallel=parallel,
+            autocast_dtype=self._checked_precision(),
             iterator_valid=BatchIterator,
             # Validation and prediction batches change no result: an "auto"
             # training batch of 16 rows must not make predict crawl.
@@ -976,6 +1042,17 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             )
         return criterion
 
+    def _checked_precision(self):
+        """The dtype that training steps autocast to, or None."""
+        if self.precision is None:
+            return None
+        if self.dtype != "float32":
+            raise ValueError(
+                f"precision={self.precision!r} mixes bfloat16 into float32 training; with "
+                f"dtype={self.dtype!r} set precision=None (or dtype='float32')."
+            )
+        return _PRECISIONS[self.precision]
+
     def _checked_device(self):
         try:
             device = torch.device(self.device)
@@ -1009,8 +1086,11 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         try:
             net.partial_fit(data, epochs=epochs)
         finally:
-            # The validation tensors must not live on in the fitted (pickled) model.
+            # Neither the validation tensors nor the process group may live on
+            # in the fitted (pickled) model.
             net.train_split = None
+            net.data_parallel = None
+            net.iterator_train__shard = None
         if net.interrupted_ is not None:
             if len(net.history) == n_before:
                 raise KeyboardInterrupt
@@ -1046,6 +1126,22 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
                 outputs[start : start + len(batch)] = batch
                 start += len(batch)
         return outputs
+
+
+def _data_summary(data, encoder):
+    """Sizes and checksums of the encoded data, equal in every process of a
+    data-parallel fit only if all of them passed the same data."""
+    inputs = data.inputs
+    codes = inputs["categorical"]
+    codes = getattr(codes, "codes", codes)
+    targets = torch.nan_to_num(data.targets.double(), nan=-1.0)
+    return (
+        len(data),
+        *encoder.cardinalities,
+        float(codes.double().sum()),
+        float(inputs["numeric"].double().sum()),
+        float(targets.sum()),
+    )
 
 
 def _lower_is_better(monitor):

@@ -21,11 +21,25 @@ class MultiTaskNet(NeuralNet):
         Passed to :class:`skorch.NeuralNet`.
     loss_weighting : LossWeighting
         A strategy of :mod:`sklearn_mtl.loss_weighting`, already set up.
+    data_parallel : DataParallel, default=None
+        The process group of a data-parallel fit: training steps then run
+        through :class:`~torch.nn.parallel.DistributedDataParallel` and the
+        logged losses are averaged over the processes. None trains in this
+        process alone.
+    autocast_dtype : torch.dtype, default=None
+        Mixed precision: training steps run the module under
+        :func:`torch.autocast` to this dtype; the loss is computed from
+        logits cast back to the targets' dtype. None: no autocast.
     """
 
-    def __init__(self, *args, loss_weighting, **kwargs):
+    def __init__(self, *args, loss_weighting, data_parallel=None, autocast_dtype=None, **kwargs):
         # skorch only accepts a plain torch-module attribute before its own init.
         self.loss_weighting = loss_weighting
+        self.data_parallel = data_parallel
+        self.autocast_dtype = autocast_dtype
+        # A tuple while training data-parallel: skorch takes a module attribute
+        # for a component of the net, which this wrapper of module_ is not.
+        self._parallel_module = ()
         self._completed = None
         self._stop_requested = False
         super().__init__(*args, **kwargs)
@@ -55,6 +69,10 @@ class MultiTaskNet(NeuralNet):
         self._stop_requested = False
         self.interrupted_ = None
         self._completed = (len(self.history), _copy_state(self.module_))
+        if self.data_parallel is not None:
+            self._parallel_module = (
+                self.data_parallel.wrap(self.module_, self._own_parameters()),
+            )
         try:
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
         except _StopTraining:
@@ -66,8 +84,21 @@ class MultiTaskNet(NeuralNet):
             self.module_.load_state_dict(state)
             raise
         finally:
-            # The copy must not live on in the fitted (pickled) model.
+            # Neither the copy nor the wrapper (it holds the process group) may
+            # live on in the fitted (pickled) model.
             self._completed = None
+            self._parallel_module = ()
+
+    def _own_parameters(self):
+        """Learnable tensors outside the module (e.g. uncertainty weights),
+        whose gradients the data-parallel wrapper does not average."""
+        in_module = {id(p) for p in self.module_.parameters()}
+        return [
+            p
+            for part in (self.criterion_, self.loss_weighting_)
+            for p in part.parameters()
+            if p.requires_grad and id(p) not in in_module
+        ]
 
     def initialize_criterion(self):
         super().initialize_criterion()
@@ -86,7 +117,12 @@ class MultiTaskNet(NeuralNet):
     def infer(self, x, **fit_params):
         # Batches come as tensors (multi-valued features as CategoricalInputs) cut
         # on the host; only they move to the device, never the whole data.
-        return self.module_(**self._merge_x_and_fit_params(to_device(x, self.device), fit_params))
+        # Training steps (with gradients) go through the data-parallel wrapper,
+        # which averages the gradients; evaluation needs no collective.
+        module = self.module_
+        if self._parallel_module and torch.is_grad_enabled():
+            (module,) = self._parallel_module
+        return module(**self._merge_x_and_fit_params(to_device(x, self.device), fit_params))
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         # The validation loss is the training objective: same weighting, same penalty.
@@ -99,12 +135,25 @@ class MultiTaskNet(NeuralNet):
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)
         Xi, (targets, sample_weight) = unpack_data(batch)
-        y_pred = self.infer(Xi, **fit_params)
+        with torch.autocast(
+            torch.device(self.device).type,
+            dtype=self.autocast_dtype,
+            enabled=self.autocast_dtype is not None,
+        ):
+            y_pred = self.infer(Xi, **fit_params)
+        # The losses (and their penalties' logs and exponentials) in full precision.
+        y_pred = y_pred.to(targets.dtype)
         task_losses = self.criterion_.task_losses(y_pred, targets, sample_weight)
         loss = self.loss_weighting_.backward(
             task_losses, self.criterion_.penalty(y_pred, sample_weight), self.module_
         )
-        return {"loss": loss, "y_pred": y_pred, "task_losses": task_losses.detach()}
+        loss, task_losses = loss.detach(), task_losses.detach()
+        if self._parallel_module:
+            # One collective for the gradients outside the module and the logged
+            # losses: every process then records, and decides on, the same numbers.
+            others = [p.grad for p in self._own_parameters() if p.grad is not None]
+            self.data_parallel.average([loss, task_losses, *others])
+        return {"loss": loss, "y_pred": y_pred, "task_losses": task_losses}
 
 
 class _StopTraining(Exception):

@@ -37,6 +37,27 @@ def _rows(data, index):
     return batch.long() if batch.dtype == torch.int32 else batch
 
 
+def _to_device(data, device):
+    """A tensor or :class:`CategoricalInputs` (or None) on ``device``.
+
+    A host batch bound for a GPU is copied from pinned (page-locked) memory
+    without blocking, so that the host cuts the next batch while this one
+    travels; the GPU runs the copy before any kernel that reads it.
+    """
+    if data is None:
+        return None
+    if isinstance(data, CategoricalInputs):
+        return CategoricalInputs(
+            *(
+                _to_device(t, device)
+                for t in (data.codes, data.items, data.starts, data.lengths, data.weights)
+            )
+        )
+    if device.type == "cuda" and data.device.type == "cpu":
+        return data.pin_memory().to(device, non_blocking=True)
+    return data.to(device)
+
+
 class TensorData(torch.utils.data.Dataset):
     """Model inputs, targets and row weights held as whole host tensors.
 
@@ -74,14 +95,11 @@ class TensorData(torch.utils.data.Dataset):
         """This data (a batch: a view is not moved) on ``device``; None keeps it."""
         if device is None:
             return self
-
-        def move(tensor):
-            return None if tensor is None else tensor.to(device)
-
+        device = torch.device(device)
         return TensorData(
-            {name: move(t) for name, t in self.inputs.items()},
-            move(self.targets),
-            move(self.sample_weight),
+            {name: _to_device(t, device) for name, t in self.inputs.items()},
+            _to_device(self.targets, device),
+            _to_device(self.sample_weight, device),
         )
 
     def subset(self, positions):
@@ -147,22 +165,33 @@ class BatchIterator:
         generator, which the estimator seeds inside a forked RNG state).
     device : str or torch.device, default=None
         Where batches go; None leaves them on the host.
+    shard : RowShard, default=None
+        In data-parallel training, this process's share of the rows of each
+        pass (with its own permutations); None takes every row.
     """
 
-    def __init__(self, dataset, batch_size, shuffle=False, device=None):
+    def __init__(self, dataset, batch_size, shuffle=False, device=None, shard=None):
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.device = device
+        self.shard = shard
 
     def __len__(self):
-        return -(-len(self.dataset) // self.batch_size)
+        n = len(self.dataset)
+        if self.shard is not None:
+            n //= self.shard.world_size
+        return -(-n // self.batch_size)
 
     def __iter__(self):
         # Chunked data (read out of core) gives one part per chunk; batches never span two.
         for part in self.dataset.chunks():
             n = len(part)
-            order = torch.randperm(n) if self.shuffle else None
+            if self.shard is not None:
+                order = self.shard.rows(n, self.shuffle)
+                n = len(order)
+            else:
+                order = torch.randperm(n) if self.shuffle else None
             for start in range(0, n, self.batch_size):
                 stop = start + self.batch_size
                 index = slice(start, stop) if order is None else order[start:stop]

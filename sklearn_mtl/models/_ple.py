@@ -274,6 +274,13 @@ class PLEClassifier(GatedExpertsMixin, BaseMultiTaskClassifier):
         Torch device, e.g. ``"cuda"``.
     dtype : {"float32", "float64"}, default="float32"
         Floating-point precision of the network, its inputs and its loss.
+    precision : {"bf16"} or None, default=None
+        Mixed precision of the training steps: ``"bf16"`` runs them under
+        :func:`torch.autocast` with bfloat16, which speeds up the matrix
+        products on GPUs that have bfloat16 units (and on some CPUs) at a
+        small cost in accuracy; the weights, the loss, validation and
+        predictions stay in ``dtype``. Needs ``dtype="float32"``. A training
+        parameter: ``warm_start`` and ``partial_fit`` use its current value.
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, shuffling, dropout and the validation split.
     verbose : int, default=0
@@ -386,6 +393,7 @@ class PLEClassifier(GatedExpertsMixin, BaseMultiTaskClassifier):
         callbacks=None,
         device="cpu",
         dtype="float32",
+        precision=None,
         random_state=None,
         verbose=0,
         warm_start=False,
@@ -412,6 +420,7 @@ class PLEClassifier(GatedExpertsMixin, BaseMultiTaskClassifier):
             callbacks=callbacks,
             device=device,
             dtype=dtype,
+            precision=precision,
             random_state=random_state,
             verbose=verbose,
             warm_start=warm_start,
