@@ -6,6 +6,7 @@ from numbers import Integral, Number
 
 import numpy as np
 import pandas as pd
+from sklearn.utils import Bunch
 
 #: Code of every unknown or missing category; known categories start at 1.
 UNKNOWN_CODE = 0
@@ -393,6 +394,45 @@ class FeatureEncoder:
     @property
     def n_numeric(self):
         return len(self.numeric_index)
+
+    def encoding(self):
+        """What the fitted encoder does, column by column, as a Bunch.
+
+        Keys: ``categorical_features``, ``multi_valued_features`` and
+        ``numeric_features`` (column names, or indices without names, in the
+        order of the module's inputs); ``vocabularies`` (per vocabulary
+        column, a Series mapping each category to its code: ``1..K``, the
+        infrequent ones sharing ``K + 1``); ``infrequent_categories``;
+        ``hash_buckets`` (per hashed column, its number of buckets; code
+        ``1 + hash % n_buckets``); ``numeric_mean`` and ``numeric_scale``
+        (a numeric input is ``(x - mean) / scale``); ``unknown_code`` (every
+        unseen or missing category).
+        """
+        names = self.feature_names
+
+        def name(j):
+            return names[j] if names is not None else int(j)
+
+        vocabularies, infrequent, buckets = {}, {}, {}
+        for j, book in self._books.items():
+            if isinstance(book, _Hashing):
+                buckets[name(j)] = book.n_buckets
+                continue
+            vocabularies[name(j)] = pd.Series(
+                book._lookup[:-1], index=book.categories, name="code"
+            )
+            infrequent[name(j)] = book.infrequent_categories
+        return Bunch(
+            categorical_features=[name(j) for j in self.single_index],
+            multi_valued_features=[name(j) for j in self.multi_index],
+            numeric_features=[name(j) for j in self.numeric_index],
+            vocabularies=vocabularies,
+            infrequent_categories=infrequent,
+            hash_buckets=buckets,
+            numeric_mean=self._stats.mean.copy(),
+            numeric_scale=self._stats.scale,
+            unknown_code=UNKNOWN_CODE,
+        )
 
     # ------------------------------------------------------------- fitting
 

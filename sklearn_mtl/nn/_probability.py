@@ -5,8 +5,6 @@ import math
 import torch
 import torch.nn.functional as F
 
-_LOG_HALF = -math.log(2.0)
-
 
 def log1mexp(x):
     """``log(1 - exp(x))`` for ``x <= 0``, accurate over the whole range.
@@ -32,11 +30,13 @@ def log1mexp(x):
     >>> log1mexp(torch.tensor([-1e-20, -50.0], dtype=torch.float64))
     tensor([-4.6052e+01, -1.9287e-22], dtype=torch.float64)
     """
-    near_zero = x > _LOG_HALF
+    # A local: TorchScript cannot read a module-level float.
+    log_half = -math.log(2.0)
+    near_zero = x > log_half
     # Each branch sees only inputs where it is finite, so that neither the
     # value nor the gradient of the discarded branch can be NaN.
-    x_near = torch.where(near_zero, x, torch.full_like(x, _LOG_HALF))
-    x_far = torch.where(near_zero, torch.full_like(x, _LOG_HALF), x)
+    x_near = torch.where(near_zero, x, torch.full_like(x, log_half))
+    x_far = torch.where(near_zero, torch.full_like(x, log_half), x)
     return torch.where(near_zero, torch.log(-torch.expm1(x_near)), torch.log1p(-torch.exp(x_far)))
 
 
