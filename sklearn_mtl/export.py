@@ -14,6 +14,7 @@ graph does not take, so exporting a model fitted with one is a ValueError.
 """
 
 import copy
+import warnings
 
 import torch
 from sklearn.utils.validation import check_is_fitted
@@ -299,14 +300,17 @@ def to_onnx(estimator, path, X_sample):
         # torch.export specializes a dimension of size 1: trace with two rows.
         inputs = {name: t.repeat(2, 1) for name, t in inputs.items()}
     batch = torch.export.Dim("batch")
-    program = torch.onnx.export(
-        serving,
-        tuple(inputs[name] for name in INPUT_NAMES),
-        input_names=list(INPUT_NAMES),
-        output_names=[str(name) for name in model.task_names_],
-        dynamic_shapes=({0: batch}, {0: batch}),
-        dynamo=True,
-        verbose=False,
-    )
+    with warnings.catch_warnings():
+        # Both inputs share the batch axis on purpose; torch.onnx warns that it names it once.
+        warnings.filterwarnings("ignore", message=".*axis name: batch will not be used")
+        program = torch.onnx.export(
+            serving,
+            tuple(inputs[name] for name in INPUT_NAMES),
+            input_names=list(INPUT_NAMES),
+            output_names=[str(name) for name in model.task_names_],
+            dynamic_shapes=({0: batch}, {0: batch}),
+            dynamo=True,
+            verbose=False,
+        )
     program.save(path)
     return program
