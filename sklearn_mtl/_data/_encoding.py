@@ -593,13 +593,19 @@ class FeatureEncoder:
         """Warn about categorical columns whose values are of a kind no category
         of the vocabulary has (e.g. ``"3"`` against ``3``): every one of them
         would silently take the unknown code."""
+        # A category column's kind follows from its dtype alone: no column is
+        # taken out of the frame (the most costly step of predicting one row).
+        dtypes = X.dtypes.to_numpy() if isinstance(X, pd.DataFrame) else None
         for j, book in self._books.items():
             if not isinstance(book, _Vocabulary):
                 continue
-            values = _column(X, j)
-            if j in self.multi_index:
-                values, _, _ = _flatten(values[:1000], self._name(j))
-            kind = book.unknown_kind(values)
+            if dtypes is not None and isinstance(dtypes[j], pd.CategoricalDtype):
+                kind = book._dtype_info(dtypes[j])[1]
+            else:
+                values = _column(X, j)
+                if j in self.multi_index:
+                    values, _, _ = _flatten(values[:1000], self._name(j))
+                kind = book.unknown_kind(values)
             if kind is not None:
                 warnings.warn(
                     f"Categorical column {self._name(j)} holds {kind} values but its "
