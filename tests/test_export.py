@@ -201,3 +201,29 @@ def test_unfitted_estimator_is_rejected():
         feature_encoding(MMoEClassifier())
     with pytest.raises(NotFittedError):
         transform_inputs(make_pipeline(MMoEClassifier()), np.zeros((2, 2)))
+
+
+def test_log1mexp_stays_exact_near_zero_in_onnx(tmp_path):
+    # ONNX has no Expm1: exp(x) - 1 would give log(0) = -inf at x = -1e-8.
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    from sklearn_mtl.nn import log1mexp
+
+    class Log1mexp(torch.nn.Module):
+        def forward(self, x):
+            return log1mexp(x)
+
+    x = -torch.logspace(-8, 1.5, 50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(
+            Log1mexp(), (x,), dynamo=True, dynamic_shapes=({0: torch.export.Dim("n")},),
+            verbose=False,
+        )
+    program.save(tmp_path / "log1mexp.onnx")
+    session = ort.InferenceSession(str(tmp_path / "log1mexp.onnx"))
+    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    exact = torch.log(-torch.expm1(x.double())).numpy()
+    # Far from zero log1p(-exp(x)) is exact to an absolute exp(x) (< 1e-7 here), which
+    # is nothing next to the log-probability it is subtracted from in product_logit.
+    np.testing.assert_allclose(got, exact, rtol=1e-6, atol=1e-7)

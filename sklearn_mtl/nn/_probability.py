@@ -9,7 +9,8 @@ import torch.nn.functional as F
 def log1mexp(x):
     """``log(1 - exp(x))`` for ``x <= 0``, accurate over the whole range.
 
-    ``log(-expm1(x))`` is exact near zero, where ``1 - exp(x)`` cancels;
+    ``log(-expm1(x))`` is exact near zero, where ``1 - exp(x)`` cancels
+    (``expm1`` is computed from ``tanh``, which ONNX has);
     ``log1p(-exp(x))`` is exact for very negative ``x``, where ``expm1``
     rounds to -1 (Mächler, 2012, "Accurately computing ``log(1 - exp(-|a|))``").
 
@@ -37,7 +38,11 @@ def log1mexp(x):
     # value nor the gradient of the discarded branch can be NaN.
     x_near = torch.where(near_zero, x, torch.full_like(x, log_half))
     x_far = torch.where(near_zero, torch.full_like(x, log_half), x)
-    return torch.where(near_zero, torch.log(-torch.expm1(x_near)), torch.log1p(-torch.exp(x_far)))
+    # -expm1(x) as -2 tanh(x/2) / (1 - tanh(x/2)), as exact: ONNX has no Expm1 (an
+    # exporter writes exp(x) - 1, which cancels near zero) but has Tanh.
+    half = torch.tanh(x_near / 2)
+    near = torch.log(-2 * half / (1 - half))
+    return torch.where(near_zero, near, torch.log1p(-torch.exp(x_far)))
 
 
 def product_logit(a, b):
