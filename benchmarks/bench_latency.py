@@ -2,8 +2,9 @@
 
 Fits each model for one epoch on the first 4,000 rows of the bundled
 census-income sample (MMoE, PLE, ESMM by default; the second task's labels
-made a subset of the first's so that the funnel models fit), then times one-row calls, each repeated ``--repeats`` times
-after a warm-up, on one torch thread (and one ONNX Runtime thread):
+made a subset of the first's so that the funnel models fit), then times
+one-row calls, each repeated ``--repeats`` times after a warm-up, on one torch
+thread (and one ONNX Runtime thread):
 
 - ``predict_proba``: the estimator on a one-row DataFrame, encoding included;
 - ``transform_inputs``: the encoding alone (``sklearn_mtl.export``);
