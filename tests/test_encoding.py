@@ -1,6 +1,8 @@
 """Feature encoding: vocabularies, infrequent and hashed categories, running
 statistics over chunks, and the input traps caught before a column is read."""
 
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -168,3 +170,22 @@ def test_a_column_of_another_type_at_predict_is_named():
 def test_containers_that_would_be_misread_are_rejected(X, error, message):
     with pytest.raises(error, match=message):
         MMoEClassifier(**FAST_PARAMS).fit(X, labels(10))
+
+
+def test_category_dtype_lookup_follows_the_dtype_of_each_input():
+    # The lookup of a CategoricalDtype's categories is kept for the dtype last
+    # seen: another dtype (other order, other categories) must map afresh.
+    X = pd.DataFrame({"c": pd.Categorical(["a", "b", "c", "a"]), "x": [0.0, 1.0, 2.0, 3.0]})
+    enc = encoder(X)
+    expected = enc.transform(X).codes[:, 0]
+    rows = [enc.transform(X.iloc[[i]]).codes[0, 0] for i in range(len(X))]
+    np.testing.assert_array_equal(rows, expected)
+    reordered = X.assign(c=pd.Categorical(["a", "b", "c", "a"], categories=["c", "z", "b", "a"]))
+    np.testing.assert_array_equal(enc.transform(reordered).codes[:, 0], expected)
+    strings = X.assign(c=pd.Categorical(["1", "2", "1", "2"]))
+    assert enc.transform(strings).codes[:, 0].tolist() == [0, 0, 0, 0]
+    numbers = X.assign(c=pd.Categorical([1, 2, 1, 2]))
+    with pytest.warns(UserWarning, match="holds number values"):
+        enc.warn_unknown_kinds(numbers)
+    # The kept dtype refers to prediction data: it does not travel with the encoder.
+    assert "_last_dtype" not in pickle.loads(pickle.dumps(enc))._books[0].__dict__

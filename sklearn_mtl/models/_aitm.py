@@ -82,11 +82,19 @@ class AITM(nn.Module):
     def _transfer(self, categorical, numeric):
         towers = self.towers(self.embedding(categorical, numeric))
         z, weights = [towers[:, 0]], []
-        for t, transfer in enumerate(self.transfers, start=1):
-            attention = self.attentions[(t - 1) % len(self.attentions)]
-            z_t, w_t = attention(transfer(z[-1]), towers[:, t])
-            z.append(z_t)
-            weights.append(w_t)
+        # Two loops because TorchScript indexes a ModuleList by literals only.
+        if len(self.attentions) == 1:
+            for t, transfer in enumerate(self.transfers, start=1):
+                z_t, w_t = self.attentions[0](transfer(z[-1]), towers[:, t])
+                z.append(z_t)
+                weights.append(w_t)
+        else:
+            for t, (transfer, attention) in enumerate(
+                zip(self.transfers, self.attentions), start=1
+            ):
+                z_t, w_t = attention(transfer(z[-1]), towers[:, t])
+                z.append(z_t)
+                weights.append(w_t)
         return torch.stack(z, dim=1), torch.stack(weights, dim=1)
 
     def attention_weights(self, categorical, numeric):

@@ -19,7 +19,10 @@ class _Tower(nn.Sequential):
         super().__init__(mlp, nn.Linear(mlp.out_features, 1))
 
     def forward(self, x):
-        return super().forward(x).squeeze(-1)
+        # A loop, not super().forward: TorchScript cannot call a parent's method.
+        for layer in self:
+            x = layer(x)
+        return x.squeeze(-1)
 
 
 class ESMM(nn.Module):

@@ -3,6 +3,7 @@
 from numbers import Integral, Real
 
 from sklearn.utils._param_validation import Interval
+import torch
 from torch import nn
 
 from .._base import BaseMultiTaskClassifier, check_hidden_units
@@ -105,7 +106,8 @@ class MMoE(GateBalanceMixin, nn.Module):
     def forward(self, categorical, numeric):
         x = self.embedding(categorical, numeric)
         gates = self.gates(x)
-        self._keep_gates([gates])
+        if not torch.jit.is_scripting():  # a scripted module is for inference only
+            self._keep_gates([gates])
         return self.towers(mix_experts(gates, self.experts(x)))
 
 

@@ -1,9 +1,11 @@
 """PLE: Progressive Layered Extraction (Tang et al., RecSys 2020)."""
 
 from numbers import Integral, Real
+from typing import List
 
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
+import torch
 from torch import nn
 
 from .._base import BaseMultiTaskClassifier, check_hidden_units
@@ -100,11 +102,15 @@ class PLE(GateBalanceMixin, nn.Module):
         for level in self.levels:
             tasks, shared, level_weights = level(tasks, shared)
             weights.append(level_weights)
-        if self.balance_gates:
-            self._keep_gates(
-                [g for level, w in zip(self.levels, weights) for g in level.seen_gate_weights(w)]
-            )
+        if self.balance_gates and not torch.jit.is_scripting():
+            self._keep_level_gates(weights)
         return tasks, weights
+
+    @torch.jit.unused
+    def _keep_level_gates(self, weights: List[torch.Tensor]):
+        self._keep_gates(
+            [g for level, w in zip(self.levels, weights) for g in level.seen_gate_weights(w)]
+        )
 
     def gate_weights(self, categorical, numeric):
         """Every gate's weights over the experts of its level.

@@ -121,10 +121,10 @@ class CGCLevel(nn.Module):
         task_weights = self.task_gates(task_inputs)
         # Scattering each gate's weights into the level's full expert list lets one
         # bmm mix every gate, and gives gate_weights a fixed layout per level.
-        weights = task_weights.new_zeros(len(task_weights), self.n_tasks, self.n_experts)
-        weights = weights.scatter(
-            2, self._gated_columns.expand(len(task_weights), -1, -1), task_weights
-        )
+        # shape[0], not len(): a trace (and an ONNX export) keeps the batch size dynamic.
+        n = task_weights.shape[0]
+        weights = task_weights.new_zeros(n, self.n_tasks, self.n_experts)
+        weights = weights.scatter(2, self._gated_columns.expand(n, -1, -1), task_weights)
         if self.shared_gate is not None:
             weights = torch.cat([weights, self.shared_gate(shared_input)], dim=1)
         mixed = mix_experts(weights, experts)

@@ -1,5 +1,7 @@
 """Embedding of mixed categorical (single- and multi-valued) and numeric inputs."""
 
+from typing import List
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -181,22 +183,30 @@ class MixedInputEmbedding(nn.Module):
         self.table = nn.Embedding(n_codes, embedding_dim) if n_codes else None
         self.n_numeric = n_numeric
         self.n_single = n_single
+        self.n_bags = n_bags
         self.pooling = pooling
         self.out_features = (n_single + n_bags) * embedding_dim + n_numeric
 
     def forward(self, categorical, numeric):
-        bags = categorical if isinstance(categorical, CategoricalInputs) else None
-        codes = categorical if bags is None else bags.codes
-        parts = []
-        if self.n_single:
-            parts.append(self.table(codes + self.offsets).flatten(1))
-        if len(self.bag_offsets):
-            parts.append(self._pool(bags))
+        # TorchScript cannot type a CategoricalInputs (a plain Python object):
+        # a scripted embedding takes the codes tensor of single-valued columns.
+        codes = categorical if torch.jit.is_scripting() else self._codes(categorical)
+        parts: List[torch.Tensor] = []
+        if self.table is not None:
+            if self.n_single:
+                parts.append(self.table(codes + self.offsets).flatten(1))
+            if self.n_bags:
+                parts.append(self._pool(categorical))
         if self.n_numeric:
             parts.append(numeric)
         return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
 
-    def _pool(self, bags):
+    @torch.jit.unused
+    def _codes(self, categorical) -> torch.Tensor:
+        return categorical.codes if isinstance(categorical, CategoricalInputs) else categorical
+
+    @torch.jit.unused
+    def _pool(self, bags) -> torch.Tensor:
         n, n_bags = bags.starts.shape
         # Every item of column j is shifted by that column's offset in the shared table.
         column_of_item = torch.repeat_interleave(

@@ -1,5 +1,7 @@
 """Mixture-of-experts pieces: softmax gates and the gated mixture."""
 
+from typing import List
+
 import torch
 from torch import nn
 
@@ -115,15 +117,17 @@ class GateBalanceMixin:
 
     A network sets ``balance_gates`` and calls :meth:`_keep_gates` in its
     ``forward``; a loss reads :meth:`gate_balance_loss` once per step. Only
-    passes with gradients enabled are kept, and reading releases them, so a
-    fitted network holds no batch's gates.
+    training passes (train mode, gradients enabled) are kept, and reading
+    releases them, so a fitted network holds no batch's gates, even after an
+    eval-mode pass with gradients (e.g. a trace).
     """
 
     balance_gates = False
     _kept_gates = None
 
-    def _keep_gates(self, gates):
-        if self.balance_gates and torch.is_grad_enabled():
+    @torch.jit.unused
+    def _keep_gates(self, gates: List[torch.Tensor]):
+        if self.balance_gates and self.training and torch.is_grad_enabled():
             self._kept_gates = gates
 
     def gate_balance_loss(self, sample_weight=None):

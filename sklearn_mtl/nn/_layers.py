@@ -162,11 +162,15 @@ class ParallelMLP(nn.Sequential):
         super().__init__(*layers)
         self.n_parallel = n_parallel
         self.out_features = in_features
+        # An attribute, not len(self): TorchScript has no len of a module.
+        self.n_layers = len(layers)
 
     def forward(self, x):
-        if len(self) == 0 and x.dim() == 2:
+        if self.n_layers == 0 and x.dim() == 2:
             return x.unsqueeze(1).expand(-1, self.n_parallel, -1)
-        return super().forward(x)
+        for layer in self:
+            x = layer(x)
+        return x
 
 
 class TaskTowers(nn.Module):

@@ -5,13 +5,12 @@ import math
 import torch
 import torch.nn.functional as F
 
-_LOG_HALF = -math.log(2.0)
-
 
 def log1mexp(x):
     """``log(1 - exp(x))`` for ``x <= 0``, accurate over the whole range.
 
-    ``log(-expm1(x))`` is exact near zero, where ``1 - exp(x)`` cancels;
+    ``log(-expm1(x))`` is exact near zero, where ``1 - exp(x)`` cancels
+    (``expm1`` is computed from ``tanh``, which ONNX has);
     ``log1p(-exp(x))`` is exact for very negative ``x``, where ``expm1``
     rounds to -1 (Mächler, 2012, "Accurately computing ``log(1 - exp(-|a|))``").
 
@@ -32,12 +31,18 @@ def log1mexp(x):
     >>> log1mexp(torch.tensor([-1e-20, -50.0], dtype=torch.float64))
     tensor([-4.6052e+01, -1.9287e-22], dtype=torch.float64)
     """
-    near_zero = x > _LOG_HALF
+    # A local: TorchScript cannot read a module-level float.
+    log_half = -math.log(2.0)
+    near_zero = x > log_half
     # Each branch sees only inputs where it is finite, so that neither the
     # value nor the gradient of the discarded branch can be NaN.
-    x_near = torch.where(near_zero, x, torch.full_like(x, _LOG_HALF))
-    x_far = torch.where(near_zero, torch.full_like(x, _LOG_HALF), x)
-    return torch.where(near_zero, torch.log(-torch.expm1(x_near)), torch.log1p(-torch.exp(x_far)))
+    x_near = torch.where(near_zero, x, torch.full_like(x, log_half))
+    x_far = torch.where(near_zero, torch.full_like(x, log_half), x)
+    # -expm1(x) as -2 tanh(x/2) / (1 - tanh(x/2)), as exact: ONNX has no Expm1 (an
+    # exporter writes exp(x) - 1, which cancels near zero) but has Tanh.
+    half = torch.tanh(x_near / 2)
+    near = torch.log(-2 * half / (1 - half))
+    return torch.where(near_zero, near, torch.log1p(-torch.exp(x_far)))
 
 
 def product_logit(a, b):
