@@ -31,6 +31,7 @@ from sklearn_mtl import (  # noqa: E402
     SharedBottomClassifier,
 )
 from sklearn_mtl.datasets import load_census_income  # noqa: E402
+from sklearn_mtl.export import transform_inputs  # noqa: E402
 from sklearn_mtl.metrics import per_task_scores  # noqa: E402
 from sklearn_mtl.nn import MixedInputEmbedding  # noqa: E402
 
@@ -76,7 +77,7 @@ def reference_loop(estimator, X, Y, *, epochs, seed):
     build a fresh module and the input tensors.
     """
     encoder = estimator._feature_encoder
-    inputs = estimator._module_inputs(*encoder.transform(X))
+    inputs = transform_inputs(estimator, X)
     targets = torch.as_tensor(np.asarray(Y, dtype=np.float32))
     torch.manual_seed(seed)
     embedding = MixedInputEmbedding(encoder.cardinalities, encoder.n_numeric, estimator.embedding_dim)
@@ -98,7 +99,7 @@ def reference_loop(estimator, X, Y, *, epochs, seed):
 
 
 def reference_proba(estimator, module, X):
-    inputs = estimator._module_inputs(*estimator._feature_encoder.transform(X))
+    inputs = transform_inputs(estimator, X)
     module.eval()
     with torch.inference_mode():
         return estimator._proba_from_logits(module(**inputs).double().numpy())

@@ -69,7 +69,7 @@ def cumulative(stats, name, where):
 def hand_loop_step(estimator, X, Y, **adam):
     """One step of the hand loop (a function of the batch index) with ``Adam(**adam)``."""
     encoder = estimator._feature_encoder
-    inputs = estimator._module_inputs(*encoder.transform(X))
+    inputs = transform_inputs(estimator, X)
     targets = torch.as_tensor(np.asarray(Y, dtype=np.float32))
     embedding = MixedInputEmbedding(
         encoder.cardinalities, encoder.n_numeric, estimator.embedding_dim
@@ -118,7 +118,7 @@ GATHERS = {
 
 def time_gathers(estimator, X, batches, rounds=3):
     """Best ms per batch of each gather, forward and backward, on the estimator's codes."""
-    codes = estimator._module_inputs(*estimator._feature_encoder.transform(X))["categorical"]
+    codes = transform_inputs(estimator, X)["categorical"]
     embedding = estimator.net_.module_.embedding
     codes = codes + embedding.offsets
     table = torch.nn.Parameter(embedding.table.weight.detach().clone())
