@@ -65,6 +65,20 @@ def test_embedding_offsets_give_each_column_its_own_rows():
     assert embed.out_features == 5
 
 
+def test_embedding_gather_matches_a_table_lookup_and_its_gradient():
+    embed = MixedInputEmbedding([3, 5, 7], n_numeric=1, embedding_dim=4)
+    codes = torch.randint(0, 3, (16, 3))
+    numeric = torch.randn(16, 1)
+    out = embed(codes, numeric)
+    expected = torch.cat([embed.table(codes + embed.offsets).flatten(1), numeric], dim=1)
+    torch.testing.assert_close(out, expected, rtol=0, atol=0)
+    upstream = torch.randn_like(out)
+    (grad,) = torch.autograd.grad((out * upstream).sum(), embed.table.weight)
+    (expected_grad,) = torch.autograd.grad((expected * upstream).sum(), embed.table.weight)
+    torch.testing.assert_close(grad, expected_grad)
+    assert embed(codes[:0], numeric[:0]).shape == (0, embed.out_features)
+
+
 def test_task_towers_output_one_logit_per_task():
     towers = TaskTowers(3, 4, (8,))
     assert towers(torch.randn(6, 4)).shape == (6, 3)
