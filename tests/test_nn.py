@@ -79,6 +79,14 @@ def test_embedding_gather_matches_a_table_lookup_and_its_gradient():
     assert embed(codes[:0], numeric[:0]).shape == (0, embed.out_features)
 
 
+def test_embedding_table_starts_small_unless_told_otherwise():
+    torch.manual_seed(0)
+    small = MixedInputEmbedding([500], n_numeric=0, embedding_dim=8).table.weight
+    wide = MixedInputEmbedding([500], n_numeric=0, embedding_dim=8, init_std=None).table.weight
+    assert 0.5e-4 < small.std().item() < 2e-4
+    assert 0.5 < wide.std().item() < 2
+
+
 def test_task_towers_output_one_logit_per_task():
     towers = TaskTowers(3, 4, (8,))
     assert towers(torch.randn(6, 4)).shape == (6, 3)
