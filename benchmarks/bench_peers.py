@@ -27,6 +27,7 @@ environment with ``benchmarks/peers_env.sh``, then
 """
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -171,19 +172,12 @@ def run_sklearn_mtl(model, X, Y, X_test, args):
 
 @contextmanager
 def hand_loop_variant(variant):
-    """The hand loop as is, or with torch-rechub's embedding initialisation for the study."""
+    """The hand loop as is (embeddings at N(0, 1e-4)) or, for the study, at torch's N(0, 1)."""
     import bench_training
-    import torch
 
-    if variant == "small_init":
-        original = bench_training.MixedInputEmbedding
-
-        def small_init_embedding(*args, **kwargs):
-            embedding = original(*args, **kwargs)
-            torch.nn.init.normal_(embedding.table.weight, 0.0, 1e-4)
-            return embedding
-
-        with mock.patch.object(bench_training, "MixedInputEmbedding", small_init_embedding):
+    if variant == "torch_init":
+        embedding = functools.partial(bench_training.MixedInputEmbedding, init_std=None)
+        with mock.patch.object(bench_training, "MixedInputEmbedding", embedding):
             yield
     else:
         yield
@@ -320,7 +314,7 @@ def rechub_variant(variant):
         with mock.patch.object(torch.nn, "BatchNorm1d", lambda width: torch.nn.Identity()):
             yield
     elif variant == "torch_init":
-        # Its embeddings start at N(0, 1e-4); torch's default (and sklearn_mtl's) is N(0, 1).
+        # Its embeddings start at N(0, 1e-4), as sklearn_mtl's; torch's default is N(0, 1).
         with mock.patch.object(
             features.SparseFeature.__init__,
             "__defaults__",
@@ -634,7 +628,7 @@ STUDY = [
     ("sklearn_mtl", "default"),
     ("sklearn_mtl", "holdout"),
     ("hand loop", "default"),
-    ("hand loop", "small_init"),
+    ("hand loop", "torch_init"),
     ("torch-rechub", "default"),
     ("torch-rechub", "no_bn"),
     ("torch-rechub", "no_gate_bn"),
@@ -647,8 +641,8 @@ STUDY_BATCHES_NOTE = (
 STUDY_NOTES = {
     ("sklearn_mtl", "default"): "as in the tables",
     ("sklearn_mtl", "holdout"): "early_stopping=True: 10% held out",
-    ("hand loop", "default"): "sklearn_mtl's module, embeddings at N(0, 1) (torch's default)",
-    ("hand loop", "small_init"): "sklearn_mtl's module, embeddings at N(0, 1e-4) as torch-rechub's",
+    ("hand loop", "default"): "sklearn_mtl's module, embeddings at N(0, 1e-4) as torch-rechub's",
+    ("hand loop", "torch_init"): "sklearn_mtl's module, embeddings at N(0, 1) (torch's default)",
     (
         "torch-rechub",
         "default",
