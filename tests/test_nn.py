@@ -79,12 +79,12 @@ def test_embedding_gather_matches_a_table_lookup_and_its_gradient():
     assert embed(codes[:0], numeric[:0]).shape == (0, embed.out_features)
 
 
-def test_embedding_table_starts_small_unless_told_otherwise():
+def test_embedding_table_starts_at_init_std():
     torch.manual_seed(0)
-    small = MixedInputEmbedding([500], n_numeric=0, embedding_dim=8).table.weight
-    wide = MixedInputEmbedding([500], n_numeric=0, embedding_dim=8, init_std=None).table.weight
-    assert 0.5e-4 < small.std().item() < 2e-4
+    wide = MixedInputEmbedding([500], n_numeric=0, embedding_dim=8).table.weight
+    small = MixedInputEmbedding([500], n_numeric=0, embedding_dim=8, init_std=1e-4).table.weight
     assert 0.5 < wide.std().item() < 2
+    assert 0.5e-4 < small.std().item() < 2e-4
 
 
 def test_task_towers_output_one_logit_per_task():
