@@ -10,11 +10,9 @@ validation half, the test half is reported beside it.
 """
 
 import argparse
-import functools
 import os
 import platform
 from pathlib import Path
-from unittest import mock
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
@@ -23,7 +21,6 @@ import torch  # noqa: E402
 
 import sklearn_mtl  # noqa: E402
 from sklearn_mtl import MMoEClassifier, PLEClassifier, SharedBottomClassifier  # noqa: E402
-from sklearn_mtl import _base  # noqa: E402
 from sklearn_mtl.metrics import per_task_scores  # noqa: E402
 
 from bench_training import DEFAULT_DATA, census_tasks  # noqa: E402
@@ -41,10 +38,9 @@ def halves(X_test, Y_test):
 
 
 def fit_scores(model, init_std, seed, X, Y, parts, epochs):
-    # The estimator builds its embedding in _base; the variant only changes its init_std.
-    embedding = functools.partial(_base.MixedInputEmbedding, init_std=init_std)
-    with mock.patch.object(_base, "MixedInputEmbedding", embedding):
-        estimator = MODELS[model](max_epochs=epochs, early_stopping=False, random_state=seed).fit(X, Y)
+    estimator = MODELS[model](
+        max_epochs=epochs, early_stopping=False, embedding_init_std=init_std, random_state=seed
+    ).fit(X, Y)
     return [
         per_task_scores("roc_auc", y.to_numpy(dtype=float), estimator.predict_proba_frame(x).to_numpy())
         for x, y in parts
