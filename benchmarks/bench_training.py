@@ -80,7 +80,10 @@ def reference_loop(estimator, X, Y, *, epochs, seed):
     inputs = transform_inputs(estimator, X)
     targets = torch.as_tensor(np.asarray(Y, dtype=np.float32))
     torch.manual_seed(seed)
-    embedding = MixedInputEmbedding(encoder.cardinalities, encoder.n_numeric, estimator.embedding_dim)
+    embedding = MixedInputEmbedding(
+        encoder.cardinalities, encoder.n_numeric, estimator.embedding_dim,
+        init_std=estimator.embedding_init_std,
+    )
     module = estimator._build_module(embedding, targets.shape[1])
     criterion = estimator._build_criterion(targets.shape[1])
     optimizer = torch.optim.Adam(module.parameters(), lr=estimator.lr)

@@ -144,6 +144,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "embedding_dim": [Interval(Integral, 1, None, closed="left")],
+        "embedding_init_std": [Interval(Real, 0, None, closed="neither"), None],
         "categorical_features": ["array-like", StrOptions({"from_dtype"}), callable, None],
         "multi_valued_pooling": [StrOptions({"mean", "sum", "max"})],
         "min_frequency": [
@@ -181,6 +182,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         weight_decay,
         dropout,
         embedding_dim,
+        embedding_init_std=None,
         categorical_features,
         multi_valued_pooling,
         min_frequency,
@@ -207,6 +209,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         self.weight_decay = weight_decay
         self.dropout = dropout
         self.embedding_dim = embedding_dim
+        self.embedding_init_std = embedding_init_std
         self.categorical_features = categorical_features
         self.multi_valued_pooling = multi_valued_pooling
         self.min_frequency = min_frequency
@@ -888,6 +891,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             self.embedding_dim,
             bag_cardinalities=encoder.bag_cardinalities,
             pooling=self.multi_valued_pooling,
+            init_std=self.embedding_init_std,
         )
         module = self._build_module(embedding, self.n_tasks_).to(self._dtype)
         loss_weighting = make_loss_weighting(self.loss_weighting).setup(

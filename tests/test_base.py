@@ -169,6 +169,22 @@ def test_parameter_errors_name_the_parameter(frame):
         ).fit(X, Y)
 
 
+def test_embedding_init_std_sets_the_table_the_fit_starts_from(frame):
+    X, Y = frame
+    # A vanishing learning rate leaves the table where it started.
+    params = dict(FAST_PARAMS, max_epochs=1, lr=1e-12)
+    stds = {
+        init: SharedBottomClassifier(embedding_init_std=init, **params)
+        .fit(X, Y)
+        .net_.module_.embedding.table.weight.std()
+        .item()
+        for init in (None, 1e-4)
+    }
+    assert 0.5 < stds[None] < 2 and 0.5e-4 < stds[1e-4] < 2e-4, stds
+    with pytest.raises(ValueError, match="embedding_init_std"):
+        SharedBottomClassifier(embedding_init_std=0.0).fit(X, Y)
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present")
 def test_cuda_without_a_gpu_is_a_clear_error(frame):
     X, Y = frame

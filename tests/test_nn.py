@@ -65,6 +65,28 @@ def test_embedding_offsets_give_each_column_its_own_rows():
     assert embed.out_features == 5
 
 
+def test_embedding_gather_matches_a_table_lookup_and_its_gradient():
+    embed = MixedInputEmbedding([3, 5, 7], n_numeric=1, embedding_dim=4)
+    codes = torch.randint(0, 3, (16, 3))
+    numeric = torch.randn(16, 1)
+    out = embed(codes, numeric)
+    expected = torch.cat([embed.table(codes + embed.offsets).flatten(1), numeric], dim=1)
+    torch.testing.assert_close(out, expected, rtol=0, atol=0)
+    upstream = torch.randn_like(out)
+    (grad,) = torch.autograd.grad((out * upstream).sum(), embed.table.weight)
+    (expected_grad,) = torch.autograd.grad((expected * upstream).sum(), embed.table.weight)
+    torch.testing.assert_close(grad, expected_grad)
+    assert embed(codes[:0], numeric[:0]).shape == (0, embed.out_features)
+
+
+def test_embedding_table_starts_at_init_std():
+    torch.manual_seed(0)
+    wide = MixedInputEmbedding([500], n_numeric=0, embedding_dim=8).table.weight
+    small = MixedInputEmbedding([500], n_numeric=0, embedding_dim=8, init_std=1e-4).table.weight
+    assert 0.5 < wide.std().item() < 2
+    assert 0.5e-4 < small.std().item() < 2e-4
+
+
 def test_task_towers_output_one_logit_per_task():
     towers = TaskTowers(3, 4, (8,))
     assert towers(torch.randn(6, 4)).shape == (6, 3)
