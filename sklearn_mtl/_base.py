@@ -1,7 +1,6 @@
 """The base estimator: turns a multi-task PyTorch module into a scikit-learn classifier."""
 
 import copy
-import inspect
 import warnings
 from abc import ABCMeta, abstractmethod
 from contextlib import contextmanager
@@ -44,22 +43,20 @@ from ._data import (
 from ._discovery import public_module
 from ._distributed import data_parallel
 from ._net import MultiTaskNet
+from ._params import (
+    DTYPES,
+    OPTIMIZERS,
+    PRECISIONS,
+    check_device,
+    check_optimizer,
+    check_precision,
+    check_task_weights,
+)
 from ._targets import TASK_TYPES, align_task_columns, check_task_types, task_columns
 from .loss_weighting import LOSS_WEIGHTINGS, LossWeighting, make_loss_weighting
 from .losses import ELEMENT_LOSSES, MultiTaskLoss
 from .metrics import TASK_METRICS, score_task
 from .nn import MixedInputEmbedding
-
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
-#: Mixed precision of the training steps: the dtype that autocast computes in.
-_PRECISIONS = {"bf16": torch.bfloat16}
-
-_OPTIMIZERS = {
-    "adam": torch.optim.Adam,
-    "adamw": torch.optim.AdamW,
-    "sgd": torch.optim.SGD,
-}
 
 #: Rows encoded at a time at prediction, so that its memory does not grow with X.
 _PREDICT_BLOCK_ROWS = 1 << 16
@@ -98,20 +95,6 @@ _TRAINING_PARAMS = frozenset(
 )
 
 
-def check_hidden_units(name, units, *, allow_empty=True, empty_means=None):
-    """Validate a tuple of layer widths, naming the parameter on error.
-
-    ``allow_empty=False`` refuses ``()``, whose consequence ``empty_means``
-    states (e.g. experts that would all be the identity).
-    """
-    units = tuple(units)
-    if not all(isinstance(u, Integral) and not isinstance(u, bool) and u > 0 for u in units):
-        raise ValueError(f"{name} must be a sequence of positive integers, got {units!r}.")
-    if not units and not allow_empty:
-        raise ValueError(f"{name}=() is not allowed: {empty_means}. Give at least one width.")
-    return units
-
-
 @contextmanager
 def _seeded_torch(seed, device):
     """Seed torch for initialisation, shuffling and dropout without touching
@@ -139,7 +122,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "lr": [Interval(Real, 0, None, closed="neither")],
-        "optimizer": [StrOptions(set(_OPTIMIZERS)), type],
+        "optimizer": [StrOptions(set(OPTIMIZERS)), type],
         "optimizer_params": [dict, None],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
@@ -164,8 +147,8 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "callbacks": [list, None],
         "device": [str, torch.device],
-        "dtype": [StrOptions(set(_DTYPES))],
-        "precision": [StrOptions(set(_PRECISIONS)), None],
+        "dtype": [StrOptions(set(DTYPES))],
+        "precision": [StrOptions(set(PRECISIONS)), None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
@@ -544,8 +527,10 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         continuing = self.__sklearn_is_fitted__() and (incremental or self.warm_start)
         if continuing:
             self._check_structure_unchanged()
-        device = self._checked_device()
-        optimizer = self._checked_optimizer()
+        device = check_device(self.device)
+        optimizer = check_optimizer(
+            self.optimizer, self.optimizer_params, self.lr, self.weight_decay
+        )
         callbacks = [check_callback(item) for item in self.callbacks or []]
         if Y is None:
             raise ValueError(
@@ -563,7 +548,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         sample_weight = self._check_sample_weight(sample_weight, X)
         if not continuing:
             self._set_tasks(columns, task_names, classes, sample_weight)
-            self._dtype = _DTYPES[self.dtype]
+            self._dtype = DTYPES[self.dtype]
             self._feature_encoder = self._new_feature_encoder()
             self._feature_encoder.fit(X, sample_weight)
         encoder = self._feature_encoder
@@ -617,8 +602,10 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         continuing = self.__sklearn_is_fitted__() and self.warm_start
         if continuing:
             self._check_structure_unchanged()
-        device = self._checked_device()
-        optimizer = self._checked_optimizer()
+        device = check_device(self.device)
+        optimizer = check_optimizer(
+            self.optimizer, self.optimizer_params, self.lr, self.weight_decay
+        )
         callbacks = [check_callback(item) for item in self.callbacks or []]
         if not continuing and hasattr(self, "net_"):
             del self.net_
@@ -648,7 +635,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             for _ in chunks:  # only counts the rows, for early_stopping="auto"
                 pass
         else:
-            self._dtype = _DTYPES[self.dtype]
+            self._dtype = DTYPES[self.dtype]
             self._feature_encoder = self._new_feature_encoder()
             self._feature_encoder.fit_chunks(chain([first], chunks))
 
@@ -833,18 +820,6 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         or ``(n, K)``."""
         return [outputs[:, column] for column in self._output_columns()]
 
-    def _checked_task_weights(self, n_tasks):
-        if self.task_weights is None:
-            return None
-        weights = np.asarray(self.task_weights, dtype=np.float32)
-        valid = weights.shape == (n_tasks,) and (np.isfinite(weights) & (weights >= 0)).all()
-        if not (valid and weights.sum() > 0):
-            raise ValueError(
-                f"task_weights must hold {n_tasks} finite, non-negative numbers (one per "
-                f"task), not all zero; got {self.task_weights!r}."
-            )
-        return weights
-
     def _uses_early_stopping(self, n_samples):
         if self.early_stopping == "auto":
             return n_samples > _AUTO_EARLY_STOPPING_MIN_SAMPLES
@@ -895,7 +870,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         )
         module = self._build_module(embedding, self.n_tasks_).to(self._dtype)
         loss_weighting = make_loss_weighting(self.loss_weighting).setup(
-            self.n_tasks_, module, self._checked_task_weights(self.n_tasks_)
+            self.n_tasks_, module, check_task_weights(self.task_weights, self.n_tasks_)
         )
         criterion = self._checked_criterion().bind(module).to(self._dtype)
         return module, criterion, loss_weighting.to(self._dtype)
@@ -968,7 +943,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             iterator_train__device=device,
             iterator_train__shard=shard,
             data_parallel=parallel,
-            autocast_dtype=self._checked_precision(),
+            autocast_dtype=check_precision(self.precision, self.dtype),
             iterator_valid=BatchIterator,
             # Validation and prediction batches change no result: an "auto"
             # training batch of 16 rows must not make predict crawl.
@@ -994,45 +969,6 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         steps = n_samples // _AUTO_MIN_STEPS_PER_EPOCH
         return int(np.clip(steps, _AUTO_MIN_BATCH_SIZE, _AUTO_BATCH_SIZE))
 
-    def _checked_optimizer(self):
-        """The optimizer class and its keyword arguments beyond ``lr``."""
-        optimizer = _OPTIMIZERS.get(self.optimizer, self.optimizer)
-        if not (isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer)):
-            raise TypeError(
-                f"optimizer must be one of {sorted(_OPTIMIZERS)} or a subclass of "
-                f"torch.optim.Optimizer, got {self.optimizer!r}."
-            )
-        name = optimizer.__name__
-        params = dict(self.optimizer_params or {})
-        for own in ("params", "lr", "weight_decay"):
-            if own in params:
-                raise ValueError(
-                    f"optimizer_params may not set {own!r}: "
-                    + ("it is the model's parameters." if own == "params" else f"use {own}=.")
-                )
-        signature = inspect.signature(optimizer).parameters
-        takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.values())
-        accepted = sorted(set(signature) - {"self", "params", "lr", "weight_decay"})
-        unknown = sorted(set(params) - set(signature))
-        if unknown and not takes_any:
-            raise ValueError(
-                f"optimizer_params has {unknown}, which {name} does not take; it "
-                f"accepts {accepted}."
-            )
-        if "weight_decay" in signature or takes_any:
-            params["weight_decay"] = self.weight_decay
-        elif self.weight_decay:
-            raise ValueError(
-                f"{name} takes no weight_decay; set weight_decay=0 or use another optimizer."
-            )
-        try:
-            optimizer([torch.zeros(1, requires_grad=True)], lr=self.lr, **params)
-        except (TypeError, ValueError) as error:
-            raise ValueError(
-                f"{name} rejects optimizer_params={self.optimizer_params!r}: {error}"
-            ) from None
-        return optimizer, params
-
     def _checked_criterion(self):
         criterion = self._build_criterion(self.n_tasks_)
         # A model whose own loss predates task types trains every task as binary.
@@ -1045,41 +981,6 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
                 "binary tasks only, set task_types=None."
             )
         return criterion
-
-    def _checked_precision(self):
-        """The dtype that training steps autocast to, or None."""
-        if self.precision is None:
-            return None
-        if self.dtype != "float32":
-            raise ValueError(
-                f"precision={self.precision!r} mixes bfloat16 into float32 training; with "
-                f"dtype={self.dtype!r} set precision=None (or dtype='float32')."
-            )
-        return _PRECISIONS[self.precision]
-
-    def _checked_device(self):
-        try:
-            device = torch.device(self.device)
-        except (RuntimeError, TypeError, ValueError):
-            raise ValueError(
-                f"device={self.device!r} is not a torch device; use e.g. 'cpu', 'cuda' "
-                "or 'cuda:1'."
-            ) from None
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(
-                f"device={self.device!r} was requested but torch finds no CUDA device "
-                "(torch.cuda.is_available() is False); use device='cpu' or install a "
-                "CUDA build of torch."
-            )
-        if device.type not in ("cpu", "cuda"):
-            try:
-                torch.empty(0, device=device)
-            except (RuntimeError, AssertionError):
-                raise ValueError(
-                    f"device={self.device!r} is not available in this torch build; "
-                    "use device='cpu' or 'cuda'."
-                ) from None
-        return str(device)
 
     def _train(self, net, data, valid_data, *, epochs):
         """Train ``net``; it becomes ``net_`` only when at least one epoch

@@ -6,7 +6,8 @@ import torch
 from sklearn.utils._param_validation import Interval
 from torch import nn
 
-from .._base import BaseMultiTaskClassifier, check_hidden_units
+from .._base import BaseMultiTaskClassifier
+from .._params import check_hidden_units
 from .._targets import check_funnel
 from ..losses import MultiTaskLoss
 from ..nn import MLP, ParallelLinear, ParallelMLP, TransferAttention

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._base import check_hidden_units
+from .._params import check_hidden_units
 from ..losses import MultiTaskLoss
 from ..nn import product_logit
 from ._esmm import ESMM, ESMMClassifier, _Tower

@@ -4,7 +4,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._base import BaseMultiTaskClassifier, check_hidden_units
+from .._base import BaseMultiTaskClassifier
+from .._params import check_hidden_units
 from .._targets import BinaryTarget, check_funnel
 from ..metrics import score_task_given
 from ..nn import MLP, product_logit

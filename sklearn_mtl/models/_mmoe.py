@@ -6,7 +6,8 @@ from sklearn.utils._param_validation import Interval
 import torch
 from torch import nn
 
-from .._base import BaseMultiTaskClassifier, check_hidden_units
+from .._base import BaseMultiTaskClassifier
+from .._params import check_hidden_units
 from .._gates import GatedExpertsMixin
 from ..nn import ParallelMLP, SoftmaxGate, TaskTowers, mix_experts
 from ..nn._experts import GateBalanceMixin

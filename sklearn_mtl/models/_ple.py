@@ -8,7 +8,8 @@ from sklearn.utils.validation import check_is_fitted
 import torch
 from torch import nn
 
-from .._base import BaseMultiTaskClassifier, check_hidden_units
+from .._base import BaseMultiTaskClassifier
+from .._params import check_hidden_units
 from .._gates import GatedExpertsMixin
 from ..nn import CGCLevel, TaskTowers
 from ..nn._experts import GateBalanceMixin

@@ -2,7 +2,8 @@
 
 from torch import nn
 
-from .._base import BaseMultiTaskClassifier, check_hidden_units
+from .._base import BaseMultiTaskClassifier
+from .._params import check_hidden_units
 from ..nn import MLP, TaskTowers
 
 

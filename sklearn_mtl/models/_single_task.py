@@ -5,7 +5,8 @@ import copy
 import torch
 from torch import nn
 
-from .._base import BaseMultiTaskClassifier, check_hidden_units
+from .._base import BaseMultiTaskClassifier
+from .._params import check_hidden_units
 from ..nn import ParallelMLP, TaskTowers
 
 

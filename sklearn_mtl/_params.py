@@ -1,0 +1,126 @@
+"""Checks of parameter values beyond what ``_parameter_constraints`` can say.
+
+Each function takes the parameter values and returns what training uses,
+or raises a ValueError/TypeError that names the parameter and the fix.
+"""
+
+import inspect
+from numbers import Integral
+
+import numpy as np
+import torch
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+#: Mixed precision of the training steps: the dtype that autocast computes in.
+PRECISIONS = {"bf16": torch.bfloat16}
+
+OPTIMIZERS = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": torch.optim.SGD,
+}
+
+
+def check_hidden_units(name, units, *, allow_empty=True, empty_means=None):
+    """Validate a tuple of layer widths, naming the parameter on error.
+
+    ``allow_empty=False`` refuses ``()``, whose consequence ``empty_means``
+    states (e.g. experts that would all be the identity).
+    """
+    units = tuple(units)
+    if not all(isinstance(u, Integral) and not isinstance(u, bool) and u > 0 for u in units):
+        raise ValueError(f"{name} must be a sequence of positive integers, got {units!r}.")
+    if not units and not allow_empty:
+        raise ValueError(f"{name}=() is not allowed: {empty_means}. Give at least one width.")
+    return units
+
+
+def check_task_weights(task_weights, n_tasks):
+    """``task_weights`` as float32, or None."""
+    if task_weights is None:
+        return None
+    weights = np.asarray(task_weights, dtype=np.float32)
+    valid = weights.shape == (n_tasks,) and (np.isfinite(weights) & (weights >= 0)).all()
+    if not (valid and weights.sum() > 0):
+        raise ValueError(
+            f"task_weights must hold {n_tasks} finite, non-negative numbers (one per "
+            f"task), not all zero; got {task_weights!r}."
+        )
+    return weights
+
+
+def check_optimizer(optimizer, optimizer_params, lr, weight_decay):
+    """The optimizer class and its keyword arguments beyond ``lr``."""
+    optimizer_class = OPTIMIZERS.get(optimizer, optimizer)
+    if not (
+        isinstance(optimizer_class, type) and issubclass(optimizer_class, torch.optim.Optimizer)
+    ):
+        raise TypeError(
+            f"optimizer must be one of {sorted(OPTIMIZERS)} or a subclass of "
+            f"torch.optim.Optimizer, got {optimizer!r}."
+        )
+    name = optimizer_class.__name__
+    params = dict(optimizer_params or {})
+    for own in ("params", "lr", "weight_decay"):
+        if own in params:
+            raise ValueError(
+                f"optimizer_params may not set {own!r}: "
+                + ("it is the model's parameters." if own == "params" else f"use {own}=.")
+            )
+    signature = inspect.signature(optimizer_class).parameters
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.values())
+    accepted = sorted(set(signature) - {"self", "params", "lr", "weight_decay"})
+    unknown = sorted(set(params) - set(signature))
+    if unknown and not takes_any:
+        raise ValueError(
+            f"optimizer_params has {unknown}, which {name} does not take; it accepts {accepted}."
+        )
+    if "weight_decay" in signature or takes_any:
+        params["weight_decay"] = weight_decay
+    elif weight_decay:
+        raise ValueError(
+            f"{name} takes no weight_decay; set weight_decay=0 or use another optimizer."
+        )
+    try:
+        optimizer_class([torch.zeros(1, requires_grad=True)], lr=lr, **params)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name} rejects optimizer_params={optimizer_params!r}: {error}") from None
+    return optimizer_class, params
+
+
+def check_precision(precision, dtype):
+    """The dtype that training steps autocast to, or None."""
+    if precision is None:
+        return None
+    if dtype != "float32":
+        raise ValueError(
+            f"precision={precision!r} mixes bfloat16 into float32 training; with "
+            f"dtype={dtype!r} set precision=None (or dtype='float32')."
+        )
+    return PRECISIONS[precision]
+
+
+def check_device(device):
+    """``device`` as a string torch accepts, checked to exist."""
+    try:
+        checked = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(
+            f"device={device!r} is not a torch device; use e.g. 'cpu', 'cuda' or 'cuda:1'."
+        ) from None
+    if checked.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} was requested but torch finds no CUDA device "
+            "(torch.cuda.is_available() is False); use device='cpu' or install a "
+            "CUDA build of torch."
+        )
+    if checked.type not in ("cpu", "cuda"):
+        try:
+            torch.empty(0, device=checked)
+        except (RuntimeError, AssertionError):
+            raise ValueError(
+                f"device={device!r} is not available in this torch build; "
+                "use device='cpu' or 'cuda'."
+            ) from None
+    return str(checked)
