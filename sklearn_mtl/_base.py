@@ -523,8 +523,9 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
 
     # ------------------------------------------------------------ internals
 
-    def _fit(self, X, Y, sample_weight, *, incremental, classes):
-        continuing = self.__sklearn_is_fitted__() and (incremental or self.warm_start)
+    def _start_fit(self, continuing):
+        """Check the parameters a fit trains with; the device, the optimizer
+        (class and keyword arguments) and the extra callbacks."""
         if continuing:
             self._check_structure_unchanged()
         device = check_device(self.device)
@@ -532,13 +533,18 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             self.optimizer, self.optimizer_params, self.lr, self.weight_decay
         )
         callbacks = [check_callback(item) for item in self.callbacks or []]
+        if not continuing and hasattr(self, "net_"):
+            # A refit that fails must not leave the old network behind new tasks.
+            del self.net_
+        return device, optimizer, callbacks
+
+    def _fit(self, X, Y, sample_weight, *, incremental, classes):
         if Y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
             )
-        if not continuing and hasattr(self, "net_"):
-            # A refit that fails must not leave the old network behind new tasks.
-            del self.net_
+        continuing = self.__sklearn_is_fitted__() and (incremental or self.warm_start)
+        device, optimizer, callbacks = self._start_fit(continuing)
         X = self._check_X(X, reset=not continuing)
         if continuing:
             columns = self._aligned_task_columns(Y)
@@ -600,15 +606,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
                 "fit(chunked_data) with y=None and sample_weight=None."
             )
         continuing = self.__sklearn_is_fitted__() and self.warm_start
-        if continuing:
-            self._check_structure_unchanged()
-        device = check_device(self.device)
-        optimizer = check_optimizer(
-            self.optimizer, self.optimizer_params, self.lr, self.weight_decay
-        )
-        callbacks = [check_callback(item) for item in self.callbacks or []]
-        if not continuing and hasattr(self, "net_"):
-            del self.net_
+        device, optimizer, callbacks = self._start_fit(continuing)
         n_samples = 0
 
         def checked_chunks():

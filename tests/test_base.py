@@ -19,24 +19,6 @@ from ._settings import FAST_PARAMS
 MODELS = [MMoEClassifier, SharedBottomClassifier]
 
 
-@pytest.fixture
-def frame():
-    rng = np.random.RandomState(0)
-    n = 300
-    X = pd.DataFrame(
-        {
-            "city": pd.Categorical(rng.choice(["paris", "rome", "oslo"], n)),
-            "age": rng.normal(40, 10, n),
-            "income": rng.lognormal(10, 1, n),
-        }
-    )
-    Y = pd.DataFrame(
-        {
-            "click": ((X["age"] > 40) ^ (X["city"] == "rome")).astype(int),
-            "buy": (X["income"] > X["income"].median()).astype(int),
-        }
-    )
-    return X, Y
 
 
 @pytest.mark.parametrize("Model", MODELS)

@@ -4,7 +4,6 @@ import io
 import sys
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from sklearn.exceptions import NotFittedError
@@ -23,24 +22,6 @@ from sklearn_mtl._callbacks import BatchProgress
 from ._settings import FAST_PARAMS
 
 
-@pytest.fixture
-def frame():
-    rng = np.random.RandomState(0)
-    n = 300
-    X = pd.DataFrame(
-        {
-            "city": pd.Categorical(rng.choice(["paris", "rome", "oslo"], n)),
-            "age": rng.normal(40, 10, n),
-            "income": rng.lognormal(10, 1, n),
-        }
-    )
-    Y = pd.DataFrame(
-        {
-            "click": ((X["age"] > 40) ^ (X["city"] == "rome")).astype(int),
-            "buy": (X["income"] > X["income"].median()).astype(int),
-        }
-    )
-    return X, Y
 
 
 class RaiseAt(Callback):
