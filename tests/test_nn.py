@@ -3,11 +3,20 @@
 import ast
 from pathlib import Path
 
+import pytest
 import torch
 from torch import nn
 
 import sklearn_mtl.nn as blocks
-from sklearn_mtl.nn import MLP, MixedInputEmbedding, ParallelLinear, ParallelMLP, TaskTowers
+from sklearn_mtl.nn import (
+    MLP,
+    CGCLevel,
+    MixedInputEmbedding,
+    ParallelLinear,
+    ParallelMLP,
+    TaskTowers,
+    mix_experts,
+)
 
 
 def test_building_blocks_import_neither_sklearn_nor_skorch():
@@ -91,3 +100,44 @@ def test_task_towers_output_one_logit_per_task():
     towers = TaskTowers(3, 4, (8,))
     assert towers(torch.randn(6, 4)).shape == (6, 3)
     assert towers(torch.randn(6, 3, 4)).shape == (6, 3)
+
+
+@pytest.mark.parametrize("n_gates, n_experts, width", [(3, 4, 32), (2, 3, 16), (1, 2, 1), (2, 8, 32)])
+def test_mix_experts_equals_a_batched_matmul_in_value_and_gradient(n_gates, n_experts, width):
+    # Small mixtures take the zero-padded path: the padding must change nothing.
+    torch.manual_seed(0)
+    weights = torch.softmax(torch.randn(7, n_gates, n_experts), -1).requires_grad_()
+    experts = torch.randn(7, n_experts, width, requires_grad=True)
+    upstream = torch.randn(7, n_gates, width)
+    mixed = mix_experts(weights, experts)
+    assert mixed.shape == (7, n_gates, width)
+    grads = torch.autograd.grad(mixed, (weights, experts), upstream)
+    expected = torch.bmm(weights, experts)
+    expected_grads = torch.autograd.grad(expected, (weights, experts), upstream)
+    torch.testing.assert_close(mixed, expected)
+    for grad, expected_grad in zip(grads, expected_grads):
+        torch.testing.assert_close(grad, expected_grad)
+
+
+@pytest.mark.parametrize("gate_hidden_units", [(), (5,)])
+@pytest.mark.parametrize("shared_gate", [True, False])
+def test_cgc_level_reading_one_input_equals_the_general_path(gate_hidden_units, shared_gate):
+    # The first PLE level runs all first layers as one GEMM when task and shared
+    # inputs are the same tensor; an equal copy takes the per-group path.
+    torch.manual_seed(0)
+    level = CGCLevel(6, 2, num_specific_experts=2, num_shared_experts=1,
+                     expert_hidden_units=(4, 3), gate_hidden_units=gate_hidden_units,
+                     shared_gate=shared_gate)
+    x = torch.randn(9, 6, requires_grad=True)
+    fused = level(x, x)
+    general = level(x, x.clone())
+    for a, b in zip(fused, general):
+        if a is None:
+            assert b is None
+            continue
+        torch.testing.assert_close(a, b)
+    loss = lambda outputs: sum(o.square().sum() for o in outputs if o is not None)  # noqa: E731
+    fused_grads = torch.autograd.grad(loss(fused), [x, *level.parameters()])
+    general_grads = torch.autograd.grad(loss(general), [x, *level.parameters()])
+    for a, b in zip(fused_grads, general_grads):
+        torch.testing.assert_close(a, b)

@@ -1,5 +1,7 @@
 """Customized Gate Control (CGC): one extraction level of PLE (Tang et al., RecSys 2020)."""
 
+from typing import Optional, Tuple
+
 import torch
 from torch import nn
 
@@ -92,6 +94,7 @@ class CGCLevel(nn.Module):
             num_shared_experts, in_features, expert_hidden_units, dropout=dropout
         )
         self.out_features = self.shared_experts.out_features
+        self.linear_gates = len(gate_hidden_units) == 0
         self.task_gates = SoftmaxGate(
             in_features, num_specific_experts + num_shared_experts, n_tasks,
             hidden_units=gate_hidden_units,
@@ -112,24 +115,63 @@ class CGCLevel(nn.Module):
         )
 
     def forward(self, task_inputs, shared_input):
-        per_expert = task_inputs
-        if task_inputs.dim() == 3:
-            per_expert = task_inputs.repeat_interleave(self.num_specific_experts, dim=1)
-        experts = torch.cat(
-            [self.specific_experts(per_expert), self.shared_experts(shared_input)], dim=1
-        )
-        task_weights = self.task_gates(task_inputs)
+        if task_inputs is shared_input:
+            experts, task_weights, shared_weights = self._read_one_input(shared_input)
+        else:
+            per_expert = task_inputs
+            if task_inputs.dim() == 3:
+                per_expert = task_inputs.repeat_interleave(self.num_specific_experts, dim=1)
+            experts = torch.cat(
+                [self.specific_experts(per_expert), self.shared_experts(shared_input)], dim=1
+            )
+            task_weights = self.task_gates(task_inputs)
+            shared_weights = (
+                self.shared_gate(shared_input) if self.shared_gate is not None else None
+            )
         # Scattering each gate's weights into the level's full expert list lets one
         # bmm mix every gate, and gives gate_weights a fixed layout per level.
         # shape[0], not len(): a trace (and an ONNX export) keeps the batch size dynamic.
         n = task_weights.shape[0]
         weights = task_weights.new_zeros(n, self.n_tasks, self.n_experts)
         weights = weights.scatter(2, self._gated_columns.expand(n, -1, -1), task_weights)
-        if self.shared_gate is not None:
-            weights = torch.cat([weights, self.shared_gate(shared_input)], dim=1)
+        if shared_weights is not None:
+            weights = torch.cat([weights, shared_weights], dim=1)
         mixed = mix_experts(weights, experts)
         shared = mixed[:, self.n_tasks] if self.shared_gate is not None else None
         return mixed[:, : self.n_tasks], shared, weights
+
+    def _read_one_input(
+        self, x: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+        """Experts and gates of a level that all read ``x`` (PLE's first level),
+        their first linear layers run as one GEMM: on CPU a gate's skinny GEMM
+        costs nearly as much as a wide one, and each GEMM re-reads ``x`` and adds
+        its own gradient of it."""
+        first_layers = [self.specific_experts[0].flat_weight(), self.shared_experts[0].flat_weight()]
+        if self.linear_gates:
+            first_layers.append(self.task_gates.linear.flat_weight())
+            if self.shared_gate is not None:
+                first_layers.append(self.shared_gate.linear.flat_weight())
+        parts = (x @ torch.cat(first_layers, dim=1)).split([w.shape[1] for w in first_layers], 1)
+        experts = torch.cat(
+            [
+                self.specific_experts.after_first_linear(self.specific_experts[0].from_flat(parts[0])),
+                self.shared_experts.after_first_linear(self.shared_experts[0].from_flat(parts[1])),
+            ],
+            dim=1,
+        )
+        shared_weights: Optional[torch.Tensor] = None
+        if self.linear_gates:
+            gates = self.task_gates
+            task_weights = gates.from_logits(gates.linear.from_flat(parts[2]))
+            if self.shared_gate is not None:
+                gate = self.shared_gate
+                shared_weights = gate.from_logits(gate.linear.from_flat(parts[3]))
+        else:
+            task_weights = self.task_gates(x)
+            if self.shared_gate is not None:
+                shared_weights = self.shared_gate(x)
+        return experts, task_weights, shared_weights
 
     def seen_gate_weights(self, weights):
         """Each gate's weights over the experts it sees.

@@ -47,7 +47,11 @@ class SoftmaxGate(nn.Module):
 
     def forward(self, x):
         hidden = self.hidden(x) if len(self.hidden) else x
-        return torch.softmax(self.linear(hidden), dim=-1)
+        return self.from_logits(self.linear(hidden))
+
+    def from_logits(self, logits):
+        """The gate weights from the output of the gate's last linear map."""
+        return torch.softmax(logits, dim=-1)
 
 
 def mix_experts(gate_weights, expert_outputs):
@@ -71,7 +75,18 @@ def mix_experts(gate_weights, expert_outputs):
     >>> mix_experts(torch.full((1, 1, 2), 0.5), torch.tensor([[[2.0], [4.0]]]))
     tensor([[[3.]]])
     """
-    return torch.bmm(gate_weights, expert_outputs)
+    n_gates, n_experts = gate_weights.shape[1], gate_weights.shape[2]
+    # 400: the smallest rows x inner x columns that ATen's CPU bmm multiplies with a GEMM.
+    missing_rows = -(-400 // (n_experts * expert_outputs.shape[2])) - n_gates
+    if missing_rows <= 0 or not gate_weights.is_cpu:
+        return torch.bmm(gate_weights, expert_outputs)
+    # CPU bmm sends each product of gates x experts x width under 400 to a scalar
+    # loop 3-4x slower than its GEMM path, forward and backward alike (PLE's levels,
+    # MMoE with few experts); zero gates lift it onto the GEMM path. shape[0], not
+    # len(): a trace keeps the batch size dynamic.
+    padding = gate_weights.new_zeros(gate_weights.shape[0], missing_rows, n_experts)
+    padded = torch.bmm(torch.cat([gate_weights, padding], dim=1), expert_outputs)
+    return padded[:, :n_gates]
 
 
 def importance_cv2(gate_weights, sample_weight=None):

@@ -102,16 +102,21 @@ class ParallelLinear(nn.Module):
         if self.bias is not None:
             nn.init.uniform_(self.bias, -bound, bound)
 
+    def flat_weight(self):
+        """The members' weights side by side: ``(in_features, n_parallel * out_features)``."""
+        return self.weight.permute(1, 0, 2).reshape(self.in_features, -1)
+
+    def from_flat(self, product):
+        """The layer's output from ``x @ self.flat_weight()`` (a shared 2-D input)."""
+        out = product.view(product.shape[0], self.n_parallel, self.out_features)
+        return out + self.bias if self.bias is not None else out
+
     def forward(self, x):
         if x.dim() == 2:
             # A shared input is one GEMM against all members' weights side by side.
-            flat = self.weight.permute(1, 0, 2).reshape(self.in_features, -1)
-            out = (x @ flat).view(x.shape[0], self.n_parallel, self.out_features)
-        else:
-            out = torch.einsum("ngi,gio->ngo", x, self.weight)
-        if self.bias is not None:
-            out = out + self.bias
-        return out
+            return self.from_flat(x @ self.flat_weight())
+        out = torch.einsum("ngi,gio->ngo", x, self.weight)
+        return out + self.bias if self.bias is not None else out
 
     def extra_repr(self):
         return (
@@ -171,6 +176,13 @@ class ParallelMLP(nn.Sequential):
         for layer in self:
             x = layer(x)
         return x
+
+    def after_first_linear(self, h):
+        """The MLPs' output given their first linear layer's output ``h``."""
+        for i, layer in enumerate(self):
+            if i > 0:
+                h = layer(h)
+        return h
 
 
 class TaskTowers(nn.Module):
