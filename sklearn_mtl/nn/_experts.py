@@ -50,7 +50,18 @@ class SoftmaxGate(nn.Module):
         return self.from_logits(self.linear(hidden))
 
     def from_logits(self, logits):
-        """The gate weights from the output of the gate's last linear map."""
+        """The gate weights from the output of the gate's last linear map.
+
+        Parameters
+        ----------
+        logits : torch.Tensor of shape (n, n_gates, n_experts)
+            Output of the last linear map.
+
+        Returns
+        -------
+        torch.Tensor of shape (n, n_gates, n_experts)
+            Each row sums to one.
+        """
         return torch.softmax(logits, dim=-1)
 
 

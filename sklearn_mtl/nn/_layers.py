@@ -103,11 +103,29 @@ class ParallelLinear(nn.Module):
             nn.init.uniform_(self.bias, -bound, bound)
 
     def flat_weight(self):
-        """The members' weights side by side: ``(in_features, n_parallel * out_features)``."""
+        """The members' weights side by side.
+
+        Returns
+        -------
+        torch.Tensor of shape (in_features, n_parallel * out_features)
+            Member ``g``'s weight in columns ``g * out_features`` to
+            ``(g + 1) * out_features``.
+        """
         return self.weight.permute(1, 0, 2).reshape(self.in_features, -1)
 
     def from_flat(self, product):
-        """The layer's output from ``x @ self.flat_weight()`` (a shared 2-D input)."""
+        """The layer's output from the product of a shared input and :meth:`flat_weight`.
+
+        Parameters
+        ----------
+        product : torch.Tensor of shape (n, n_parallel * out_features)
+            ``x @ self.flat_weight()`` for a 2-D input ``x``.
+
+        Returns
+        -------
+        torch.Tensor of shape (n, n_parallel, out_features)
+            What ``self(x)`` returns.
+        """
         out = product.view(product.shape[0], self.n_parallel, self.out_features)
         return out + self.bias if self.bias is not None else out
 
@@ -178,7 +196,17 @@ class ParallelMLP(nn.Sequential):
         return x
 
     def after_first_linear(self, h):
-        """The MLPs' output given their first linear layer's output ``h``."""
+        """The MLPs' output given their first linear layer's output.
+
+        Parameters
+        ----------
+        h : torch.Tensor of shape (n, n_parallel, units)
+            Output of the first :class:`ParallelLinear` (before its activation).
+
+        Returns
+        -------
+        torch.Tensor of shape (n, n_parallel, out_features)
+        """
         for i, layer in enumerate(self):
             if i > 0:
                 h = layer(h)
