@@ -14,8 +14,11 @@ each size in turn (``0`` = all rows), to find where the small
 initialisation starts to pay; each line also gives the batch size
 ``batch_size="auto"`` picked and the optimizer steps the fit took.
 
-    python benchmarks/bench_embedding_init.py --sizes 5000 20000 50000 100000 0 \\
-        --stds 1 1e-2 1e-4 --seeds 2 --output benchmarks/results_embedding_init_sizes.txt
+    python benchmarks/bench_embedding_init.py --sizes 5000 10000 20000 50000 100000 0 \\
+        --stds 1 1e-2 1e-4 --epochs 5
+    python benchmarks/bench_embedding_init.py --sizes 2000 5000 10000 --epochs 20
+
+(``results_embedding_init.txt`` holds these runs after the full-data table.)
 """
 
 import argparse
