@@ -82,7 +82,7 @@ def reference_loop(estimator, X, Y, *, epochs, seed):
     torch.manual_seed(seed)
     embedding = MixedInputEmbedding(
         encoder.cardinalities, encoder.n_numeric, estimator.embedding_dim,
-        init_std=estimator.embedding_init_std,
+        init_std=estimator.embedding_init_std_,
     )
     module = estimator._build_module(embedding, targets.shape[1])
     criterion = estimator._build_criterion(targets.shape[1])

@@ -22,7 +22,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn_mtl import ESMMClassifier, SharedBottomClassifier
 from sklearn_mtl.datasets import make_funnel
 
-funnel = make_funnel(30_000, selection_bias=0.8, random_state=0)
+funnel = make_funnel(30_000, selection_bias=1.0, random_state=0)
 X, Y, true = funnel.data, funnel.target, funnel.true_proba
 clicked = Y["click"] == 1
 print(f"{clicked.mean():.1%} of the impressions are clicked")
@@ -32,8 +32,10 @@ print(f"{clicked.mean():.1%} of the impressions are clicked")
 # ----------
 # ESMM sees every impression. The clicked-only model is a single-task
 # network of the same size trained on the clicked rows, with the conversion
-# as its label.
-common = dict(max_epochs=10, early_stopping=False, random_state=0)
+# as its label. Both start their embeddings alike: ``embedding_init_std="auto"``
+# would start ESMM's 590 steps at 1e-4 and the clicked-only model's 170 at
+# N(0, 1), which learns slower and would flatter ESMM.
+common = dict(embedding_init_std=1e-4, max_epochs=10, early_stopping=False, random_state=0)
 esmm = ESMMClassifier(**common).fit(X, Y)
 clicked_only = SharedBottomClassifier(**common).fit(X[clicked], Y.loc[clicked, "conversion"])
 

@@ -64,6 +64,14 @@ _PREDICT_BLOCK_ROWS = 1 << 16
 #: Data sets larger than this get early stopping when ``early_stopping="auto"``.
 _AUTO_EARLY_STOPPING_MIN_SAMPLES = 10_000
 
+# embedding_init_std="auto": a fit planned for at least this many optimizer
+# steps starts the table at N(0, _AUTO_EMBEDDING_INIT_STD), a shorter one at
+# torch's N(0, 1). Small embeddings won on held-out AUC at every data size
+# given enough steps to grow (2,000 rows x 20 epochs as well as 199,523 x 5),
+# and lost on fits of 100 steps or fewer (benchmarks/README.md).
+_AUTO_EMBEDDING_INIT_MIN_STEPS = 200
+_AUTO_EMBEDDING_INIT_STD = 1e-4
+
 # batch_size="auto": at least this many optimizer steps per epoch, in batches
 # of at most _AUTO_BATCH_SIZE rows (and at least _AUTO_MIN_BATCH_SIZE).
 _AUTO_BATCH_SIZE = 512
@@ -127,7 +135,11 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "embedding_dim": [Interval(Integral, 1, None, closed="left")],
-        "embedding_init_std": [Interval(Real, 0, None, closed="neither"), None],
+        "embedding_init_std": [
+            Interval(Real, 0, None, closed="neither"),
+            StrOptions({"auto"}),
+            None,
+        ],
         "categorical_features": ["array-like", StrOptions({"from_dtype"}), callable, None],
         "multi_valued_pooling": [StrOptions({"mean", "sum", "max"})],
         "min_frequency": [
@@ -165,7 +177,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         weight_decay,
         dropout,
         embedding_dim,
-        embedding_init_std=None,
+        embedding_init_std="auto",
         categorical_features,
         multi_valued_pooling,
         min_frequency,
@@ -576,9 +588,12 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         if not incremental and self._uses_early_stopping(len(data)):
             strata = self._validation_strata(data.targets.numpy())
             data, valid_data = split_validation(data, self.validation_fraction, rng, strata)
+        epochs = 1 if incremental else self.max_epochs
         if continuing:
             # A continued fit must not replay the first call's shuffles and dropout masks.
             seed = (seed + self.n_iter_) % np.iinfo(np.int32).max
+        else:
+            self.embedding_init_std_ = self._embedding_init_std(len(data), epochs)
         with _seeded_torch(seed if parallel is None else parallel.process_seed(seed), device):
             parts = self._continued_parts() if continuing else self._new_parts()
             net = self._build_net(
@@ -593,7 +608,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             )
             if continuing:
                 _continue_optimizer(net, self.net_)
-            self._train(net, data, valid_data, epochs=1 if incremental else self.max_epochs)
+            self._train(net, data, valid_data, epochs=epochs)
         self._feature_encoder = encoder
         if not continuing:
             self._structure = self._structure_params()
@@ -656,6 +671,8 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         n_train = n_samples if fraction is None else int(n_samples * (1 - fraction))
         if continuing:
             seed = (seed + self.n_iter_) % np.iinfo(np.int32).max
+        else:
+            self.embedding_init_std_ = self._embedding_init_std(n_train, self.max_epochs)
         with _seeded_torch(seed if parallel is None else parallel.process_seed(seed), device):
             parts = self._continued_parts() if continuing else self._new_parts()
             net = self._build_net(
@@ -823,6 +840,14 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             return n_samples > _AUTO_EARLY_STOPPING_MIN_SAMPLES
         return self.early_stopping
 
+    def _embedding_init_std(self, n_train, epochs):
+        """The std a new embedding table starts from (None: torch's N(0, 1)),
+        given the training rows and epochs the fit plans."""
+        if self.embedding_init_std != "auto":
+            return self.embedding_init_std
+        steps = -(-n_train // self._batch_size(n_train)) * epochs
+        return _AUTO_EMBEDDING_INIT_STD if steps >= _AUTO_EMBEDDING_INIT_MIN_STEPS else None
+
     def _validation_strata(self, targets):
         """The labels of the binary task with the fewest minority-class rows
         (unobserved = a third stratum), so that the validation split holds
@@ -864,7 +889,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             self.embedding_dim,
             bag_cardinalities=encoder.bag_cardinalities,
             pooling=self.multi_valued_pooling,
-            init_std=self.embedding_init_std,
+            init_std=self.embedding_init_std_,
         )
         module = self._build_module(embedding, self.n_tasks_).to(self._dtype)
         loss_weighting = make_loss_weighting(self.loss_weighting).setup(

@@ -11,7 +11,7 @@ from scipy import sparse
 from skorch.callbacks import Callback
 from sklearn.base import clone
 
-from sklearn_mtl import MMoEClassifier, SharedBottomClassifier
+from sklearn_mtl import ChunkedData, MMoEClassifier, SharedBottomClassifier
 from sklearn_mtl.losses import MultiTaskLoss
 
 from ._settings import FAST_PARAMS
@@ -165,6 +165,67 @@ def test_embedding_init_std_sets_the_table_the_fit_starts_from(frame):
     assert 0.5 < stds[None] < 2 and 0.5e-4 < stds[1e-4] < 2e-4, stds
     with pytest.raises(ValueError, match="embedding_init_std"):
         SharedBottomClassifier(embedding_init_std=0.0).fit(X, Y)
+    with pytest.raises(ValueError, match="embedding_init_std"):
+        SharedBottomClassifier(embedding_init_std="small").fit(X, Y)
+
+
+# The 300-row frame in batches of 3 makes 100 optimizer steps an epoch, so
+# embedding_init_std="auto"'s threshold of 200 planned steps falls between one
+# and two epochs; a vanishing learning rate leaves the table where it started.
+AUTO_INIT_PARAMS = dict(batch_size=3, lr=1e-12, early_stopping=False, random_state=0)
+
+
+def _table_std(model):
+    return model.net_.module_.embedding.table.weight.std().item()
+
+
+@pytest.mark.parametrize(
+    "params, expected",
+    [
+        (dict(max_epochs=1), None),
+        (dict(max_epochs=2), 1e-4),
+        # 10% held out: 270 training rows, 90 steps an epoch, 180 planned.
+        (dict(max_epochs=2, early_stopping=True, validation_fraction=0.1), None),
+    ],
+)
+def test_embedding_init_std_auto_follows_the_planned_optimizer_steps(frame, params, expected):
+    X, Y = frame
+    model = SharedBottomClassifier(**dict(AUTO_INIT_PARAMS, **params)).fit(X, Y)
+    assert model.embedding_init_std_ == expected
+    if expected is None:
+        assert 0.5 < _table_std(model) < 2
+    else:
+        assert 0.5e-4 < _table_std(model) < 2e-4
+    assert model.get_params()["embedding_init_std"] == "auto"
+    fresh = clone(model)
+    assert fresh.get_params()["embedding_init_std"] == "auto"
+    assert not hasattr(fresh, "embedding_init_std_")
+
+
+def test_embedding_init_std_auto_is_kept_by_continued_fits(frame):
+    X, Y = frame
+    model = SharedBottomClassifier(max_epochs=1, **AUTO_INIT_PARAMS).fit(X, Y)
+    std = _table_std(model)
+    # Two epochs would start a new fit at 1e-4; a continued one keeps its table.
+    model.set_params(warm_start=True, max_epochs=2).fit(X, Y)
+    assert model.embedding_init_std_ is None and model.n_iter_ == 3
+    assert _table_std(model) == pytest.approx(std, rel=1e-6)
+
+    # partial_fit plans one epoch per call: its first call decides.
+    model = SharedBottomClassifier(**dict(AUTO_INIT_PARAMS, batch_size=1)).partial_fit(X, Y)
+    assert model.embedding_init_std_ == 1e-4
+    model.set_params(batch_size=300).partial_fit(X, Y)
+    assert model.embedding_init_std_ == 1e-4 and 0.5e-4 < _table_std(model) < 2e-4
+    model = SharedBottomClassifier(**AUTO_INIT_PARAMS).partial_fit(X, Y)
+    assert model.embedding_init_std_ is None
+
+
+def test_embedding_init_std_auto_counts_the_rows_of_every_chunk(frame):
+    X, Y = frame
+    halves = ChunkedData(lambda: [(X[:150], Y[:150]), (X[150:], Y[150:])])
+    # 2 epochs of either half alone would plan 100 steps; of both, 200.
+    model = SharedBottomClassifier(max_epochs=2, **AUTO_INIT_PARAMS).fit(halves)
+    assert model.embedding_init_std_ == 1e-4 and 0.5e-4 < _table_std(model) < 2e-4
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present")
