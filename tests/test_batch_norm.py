@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from sklearn_mtl import (
+    ChunkedData,
     AITMClassifier,
     ESCM2Classifier,
     ESMMClassifier,
@@ -251,3 +252,15 @@ def test_batch_norm_is_structural(continue_with):
             model.set_params(warm_start=True).fit(X, Y)
         else:
             model.partial_fit(X, Y)
+
+
+def test_out_of_core_chunks_fold_their_own_last_row():
+    # Batches never span two chunks: each chunk of 17 rows is one batch of 17.
+    X, Y = _data(n=34)
+
+    def chunks():
+        for start in range(0, len(X), 17):
+            yield X[start : start + 17], Y[start : start + 17]
+
+    model = SharedBottomClassifier(batch_norm=True, **PARAMS).fit(ChunkedData(chunks))
+    assert [b["train_batch_size"] for b in model.history_[-1, "batches"]] == [17, 17]
