@@ -965,6 +965,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             iterator_train__shuffle=True,
             iterator_train__device=device,
             iterator_train__shard=shard,
+            iterator_train__fold_single_row=_has_batch_norm(module),
             data_parallel=parallel,
             autocast_dtype=check_precision(self.precision, self.dtype),
             iterator_valid=BatchIterator,
@@ -1070,6 +1071,10 @@ def _data_summary(data, encoder):
         float(inputs["numeric"].double().sum()),
         float(targets.sum()),
     )
+
+
+def _has_batch_norm(module):
+    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in module.modules())
 
 
 def _lower_is_better(monitor):

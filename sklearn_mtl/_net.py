@@ -152,12 +152,24 @@ class MultiTaskNet(NeuralNet):
             # One collective for the gradients outside the module and the logged
             # losses: every process then records, and decides on, the same numbers.
             others = [p.grad for p in self._own_parameters() if p.grad is not None]
+            # BatchNorm's running statistics follow each process's own rows; their
+            # mean keeps validation, early stopping and the fitted model the same.
+            others += _running_statistics(self.module_)
             self.data_parallel.average([loss, task_losses, *others])
         return {"loss": loss, "y_pred": y_pred, "task_losses": task_losses}
 
 
 class _StopTraining(Exception):
     """Ends the fit loop after the epoch in which a callback asked to stop."""
+
+
+def _running_statistics(module):
+    return [
+        t
+        for m in module.modules()
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats
+        for t in (m.running_mean, m.running_var)
+    ]
 
 
 def _copy_state(module):

@@ -113,6 +113,12 @@ def _worker(rank, world_size, rendezvous, out):
         "log_vars": model.net_.loss_weighting_.log_vars.tolist(),
     }
 
+    normed = MMoEClassifier(batch_norm=True, **params).fit(X, Y)
+    report["batch_norm"] = {
+        "history": [[row["valid_loss"], row["valid_roc_auc"]] for row in normed.history_],
+        "state": {k: v.tolist() for k, v in normed.net_.module_.state_dict().items()},
+    }
+
     def chunks():
         for start in range(0, len(X), 80):
             yield X[start : start + 80], Y[start : start + 80]
@@ -166,6 +172,14 @@ def test_processes_record_the_same_history_and_end_with_the_same_weights(reports
     assert first["proba"] == second["proba"]
     assert np.isfinite(first["proba"]).all()
     assert not first["holds_group"]
+
+
+def test_batch_norm_statistics_are_the_same_in_every_process(reports):
+    # Each process normalises its own rows; their running statistics, averaged at
+    # every step, keep validation and the fitted weights the same everywhere.
+    first, second = reports
+    assert first["batch_norm"] == second["batch_norm"]
+    assert any("running_mean" in key for key in first["batch_norm"]["state"])
 
 
 @pytest.mark.parametrize("strategy", ["gradnorm", "pcgrad"])

@@ -33,6 +33,8 @@ MODELS = [
     AITMClassifier(shared_attention=False, **PARAMS),
     ESCM2Classifier(counterfactual="dr", **PARAMS),
     SingleTaskClassifier(task_types=["binary", "multiclass", "regression"], **PARAMS),
+    SharedBottomClassifier(batch_norm=True, **PARAMS),
+    PLEClassifier(num_levels=2, batch_norm=True, **PARAMS),
 ]
 
 
@@ -67,7 +69,11 @@ def _expected(model, X):
     ]
 
 
-@pytest.fixture(scope="module", params=MODELS, ids=lambda m: type(m).__name__)
+@pytest.fixture(
+    scope="module",
+    params=MODELS,
+    ids=lambda m: type(m).__name__ + ("-batch_norm" if m.get_params().get("batch_norm") else ""),
+)
 def fitted(request):
     return _fitted(request.param)
 

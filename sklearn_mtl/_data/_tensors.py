@@ -173,20 +173,41 @@ class BatchIterator:
     shard : RowShard, default=None
         In data-parallel training, this process's share of the rows of each
         pass (with its own permutations); None takes every row.
+    fold_single_row : bool, default=False
+        Whether a trailing batch of one row joins the batch before it (one
+        batch of ``batch_size + 1`` rows): BatchNorm in train mode cannot
+        normalise a single row. A part of one row in all, or
+        ``batch_size=1``, is then a ValueError.
     """
 
-    def __init__(self, dataset, batch_size, shuffle=False, device=None, shard=None):
+    def __init__(
+        self, dataset, batch_size, shuffle=False, device=None, shard=None, fold_single_row=False
+    ):
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.device = device
         self.shard = shard
+        self.fold_single_row = fold_single_row
 
     def __len__(self):
         n = len(self.dataset)
         if self.shard is not None:
             n //= self.shard.world_size
-        return -(-n // self.batch_size)
+        return len(range(0, self._end_of_starts(n), self.batch_size))
+
+    def _end_of_starts(self, n):
+        """Where batch starts stop for a part of ``n`` rows."""
+        if not self.fold_single_row:
+            return n
+        if self.batch_size < 2 or n < 2:
+            raise ValueError(
+                f"BatchNorm layers (batch_norm=True) need training batches of at least 2 "
+                f"rows, but batch_size={self.batch_size} and the training data (or a chunk "
+                f"of it) has {n} row(s): train on at least 2 rows in batches of at least "
+                "2, or set batch_norm=False."
+            )
+        return n - 1 if n % self.batch_size == 1 else n
 
     def __iter__(self):
         # Chunked data (read out of core) gives one part per chunk; batches never span two.
@@ -197,8 +218,9 @@ class BatchIterator:
                 n = len(order)
             else:
                 order = torch.randperm(n) if self.shuffle else None
-            for start in range(0, n, self.batch_size):
-                stop = start + self.batch_size
+            end = self._end_of_starts(n)
+            for start in range(0, end, self.batch_size):
+                stop = start + self.batch_size if start + self.batch_size < end else n
                 index = slice(start, stop) if order is None else order[start:stop]
                 batch = part.take(index).to(self.device)
                 yield batch.inputs, (batch.targets, batch.sample_weight)

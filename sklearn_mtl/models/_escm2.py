@@ -35,6 +35,8 @@ class ESCM2(ESMM):
         Dropout after every hidden layer.
     imputation : bool, default=False
         Whether the network has the imputation tower.
+    batch_norm : bool, default=False
+        BatchNorm in every hidden layer of the towers.
 
     Examples
     --------
@@ -48,16 +50,26 @@ class ESCM2(ESMM):
     """
 
     def __init__(
-        self, embedding, *, ctr_hidden_units, cvr_hidden_units, dropout=0.0, imputation=False
+        self,
+        embedding,
+        *,
+        ctr_hidden_units,
+        cvr_hidden_units,
+        dropout=0.0,
+        imputation=False,
+        batch_norm=False,
     ):
         super().__init__(
             embedding,
             ctr_hidden_units=ctr_hidden_units,
             cvr_hidden_units=cvr_hidden_units,
             dropout=dropout,
+            batch_norm=batch_norm,
         )
         self.imputation = (
-            _Tower(embedding.out_features, cvr_hidden_units, dropout) if imputation else None
+            _Tower(embedding.out_features, cvr_hidden_units, dropout, batch_norm)
+            if imputation
+            else None
         )
 
     def forward(self, categorical, numeric):
@@ -171,6 +183,17 @@ class ESCM2Classifier(ESMMClassifier):
     counterfactual_weight : float, default=0.5
         Weight of the regulariser relative to the CTCVR loss (0.5 in
         PaddleRec's ESCM² configuration; 0 trains ESMM).
+    batch_norm : bool, default=False
+        Batch normalisation after the linear map of every hidden layer of the
+        CTR, CVR and imputation towers (``Linear -> BatchNorm -> activation ->
+        dropout``, as in torch-rechub); the output logits never get it. In
+        training it normalises with each batch's own statistics, unweighted by
+        ``sample_weight`` (so weighting a row is not the same as repeating it);
+        predictions use the running statistics (eval mode). A last training
+        batch of one row joins the batch before it; training data of one row,
+        or ``batch_size=1``, is a ValueError. On the full census-income set it
+        raised held-out AUC (see the user guide); it is off by default because
+        of the weighting above.
     max_epochs : int, default=20
         Passes over the training data (an upper bound with early stopping).
     batch_size : int or "auto", default="auto"
@@ -348,6 +371,7 @@ class ESCM2Classifier(ESMMClassifier):
         cvr_hidden_units=(64, 32),
         counterfactual="ips",
         counterfactual_weight=0.5,
+        batch_norm=False,
         max_epochs=20,
         batch_size="auto",
         lr=1e-3,
@@ -379,6 +403,7 @@ class ESCM2Classifier(ESMMClassifier):
         super().__init__(
             ctr_hidden_units=ctr_hidden_units,
             cvr_hidden_units=cvr_hidden_units,
+            batch_norm=batch_norm,
             max_epochs=max_epochs,
             batch_size=batch_size,
             lr=lr,
@@ -416,6 +441,7 @@ class ESCM2Classifier(ESMMClassifier):
             ctr_hidden_units=check_hidden_units("ctr_hidden_units", self.ctr_hidden_units),
             cvr_hidden_units=check_hidden_units("cvr_hidden_units", self.cvr_hidden_units),
             dropout=self.dropout,
+            batch_norm=self.batch_norm,
             imputation=self.counterfactual == "dr",
         )
 

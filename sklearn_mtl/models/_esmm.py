@@ -15,8 +15,8 @@ from ._funnel import FunnelMixin, _log_sigmoid
 class _Tower(nn.Sequential):
     """An MLP ending in one logit per row."""
 
-    def __init__(self, in_features, hidden_units, dropout):
-        mlp = MLP(in_features, hidden_units, dropout=dropout)
+    def __init__(self, in_features, hidden_units, dropout, batch_norm=False):
+        mlp = MLP(in_features, hidden_units, dropout=dropout, batch_norm=batch_norm)
         super().__init__(mlp, nn.Linear(mlp.out_features, 1))
 
     def forward(self, x):
@@ -44,6 +44,8 @@ class ESMM(nn.Module):
         Hidden layer widths of the two towers.
     dropout : float
         Dropout after every hidden layer.
+    batch_norm : bool, default=False
+        BatchNorm in every hidden layer of the towers.
 
     Examples
     --------
@@ -59,11 +61,13 @@ class ESMM(nn.Module):
     True
     """
 
-    def __init__(self, embedding, *, ctr_hidden_units, cvr_hidden_units, dropout=0.0):
+    def __init__(
+        self, embedding, *, ctr_hidden_units, cvr_hidden_units, dropout=0.0, batch_norm=False
+    ):
         super().__init__()
         self.embedding = embedding
-        self.ctr = _Tower(embedding.out_features, ctr_hidden_units, dropout)
-        self.cvr = _Tower(embedding.out_features, cvr_hidden_units, dropout)
+        self.ctr = _Tower(embedding.out_features, ctr_hidden_units, dropout, batch_norm)
+        self.cvr = _Tower(embedding.out_features, cvr_hidden_units, dropout, batch_norm)
 
     def cvr_logits(self, categorical, numeric):
         """Logits of pCVR, the conversion probability given a click.
@@ -109,6 +113,17 @@ class ESMMClassifier(FunnelMixin, BaseMultiTaskClassifier):
         Hidden layer widths of the CTR tower.
     cvr_hidden_units : tuple of int, default=(64, 32)
         Hidden layer widths of the CVR tower.
+    batch_norm : bool, default=False
+        Batch normalisation after the linear map of every hidden layer of the
+        CTR and CVR towers (``Linear -> BatchNorm -> activation -> dropout``,
+        as in torch-rechub); the output logits never get it. In training it
+        normalises with each batch's own statistics, unweighted by
+        ``sample_weight`` (so weighting a row is not the same as repeating it);
+        predictions use the running statistics (eval mode). A last training
+        batch of one row joins the batch before it; training data of one row,
+        or ``batch_size=1``, is a ValueError. On the full census-income set it
+        raised held-out AUC (see the user guide); it is off by default because
+        of the weighting above.
     max_epochs : int, default=20
         Passes over the training data (an upper bound with early stopping).
     batch_size : int or "auto", default="auto"
@@ -293,6 +308,7 @@ class ESMMClassifier(FunnelMixin, BaseMultiTaskClassifier):
         **BaseMultiTaskClassifier._parameter_constraints,
         "ctr_hidden_units": ["array-like"],
         "cvr_hidden_units": ["array-like"],
+        "batch_norm": ["boolean"],
     }
 
     def __init__(
@@ -300,6 +316,7 @@ class ESMMClassifier(FunnelMixin, BaseMultiTaskClassifier):
         *,
         ctr_hidden_units=(64, 32),
         cvr_hidden_units=(64, 32),
+        batch_norm=False,
         max_epochs=20,
         batch_size="auto",
         lr=1e-3,
@@ -359,6 +376,7 @@ class ESMMClassifier(FunnelMixin, BaseMultiTaskClassifier):
         self.optimizer_params = optimizer_params
         self.ctr_hidden_units = ctr_hidden_units
         self.cvr_hidden_units = cvr_hidden_units
+        self.batch_norm = batch_norm
 
     def _build_module(self, embedding, n_tasks):
         return ESMM(
@@ -366,6 +384,7 @@ class ESMMClassifier(FunnelMixin, BaseMultiTaskClassifier):
             ctr_hidden_units=check_hidden_units("ctr_hidden_units", self.ctr_hidden_units),
             cvr_hidden_units=check_hidden_units("cvr_hidden_units", self.cvr_hidden_units),
             dropout=self.dropout,
+            batch_norm=self.batch_norm,
         )
 
     def _check_task_labels(self, Y):

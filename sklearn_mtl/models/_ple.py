@@ -43,6 +43,9 @@ class PLE(GateBalanceMixin, nn.Module):
     balance_gates : bool, default=False
         Keep every gate's weights of each training pass for
         :meth:`gate_balance_loss`, the load-balancing penalty.
+    batch_norm : bool, default=False
+        BatchNorm in the hidden layers of the experts and towers (never in
+        the gates).
 
     Examples
     --------
@@ -72,6 +75,7 @@ class PLE(GateBalanceMixin, nn.Module):
         dropout=0.0,
         output_widths=None,
         balance_gates=False,
+        batch_norm=False,
     ):
         super().__init__()
         self.balance_gates = balance_gates
@@ -89,12 +93,14 @@ class PLE(GateBalanceMixin, nn.Module):
                     gate_hidden_units=gate_hidden_units,
                     shared_gate=j < num_levels - 1,
                     dropout=dropout,
+                    batch_norm=batch_norm,
                 )
             )
             in_features = levels[-1].out_features
         self.levels = nn.ModuleList(levels)
         self.towers = TaskTowers(
-            n_tasks, in_features, tower_hidden_units, dropout=dropout, output_widths=output_widths
+            n_tasks, in_features, tower_hidden_units, dropout=dropout,
+            output_widths=output_widths, batch_norm=batch_norm,
         )
 
     def _extract(self, categorical, numeric):
@@ -194,6 +200,18 @@ class PLEClassifier(GatedExpertsMixin, BaseMultiTaskClassifier):
         importance over the experts it sees (Shazeer et al., ICLR 2017),
         averaged over every task and shared gate of every level and added
         to the training loss. 0 (the paper's PLE) switches it off.
+    batch_norm : bool, default=False
+        Batch normalisation after the linear map of every hidden layer of the
+        experts and the task towers (``Linear -> BatchNorm -> activation ->
+        dropout``, as in torch-rechub); the gates never get it (before their
+        softmax it would rescale the gate logits per batch), nor do the output
+        logits. In training it normalises with each batch's own statistics,
+        unweighted by ``sample_weight`` (so weighting a row is not the same as
+        repeating it); predictions use the running statistics (eval mode). A
+        last training batch of one row joins the batch before it; training data
+        of one row, or ``batch_size=1``, is a ValueError. On the full
+        census-income set it raised held-out AUC (see the user guide); it is
+        off by default because of the weighting above.
     max_epochs : int, default=20
         Passes over the training data (an upper bound with early stopping).
     batch_size : int or "auto", default="auto"
@@ -378,6 +396,7 @@ class PLEClassifier(GatedExpertsMixin, BaseMultiTaskClassifier):
         "tower_hidden_units": ["array-like"],
         "gate_hidden_units": ["array-like"],
         "gate_balance_weight": [Interval(Real, 0, None, closed="left")],
+        "batch_norm": ["boolean"],
     }
 
     def __init__(
@@ -390,6 +409,7 @@ class PLEClassifier(GatedExpertsMixin, BaseMultiTaskClassifier):
         tower_hidden_units=(16,),
         gate_hidden_units=(),
         gate_balance_weight=0.0,
+        batch_norm=False,
         max_epochs=20,
         batch_size="auto",
         lr=1e-3,
@@ -458,6 +478,7 @@ class PLEClassifier(GatedExpertsMixin, BaseMultiTaskClassifier):
         self.tower_hidden_units = tower_hidden_units
         self.gate_hidden_units = gate_hidden_units
         self.gate_balance_weight = gate_balance_weight
+        self.batch_norm = batch_norm
 
     def _build_module(self, embedding, n_tasks):
         return PLE(
@@ -475,6 +496,7 @@ class PLEClassifier(GatedExpertsMixin, BaseMultiTaskClassifier):
             tower_hidden_units=check_hidden_units("tower_hidden_units", self.tower_hidden_units),
             gate_hidden_units=check_hidden_units("gate_hidden_units", self.gate_hidden_units),
             dropout=self.dropout,
+            batch_norm=self.batch_norm,
             output_widths=self._output_widths(),
             balance_gates=self.gate_balance_weight > 0,
         )

@@ -23,6 +23,8 @@ class SharedBottom(nn.Module):
     output_widths : sequence of int, default=None
         Each task's number of outputs (``K`` logits for a multiclass task);
         one each when None.
+    batch_norm : bool, default=False
+        BatchNorm in the hidden layers of the bottom and the towers.
 
     Examples
     --------
@@ -45,13 +47,16 @@ class SharedBottom(nn.Module):
         tower_hidden_units,
         dropout=0.0,
         output_widths=None,
+        batch_norm=False,
     ):
         super().__init__()
         self.embedding = embedding
-        self.bottom = MLP(embedding.out_features, bottom_hidden_units, dropout=dropout)
+        self.bottom = MLP(
+            embedding.out_features, bottom_hidden_units, dropout=dropout, batch_norm=batch_norm
+        )
         self.towers = TaskTowers(
             n_tasks, self.bottom.out_features, tower_hidden_units, dropout=dropout,
-            output_widths=output_widths,
+            output_widths=output_widths, batch_norm=batch_norm,
         )
 
     def shared_parameters(self):
@@ -74,6 +79,17 @@ class SharedBottomClassifier(BaseMultiTaskClassifier):
         Hidden layer widths of the shared bottom.
     tower_hidden_units : tuple of int, default=(16,)
         Hidden layer widths of each task tower (before its output logit).
+    batch_norm : bool, default=False
+        Batch normalisation after the linear map of every hidden layer of the
+        shared bottom and the task towers (``Linear -> BatchNorm -> activation
+        -> dropout``, as in torch-rechub); the output logits never get it. In
+        training it normalises with each batch's own statistics, unweighted by
+        ``sample_weight`` (so weighting a row is not the same as repeating it);
+        predictions use the running statistics (eval mode). A last training
+        batch of one row joins the batch before it; training data of one row,
+        or ``batch_size=1``, is a ValueError. On the full census-income set it
+        raised held-out AUC (see the user guide); it is off by default because
+        of the weighting above.
     max_epochs : int, default=20
         Passes over the training data (an upper bound with early stopping).
     batch_size : int or "auto", default="auto"
@@ -244,6 +260,7 @@ class SharedBottomClassifier(BaseMultiTaskClassifier):
         **BaseMultiTaskClassifier._parameter_constraints,
         "bottom_hidden_units": ["array-like"],
         "tower_hidden_units": ["array-like"],
+        "batch_norm": ["boolean"],
     }
 
     def __init__(
@@ -251,6 +268,7 @@ class SharedBottomClassifier(BaseMultiTaskClassifier):
         *,
         bottom_hidden_units=(64, 32),
         tower_hidden_units=(16,),
+        batch_norm=False,
         max_epochs=20,
         batch_size="auto",
         lr=1e-3,
@@ -314,6 +332,7 @@ class SharedBottomClassifier(BaseMultiTaskClassifier):
         self.regression_loss = regression_loss
         self.bottom_hidden_units = bottom_hidden_units
         self.tower_hidden_units = tower_hidden_units
+        self.batch_norm = batch_norm
 
     def _build_module(self, embedding, n_tasks):
         return SharedBottom(
@@ -322,5 +341,6 @@ class SharedBottomClassifier(BaseMultiTaskClassifier):
             bottom_hidden_units=check_hidden_units("bottom_hidden_units", self.bottom_hidden_units),
             tower_hidden_units=check_hidden_units("tower_hidden_units", self.tower_hidden_units),
             dropout=self.dropout,
+            batch_norm=self.batch_norm,
             output_widths=self._output_widths(),
         )

@@ -40,6 +40,8 @@ class SingleTask(nn.Module):
     output_widths : sequence of int, default=None
         Each task's number of outputs (``K`` logits for a multiclass task);
         one each when None.
+    batch_norm : bool, default=False
+        BatchNorm in the hidden layers of the bottoms and the towers.
 
     Examples
     --------
@@ -64,17 +66,19 @@ class SingleTask(nn.Module):
         tower_hidden_units,
         dropout=0.0,
         output_widths=None,
+        batch_norm=False,
     ):
         super().__init__()
         self.embeddings = nn.ModuleList(
             [embedding, *(_fresh_copy(embedding) for _ in range(n_tasks - 1))]
         )
         self.bottoms = ParallelMLP(
-            n_tasks, embedding.out_features, bottom_hidden_units, dropout=dropout
+            n_tasks, embedding.out_features, bottom_hidden_units, dropout=dropout,
+            batch_norm=batch_norm,
         )
         self.towers = TaskTowers(
             n_tasks, self.bottoms.out_features, tower_hidden_units, dropout=dropout,
-            output_widths=output_widths,
+            output_widths=output_widths, batch_norm=batch_norm,
         )
 
     def forward(self, categorical, numeric):
@@ -98,6 +102,17 @@ class SingleTaskClassifier(BaseMultiTaskClassifier):
         Hidden layer widths of each task's bottom MLP.
     tower_hidden_units : tuple of int, default=(16,)
         Hidden layer widths of each task's tower (before its output logit).
+    batch_norm : bool, default=False
+        Batch normalisation after the linear map of every hidden layer of each
+        task's bottom and tower (``Linear -> BatchNorm -> activation ->
+        dropout``, as in torch-rechub); the output logits never get it. In
+        training it normalises with each batch's own statistics, unweighted by
+        ``sample_weight`` (so weighting a row is not the same as repeating it);
+        predictions use the running statistics (eval mode). A last training
+        batch of one row joins the batch before it; training data of one row,
+        or ``batch_size=1``, is a ValueError. On the full census-income set it
+        raised held-out AUC (see the user guide); it is off by default because
+        of the weighting above.
     max_epochs : int, default=20
         Passes over the training data (an upper bound with early stopping).
     batch_size : int or "auto", default="auto"
@@ -281,6 +296,7 @@ class SingleTaskClassifier(BaseMultiTaskClassifier):
         **BaseMultiTaskClassifier._parameter_constraints,
         "bottom_hidden_units": ["array-like"],
         "tower_hidden_units": ["array-like"],
+        "batch_norm": ["boolean"],
     }
 
     def __init__(
@@ -288,6 +304,7 @@ class SingleTaskClassifier(BaseMultiTaskClassifier):
         *,
         bottom_hidden_units=(64, 32),
         tower_hidden_units=(16,),
+        batch_norm=False,
         max_epochs=20,
         batch_size="auto",
         lr=1e-3,
@@ -351,6 +368,7 @@ class SingleTaskClassifier(BaseMultiTaskClassifier):
         self.regression_loss = regression_loss
         self.bottom_hidden_units = bottom_hidden_units
         self.tower_hidden_units = tower_hidden_units
+        self.batch_norm = batch_norm
 
     def _build_module(self, embedding, n_tasks):
         return SingleTask(
@@ -359,5 +377,6 @@ class SingleTaskClassifier(BaseMultiTaskClassifier):
             bottom_hidden_units=check_hidden_units("bottom_hidden_units", self.bottom_hidden_units),
             tower_hidden_units=check_hidden_units("tower_hidden_units", self.tower_hidden_units),
             dropout=self.dropout,
+            batch_norm=self.batch_norm,
             output_widths=self._output_widths(),
         )

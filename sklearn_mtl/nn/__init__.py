@@ -8,7 +8,7 @@ from ._cgc import CGCLevel
 from ._attention import TransferAttention
 from ._embedding import CategoricalInputs, MixedInputEmbedding
 from ._experts import SoftmaxGate, importance_cv2, mix_experts
-from ._layers import MLP, ParallelLinear, ParallelMLP, TaskTowers
+from ._layers import MLP, ParallelBatchNorm, ParallelLinear, ParallelMLP, TaskTowers
 from ._probability import log1mexp, product_logit
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "CategoricalInputs",
     "MLP",
     "MixedInputEmbedding",
+    "ParallelBatchNorm",
     "ParallelLinear",
     "ParallelMLP",
     "SoftmaxGate",

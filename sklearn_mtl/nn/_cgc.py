@@ -36,6 +36,8 @@ class CGCLevel(nn.Module):
         Whether the level has the shared gate.
     dropout : float, default=0.0
         Dropout after each expert hidden layer.
+    batch_norm : bool, default=False
+        BatchNorm in the experts' hidden layers; the gates never get it.
 
     Attributes
     ----------
@@ -82,16 +84,19 @@ class CGCLevel(nn.Module):
         gate_hidden_units=(),
         shared_gate=False,
         dropout=0.0,
+        batch_norm=False,
     ):
         super().__init__()
         self.n_tasks = n_tasks
         self.num_specific_experts = num_specific_experts
         self.n_experts = n_tasks * num_specific_experts + num_shared_experts
         self.specific_experts = ParallelMLP(
-            n_tasks * num_specific_experts, in_features, expert_hidden_units, dropout=dropout
+            n_tasks * num_specific_experts, in_features, expert_hidden_units, dropout=dropout,
+            batch_norm=batch_norm,
         )
         self.shared_experts = ParallelMLP(
-            num_shared_experts, in_features, expert_hidden_units, dropout=dropout
+            num_shared_experts, in_features, expert_hidden_units, dropout=dropout,
+            batch_norm=batch_norm,
         )
         self.out_features = self.shared_experts.out_features
         self.linear_gates = len(gate_hidden_units) == 0

@@ -6,15 +6,16 @@ import torch
 from torch import nn
 
 
-def _hidden_block(linear, activation, dropout):
-    block = [linear, activation()]
+def _hidden_block(linear, activation, dropout, norm=None):
+    block = [linear] if norm is None else [linear, norm]
+    block.append(activation())
     if dropout > 0:
         block.append(nn.Dropout(dropout))
     return block
 
 
 class MLP(nn.Sequential):
-    """Stack of ``Linear -> activation -> Dropout`` layers.
+    """Stack of ``Linear -> [BatchNorm] -> activation -> Dropout`` layers.
 
     Parameters
     ----------
@@ -26,6 +27,10 @@ class MLP(nn.Sequential):
         Dropout probability after each activation.
     activation : type of torch.nn.Module, default=torch.nn.ReLU
         Activation class, instantiated once per layer.
+    batch_norm : bool, default=False
+        Whether a :class:`torch.nn.BatchNorm1d` follows each hidden linear
+        layer, before its activation (in train mode it needs batches of
+        more than one row).
 
     Attributes
     ----------
@@ -41,10 +46,13 @@ class MLP(nn.Sequential):
     torch.Size([2, 3])
     """
 
-    def __init__(self, in_features, hidden_units, *, dropout=0.0, activation=nn.ReLU):
+    def __init__(
+        self, in_features, hidden_units, *, dropout=0.0, activation=nn.ReLU, batch_norm=False
+    ):
         layers = []
         for units in hidden_units:
-            layers += _hidden_block(nn.Linear(in_features, units), activation, dropout)
+            norm = nn.BatchNorm1d(units) if batch_norm else None
+            layers += _hidden_block(nn.Linear(in_features, units), activation, dropout, norm)
             in_features = units
         super().__init__(*layers)
         self.out_features = in_features
@@ -143,6 +151,55 @@ class ParallelLinear(nn.Module):
         )
 
 
+class ParallelBatchNorm(nn.Module):
+    """Batch normalisation of each feature of each of ``n_parallel`` members.
+
+    The same as one :class:`torch.nn.BatchNorm1d` per member, run as one
+    over the members' features side by side.
+
+    Parameters
+    ----------
+    n_parallel : int
+        Number of members.
+    num_features : int
+        Features of each member.
+    eps : float, default=1e-5
+        Added to the variance, as in :class:`torch.nn.BatchNorm1d`.
+    momentum : float, default=0.1
+        Weight of each batch in the running statistics.
+
+    Notes
+    -----
+    The input and output are ``(n, n_parallel, num_features)``. The
+    statistics are over the rows of the batch (unweighted) in train mode,
+    the running ones in eval mode.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_mtl.nn import ParallelBatchNorm
+    >>> norm = ParallelBatchNorm(3, 4)
+    >>> out = norm(torch.randn(8, 3, 4))
+    >>> out.shape
+    torch.Size([8, 3, 4])
+    >>> bool(torch.allclose(out.mean(0), torch.zeros(3, 4), atol=1e-6))
+    True
+    """
+
+    def __init__(self, n_parallel, num_features, *, eps=1e-5, momentum=0.1):
+        super().__init__()
+        self.n_parallel = n_parallel
+        self.num_features = num_features
+        self.norm = nn.BatchNorm1d(n_parallel * num_features, eps=eps, momentum=momentum)
+
+    def forward(self, x):
+        # reshape, not view: a member-per-row input can arrive non-contiguous.
+        return self.norm(x.reshape(x.shape[0], -1)).view(x.shape)
+
+    def extra_repr(self):
+        return f"n_parallel={self.n_parallel}, num_features={self.num_features}"
+
+
 class ParallelMLP(nn.Sequential):
     """``n_parallel`` independent MLPs of the same shape (experts, towers).
 
@@ -158,6 +215,9 @@ class ParallelMLP(nn.Sequential):
         Dropout probability after each activation.
     activation : type of torch.nn.Module, default=torch.nn.ReLU
         Activation class.
+    batch_norm : bool, default=False
+        Whether a :class:`ParallelBatchNorm` (per member and feature)
+        follows each hidden linear layer, before its activation.
 
     Attributes
     ----------
@@ -174,12 +234,20 @@ class ParallelMLP(nn.Sequential):
     """
 
     def __init__(
-        self, n_parallel, in_features, hidden_units, *, dropout=0.0, activation=nn.ReLU
+        self,
+        n_parallel,
+        in_features,
+        hidden_units,
+        *,
+        dropout=0.0,
+        activation=nn.ReLU,
+        batch_norm=False,
     ):
         layers = []
         for units in hidden_units:
+            norm = ParallelBatchNorm(n_parallel, units) if batch_norm else None
             layers += _hidden_block(
-                ParallelLinear(n_parallel, in_features, units), activation, dropout
+                ParallelLinear(n_parallel, in_features, units), activation, dropout, norm
             )
             in_features = units
         super().__init__(*layers)
@@ -229,6 +297,9 @@ class TaskTowers(nn.Module):
     output_widths : sequence of int, default=None
         Each tower's number of outputs (e.g. ``K`` logits for a task of
         ``K`` classes); one each when None.
+    batch_norm : bool, default=False
+        Whether the hidden layers are batch-normalised (see
+        :class:`ParallelMLP`); the output logits never are.
 
     Attributes
     ----------
@@ -255,14 +326,25 @@ class TaskTowers(nn.Module):
     torch.Size([3, 6])
     """
 
-    def __init__(self, n_tasks, in_features, hidden_units, *, dropout=0.0, output_widths=None):
+    def __init__(
+        self,
+        n_tasks,
+        in_features,
+        hidden_units,
+        *,
+        dropout=0.0,
+        output_widths=None,
+        batch_norm=False,
+    ):
         super().__init__()
         widths = [1] * n_tasks if output_widths is None else [int(w) for w in output_widths]
         if len(widths) != n_tasks or min(widths) < 1:
             raise ValueError(
                 f"output_widths must hold {n_tasks} positive integers, got {output_widths!r}."
             )
-        self.hidden = ParallelMLP(n_tasks, in_features, hidden_units, dropout=dropout)
+        self.hidden = ParallelMLP(
+            n_tasks, in_features, hidden_units, dropout=dropout, batch_norm=batch_norm
+        )
         self.output = ParallelLinear(n_tasks, self.hidden.out_features, max(widths))
         self.out_features = sum(widths)
         kept = [t * max(widths) + j for t, width in enumerate(widths) for j in range(width)]
