@@ -8,6 +8,7 @@ best of ``--repeats``; the table reports train samples/s, their ratio and the
 per-task test ROC AUC of both.
 
     python benchmarks/bench_training.py --output benchmarks/results.txt
+    python benchmarks/bench_training.py --device cuda --batch-size 1024 --output benchmarks/results_gpu.txt
 """
 
 import argparse
@@ -70,53 +71,57 @@ CASES = {
 }
 
 
-def reference_loop(estimator, X, Y, *, epochs, seed):
+def reference_loop(estimator, X, Y, *, epochs, seed, device="cpu"):
     """Train a fresh copy of the estimator's architecture by hand; return (seconds, module).
 
     Only the fitted estimator's settings and feature encoder are used, to
-    build a fresh module and the input tensors.
+    build a fresh module and the input tensors (all on ``device`` before the
+    clock starts).
     """
     encoder = estimator._feature_encoder
-    inputs = transform_inputs(estimator, X)
-    targets = torch.as_tensor(np.asarray(Y, dtype=np.float32))
+    inputs = {name: t.to(device) for name, t in transform_inputs(estimator, X).items()}
+    targets = torch.as_tensor(np.asarray(Y, dtype=np.float32), device=device)
     torch.manual_seed(seed)
     embedding = MixedInputEmbedding(
         encoder.cardinalities, encoder.n_numeric, estimator.embedding_dim,
         init_std=estimator.embedding_init_std_,
     )
-    module = estimator._build_module(embedding, targets.shape[1])
-    criterion = estimator._build_criterion(targets.shape[1])
+    module = estimator._build_module(embedding, targets.shape[1]).to(device)
+    criterion = estimator._build_criterion(targets.shape[1]).to(device)
     optimizer = torch.optim.Adam(module.parameters(), lr=estimator.lr)
     n, batch_size = len(targets), estimator.batch_size
     start = time.perf_counter()
     module.train()
     for _ in range(epochs):
-        order = torch.randperm(n)
+        order = torch.randperm(n, device=device)
         for begin in range(0, n, batch_size):
             index = order[begin : begin + batch_size]
             loss = criterion(module(inputs["categorical"][index], inputs["numeric"][index]), targets[index])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
     return time.perf_counter() - start, module
 
 
 def reference_proba(estimator, module, X):
-    inputs = transform_inputs(estimator, X)
+    device = next(module.parameters()).device
+    inputs = {name: t.to(device) for name, t in transform_inputs(estimator, X).items()}
     module.eval()
     with torch.inference_mode():
-        return estimator._proba_from_logits(module(**inputs).double().numpy())
+        return estimator._proba_from_logits(module(**inputs).double().cpu().numpy())
 
 
 def run_case(name, factory, loader, args):
     X, Y, X_test, Y_test = loader(args.data_home)
     common = dict(
         max_epochs=args.epochs, batch_size=args.batch_size, lr=1e-3,
-        early_stopping=False, random_state=0,
+        early_stopping=False, random_state=0, device=args.device,
     )
     # One-time costs (torch imports its compiler stack on the first optimizer) stay out of the timings.
     warm = factory(**{**common, "max_epochs": 1}).fit(X[:2000], Y[:2000])
-    reference_loop(warm, X[:2000], Y[:2000], epochs=1, seed=0)
+    reference_loop(warm, X[:2000], Y[:2000], epochs=1, seed=0, device=args.device)
     best_ours = best_ref = np.inf
     for repeat in range(args.repeats):
         # Alternating who goes first keeps any drift of the machine out of the ratio.
@@ -128,7 +133,9 @@ def run_case(name, factory, loader, args):
                 best_ours = min(best_ours, time.perf_counter() - start)
             else:
                 # The estimator fitted on the full data (repeat 0 runs it first) lends its encoder.
-                seconds, module = reference_loop(estimator, X, Y, epochs=args.epochs, seed=0)
+                seconds, module = reference_loop(
+                    estimator, X, Y, epochs=args.epochs, seed=0, device=args.device
+                )
                 best_ref = min(best_ref, seconds)
     samples = len(X) * args.epochs
     truth = Y_test.to_numpy(dtype=float)
@@ -145,9 +152,13 @@ def run_case(name, factory, loader, args):
 
 
 def format_table(rows, args):
+    device = (
+        torch.cuda.get_device_name(args.device)
+        if torch.device(args.device).type == "cuda"
+        else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch thread(s)"
+    )
     lines = [
-        f"sklearn_mtl {sklearn_mtl.__version__}, torch {torch.__version__}, "
-        f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch thread(s)",
+        f"sklearn_mtl {sklearn_mtl.__version__}, torch {torch.__version__}, {device}",
         f"{args.epochs} epochs, batch {args.batch_size}, best of {args.repeats}; "
         "samples/s counts training rows x epochs; ours includes input validation and encoding",
         "",
@@ -172,6 +183,7 @@ def main():
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help='e.g. "cuda": both sides train there')
     parser.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES))
     parser.add_argument("--output", help="also write the table to this file")
     args = parser.parse_args()

@@ -3,12 +3,13 @@ import copy
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
 
 from sklearn_mtl import MMoEClassifier, PLEClassifier
 from sklearn_mtl.datasets import load_census_income
 from sklearn_mtl.losses import GateBalancedLoss
 from sklearn_mtl.models import MMoE
-from sklearn_mtl.nn import MixedInputEmbedding, importance_cv2
+from sklearn_mtl.nn import MixedInputEmbedding, SoftmaxGate, importance_cv2
 
 from ._settings import FAST_PARAMS
 
@@ -81,3 +82,33 @@ def test_balance_penalty_spreads_the_load(census, Model):
             assert copied.net_.criterion_._network[0] is copied.net_.module_
     # Measured on these 3,000 rows (lower task): MMoE 0.22 -> 0.97, PLE 0.02 -> 0.98.
     assert entropy[0.1] > entropy[0.0] + 0.3, entropy
+
+
+@pytest.mark.parametrize("Model", [MMoEClassifier, PLEClassifier])
+def test_gate_bias_gives_every_gate_a_trained_bias(census, Model):
+    X, Y = census
+    X, Y = X[:600], Y[:600]
+
+    def gates(model):
+        return [m for m in model.net_.module_.modules() if isinstance(m, SoftmaxGate)]
+
+    paper = Model(**FAST_PARAMS).fit(X, Y)
+    assert gates(paper) and all(g.linear.bias is None for g in gates(paper))
+    biased = Model(**FAST_PARAMS, gate_bias=True).fit(X, Y)
+    biases = [g.linear.bias for g in gates(biased)]
+    assert len(biases) == len(gates(paper)) and all(b is not None for b in biases)
+
+    def weights():
+        out = biased.gate_weights(X)
+        return np.concatenate([w.ravel() for w in out]) if isinstance(out, list) else out.ravel()
+
+    before = weights()
+    with torch.no_grad():
+        for b in biases:
+            b.add_(3.0)  # the same shift for every expert: softmax ignores it
+    np.testing.assert_allclose(weights(), before, rtol=1e-5, atol=1e-7)
+    with torch.no_grad():
+        for b in biases:
+            b.add_(torch.arange(b.shape[-1], dtype=b.dtype))  # favours the last experts
+    assert not np.allclose(weights(), before, atol=1e-3)
+    assert clone(biased).get_params()["gate_bias"] is True

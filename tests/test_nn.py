@@ -119,18 +119,18 @@ def test_mix_experts_equals_a_batched_matmul_in_value_and_gradient(n_gates, n_ex
         torch.testing.assert_close(grad, expected_grad)
 
 
-@pytest.mark.parametrize("batch_norm", [False, True])
+@pytest.mark.parametrize("batch_norm, gate_bias", [(False, False), (True, True)])
 @pytest.mark.parametrize("gate_hidden_units", [(), (5,)])
 @pytest.mark.parametrize("shared_gate", [True, False])
 def test_cgc_level_reading_one_input_equals_the_general_path(
-    gate_hidden_units, shared_gate, batch_norm
+    gate_hidden_units, shared_gate, batch_norm, gate_bias
 ):
     # The first PLE level runs all first layers as one GEMM when task and shared
     # inputs are the same tensor; an equal copy takes the per-group path.
     torch.manual_seed(0)
     level = CGCLevel(6, 2, num_specific_experts=2, num_shared_experts=1,
                      expert_hidden_units=(4, 3), gate_hidden_units=gate_hidden_units,
-                     shared_gate=shared_gate, batch_norm=batch_norm)
+                     shared_gate=shared_gate, batch_norm=batch_norm, gate_bias=gate_bias)
     x = torch.randn(9, 6, requires_grad=True)
     fused = level(x, x)
     general = level(x, x.clone())

@@ -331,4 +331,6 @@ def test_auto_batch_size_gives_small_tables_enough_steps():
         model = MMoEClassifier(max_epochs=1, early_stopping=False).fit(X, Y)
         assert model.net_.batch_size == expected
         # prediction does not inherit a small training batch
-        assert model.net_.iterator_valid__batch_size == 512
+        assert model.net_.iterator_valid__batch_size == 4096
+    wide = MMoEClassifier(max_epochs=1, batch_size=8192, early_stopping=False).fit(X, Y)
+    assert wide.net_.iterator_valid__batch_size == 8192

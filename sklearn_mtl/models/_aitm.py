@@ -207,8 +207,8 @@ class AITMClassifier(FunnelMixin, BaseMultiTaskClassifier):
     max_epochs : int, default=20
         Passes over the training data (an upper bound with early stopping).
     batch_size : int or "auto", default="auto"
-        Rows per training mini-batch; validation and prediction batch with
-        the value fitted (512 with ``"auto"``). ``"auto"`` is
+        Rows per training mini-batch; validation and prediction run in
+        batches of this many rows or 4,096, whichever is larger. ``"auto"`` is
         ``clip(n_samples // 16, 16, 512)``: at least 16 optimizer steps per
         epoch on a small table, 512 rows from 8,192 training rows on.
     lr : float, default=1e-3

@@ -38,6 +38,8 @@ class CGCLevel(nn.Module):
         Dropout after each expert hidden layer.
     batch_norm : bool, default=False
         BatchNorm in the experts' hidden layers; the gates never get it.
+    gate_bias : bool, default=False
+        Whether each gate's linear map has a bias (the paper's has none).
 
     Attributes
     ----------
@@ -57,7 +59,10 @@ class CGCLevel(nn.Module):
     ``(n, out_features)`` (None without the shared gate) and the gate
     weights ``(n, n_gates, n_experts)``: one row per task gate (then the
     shared gate) over all experts of the level, exactly zero on the experts
-    that a gate does not see. Each expert group is one batched matmul.
+    that a gate does not see. Each expert group is one batched matmul;
+    when ``task_inputs`` is ``shared_input`` (the same tensor, as in PLE's
+    first level), the first linear layers of all experts and of linear
+    gates are a single matmul.
 
     Examples
     --------
@@ -85,6 +90,7 @@ class CGCLevel(nn.Module):
         shared_gate=False,
         dropout=0.0,
         batch_norm=False,
+        gate_bias=False,
     ):
         super().__init__()
         self.n_tasks = n_tasks
@@ -102,10 +108,12 @@ class CGCLevel(nn.Module):
         self.linear_gates = len(gate_hidden_units) == 0
         self.task_gates = SoftmaxGate(
             in_features, num_specific_experts + num_shared_experts, n_tasks,
-            hidden_units=gate_hidden_units,
+            hidden_units=gate_hidden_units, bias=gate_bias,
         )
         self.shared_gate = (
-            SoftmaxGate(in_features, self.n_experts, 1, hidden_units=gate_hidden_units)
+            SoftmaxGate(
+                in_features, self.n_experts, 1, hidden_units=gate_hidden_units, bias=gate_bias
+            )
             if shared_gate
             else None
         )
