@@ -598,10 +598,11 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         if continuing:
             # A continued fit must not replay the first call's shuffles and dropout masks.
             seed = (seed + self.n_iter_) % np.iinfo(np.int32).max
+            init_std = self.embedding_init_std_
         else:
-            self.embedding_init_std_ = self._embedding_init_std(len(data), epochs)
+            init_std = self._embedding_init_std(len(data), epochs)
         with _seeded_torch(seed if parallel is None else parallel.process_seed(seed), device):
-            parts = self._continued_parts() if continuing else self._new_parts()
+            parts = self._continued_parts() if continuing else self._new_parts(init_std)
             net = self._build_net(
                 *parts,
                 optimizer,
@@ -615,6 +616,9 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             if continuing:
                 _continue_optimizer(net, self.net_)
             self._train(net, data, valid_data, epochs=epochs)
+        # Only a fit that succeeded changes the fitted state: a failed one keeps the
+        # network it did not replace, and the std that network started from.
+        self.embedding_init_std_ = init_std
         self._feature_encoder = encoder
         if not continuing:
             self._structure = self._structure_params()
@@ -677,10 +681,11 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         n_train = n_samples if fraction is None else int(n_samples * (1 - fraction))
         if continuing:
             seed = (seed + self.n_iter_) % np.iinfo(np.int32).max
+            init_std = self.embedding_init_std_
         else:
-            self.embedding_init_std_ = self._embedding_init_std(n_train, self.max_epochs)
+            init_std = self._embedding_init_std(n_train, self.max_epochs)
         with _seeded_torch(seed if parallel is None else parallel.process_seed(seed), device):
-            parts = self._continued_parts() if continuing else self._new_parts()
+            parts = self._continued_parts() if continuing else self._new_parts(init_std)
             net = self._build_net(
                 *parts,
                 optimizer,
@@ -694,6 +699,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             if continuing:
                 _continue_optimizer(net, self.net_)
             self._train(net, data, valid_data, epochs=self.max_epochs)
+        self.embedding_init_std_ = init_std
         if not continuing:
             self._structure = self._structure_params()
         return self
@@ -880,8 +886,9 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             return monitor
         return f"valid_{self._task_targets[names.index(monitor)].metrics[0]}_{monitor}"
 
-    def _new_parts(self):
-        """A new module, criterion and loss-weighting strategy."""
+    def _new_parts(self, init_std):
+        """A new module (its embedding table at N(0, ``init_std``), torch's
+        N(0, 1) for None), criterion and loss-weighting strategy."""
         encoder = self._feature_encoder
         if self.multi_valued_pooling == "max" and encoder.weighted_columns:
             raise ValueError(
@@ -895,7 +902,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             self.embedding_dim,
             bag_cardinalities=encoder.bag_cardinalities,
             pooling=self.multi_valued_pooling,
-            init_std=self.embedding_init_std_,
+            init_std=init_std,
         )
         module = self._build_module(embedding, self.n_tasks_).to(self._dtype)
         loss_weighting = make_loss_weighting(self.loss_weighting).setup(
@@ -1031,6 +1038,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         self.net_ = net
         self.history_ = net.history
         self.n_iter_ = len(net.history)
+        _warn_unsettled_batch_norm(net.module_)
 
     def _forward(self, X, method):
         """Apply ``method(module, inputs)`` to X in batches; a float64 array."""
@@ -1079,6 +1087,31 @@ def _data_summary(data, encoder):
 
 def _has_batch_norm(module):
     return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in module.modules())
+
+
+#: Fewest training steps after which BatchNorm's running statistics (momentum 0.1)
+#: keep under 5% of their starting values (0.9 ** 30 = 0.04).
+_BATCH_NORM_MIN_STEPS = 30
+
+
+def _warn_unsettled_batch_norm(module):
+    """Warn when predictions would normalise with running statistics that are
+    still mostly their starting values (mean 0, variance 1)."""
+    steps = [
+        int(m.num_batches_tracked)
+        for m in module.modules()
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats
+    ]
+    if steps and min(steps) < _BATCH_NORM_MIN_STEPS:
+        warnings.warn(
+            f"batch_norm=True, but the network has trained for only {min(steps)} "
+            f"optimizer step(s): predictions normalise with BatchNorm's running "
+            f"statistics, which after fewer than {_BATCH_NORM_MIN_STEPS} steps are still "
+            "largely their starting values, so they can be far off. Train for more steps "
+            "(more epochs or a smaller batch_size), or set batch_norm=False.",
+            UserWarning,
+            stacklevel=6,
+        )
 
 
 def _lower_is_better(monitor):

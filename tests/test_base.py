@@ -220,6 +220,16 @@ def test_embedding_init_std_auto_is_kept_by_continued_fits(frame):
     assert model.embedding_init_std_ is None
 
 
+def test_a_failed_refit_keeps_the_embedding_init_std_of_the_kept_network(frame):
+    X, Y = frame
+    model = SharedBottomClassifier(**dict(AUTO_INIT_PARAMS, max_epochs=2)).fit(X, Y)
+    assert model.embedding_init_std_ == 1e-4
+    # One epoch would plan a fit at N(0, 1); it diverges, so the 1e-4 network stays.
+    with pytest.raises(ValueError, match="Training diverged"):
+        model.set_params(max_epochs=1, lr=1e6).fit(X, Y)
+    assert model.embedding_init_std_ == 1e-4
+
+
 def test_embedding_init_std_auto_counts_the_rows_of_every_chunk(frame):
     X, Y = frame
     halves = ChunkedData(lambda: [(X[:150], Y[:150]), (X[150:], Y[150:])])

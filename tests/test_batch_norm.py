@@ -1,5 +1,7 @@
 """batch_norm=True: BatchNorm after the hidden linear layers of experts, bottoms and towers."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -193,6 +195,20 @@ def test_every_estimator_fits_and_predicts_with_batch_norm(Estimator):
     for p, p_one in zip(proba, model.predict_proba(X[3:4])):
         np.testing.assert_allclose(p[3:4], p_one, rtol=1e-5, atol=1e-6)
     assert not _batch_norms(Estimator(**PARAMS).fit(X, Y).net_.module_)
+
+
+def test_a_fit_too_short_for_the_running_statistics_warns():
+    X, Y = _data()
+    # Four steps leave the running statistics 0.9 ** 4 = 66% their starting values.
+    def model(epochs):  # two steps an epoch
+        params = dict(PARAMS, max_epochs=epochs, batch_size=len(X) // 2)
+        return MMoEClassifier(batch_norm=True, num_experts=2, **params)
+
+    with pytest.warns(UserWarning, match=r"trained for only 4 optimizer step\(s\).*running"):
+        model(2).fit(X, Y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        model(15).fit(X, Y)
 
 
 def _batch_sizes(n, batch_size, fold):
