@@ -24,7 +24,7 @@ import torch  # noqa: E402
 
 import sklearn_mtl  # noqa: E402
 from sklearn_mtl import MMoEClassifier, PLEClassifier  # noqa: E402
-from sklearn_mtl._gates import normalized_entropy  # noqa: E402
+from sklearn_mtl._training import normalized_entropy  # noqa: E402
 from sklearn_mtl.datasets import load_census_income  # noqa: E402
 from sklearn_mtl.metrics import task_scorers  # noqa: E402
 

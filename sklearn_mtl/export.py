@@ -17,22 +17,15 @@ import copy
 import warnings
 
 import torch
-from sklearn.utils.validation import check_is_fitted
-
-from ._data import TensorData, module_inputs
-from ._pipeline import final_estimator, unwrap
+from ._data import TensorData, check_features, module_inputs
+from ._fitted import fitted_parts
+from ._pipeline import unwrap
 from ._targets import BinaryTarget, MulticlassTarget, RegressionTarget
 
 __all__ = ["feature_encoding", "to_onnx", "to_torchscript", "transform_inputs"]
 
 #: Names of the inputs of an exported model, in the order ``forward`` takes them.
 INPUT_NAMES = ("categorical", "numeric")
-
-
-def _fitted(estimator):
-    model = final_estimator(estimator)
-    check_is_fitted(model)
-    return model
 
 
 def transform_inputs(estimator, X):
@@ -78,11 +71,10 @@ def transform_inputs(estimator, X):
     True
     """
     model, Xt = unwrap(estimator, X)
-    check_is_fitted(model)
-    Xt = model._check_X(Xt, reset=False)
-    encoder = model._feature_encoder
-    encoder.warn_unknown_kinds(Xt)
-    data = TensorData(module_inputs(encoder.transform(Xt), model._dtype))
+    parts = fitted_parts(model)
+    Xt = check_features(model, Xt, reset=False)
+    parts.encoder.warn_unknown_kinds(Xt)
+    data = TensorData(module_inputs(parts.encoder.transform(Xt), parts.dtype))
     # take() widens the compact host codes to int64, as every batch is.
     return data.take(slice(None)).inputs
 
@@ -127,7 +119,7 @@ def feature_encoding(estimator):
     >>> encoding.numeric_mean, encoding.unknown_code
     (array([19.5]), 0)
     """
-    return _fitted(estimator)._feature_encoder.encoding()
+    return fitted_parts(estimator).encoder.encoding()
 
 
 # ------------------------------------------------------------------ links
@@ -190,8 +182,8 @@ class _Serving(torch.nn.Module):
 
 
 def _serving_module(estimator, action):
-    model = _fitted(estimator)
-    encoder = model._feature_encoder
+    parts = fitted_parts(estimator)
+    encoder = parts.encoder
     if len(encoder.multi_index):
         names = encoder.encoding().multi_valued_features
         raise ValueError(
@@ -201,11 +193,11 @@ def _serving_module(estimator, action):
         )
     links = [
         _LINKS[type(target)](column, target)
-        for column, target in zip(model._output_columns(), model._task_targets)
+        for column, target in zip(parts.output_columns, parts.targets)
     ]
     # A copy: exporting must not change the fitted module (eval mode, device).
-    module = copy.deepcopy(model.net_.module_).to("cpu")
-    return model, _Serving(module, links).eval().requires_grad_(False)
+    module = copy.deepcopy(parts.module).to("cpu")
+    return parts.model, _Serving(module, links).eval().requires_grad_(False)
 
 
 def to_torchscript(estimator):

@@ -25,7 +25,7 @@ from sklearn.metrics import (
 )
 from sklearn.metrics._scorer import _BaseScorer
 
-from ._pipeline import final_estimator
+from ._fitted import fitted_parts
 from ._targets import task_columns
 
 __all__ = [
@@ -340,10 +340,11 @@ class TaskScorer(_BaseScorer):
         # scikit-learn's multi-metric scoring passes its prediction cache as
         # method_caller; it assumes single-output predict_proba, so it is not used.
         predictions = _Predictions(estimator, X)
-        return self._task_score(final_estimator(estimator), predictions, y_true, sample_weight)
+        return self._task_score(fitted_parts(estimator), predictions, y_true, sample_weight)
 
-    def _task_score(self, model, predictions, Y, sample_weight):
+    def _task_score(self, parts, predictions, Y, sample_weight):
         # A Pipeline predicts through its steps but its final step knows the tasks.
+        model = parts.model
         t = _task_index(model, self.task)
         kind, name = model.task_types_[t], model.task_names_[t]
         if kind != self._spec.task_type:
@@ -353,7 +354,7 @@ class TaskScorer(_BaseScorer):
                 f"{sorted(m for m, s in TASK_METRICS.items() if s.task_type == kind)}."
             )
         columns, _ = task_columns(Y)
-        y_true = model._task_targets[t].truth(columns[t], name)
+        y_true = parts.targets[t].truth(columns[t], name)
         if sample_weight is not None:
             sample_weight = np.asarray(sample_weight, dtype=np.float64)
         if self.given is None:
@@ -361,7 +362,7 @@ class TaskScorer(_BaseScorer):
             score = score_task(self.metric, y_true, y_score, sample_weight)
         else:
             g = _task_index(model, self.given)
-            y_given = model._task_targets[g].truth(columns[g], model.task_names_[g])
+            y_given = parts.targets[g].truth(columns[g], model.task_names_[g])
             conditional = conditional_proba(
                 predictions.positive_proba(t), predictions.positive_proba(g)
             )
@@ -404,7 +405,8 @@ class MeanTaskScorer(TaskScorer):
         self.tasks = tasks
 
     def _score(self, method_caller, estimator, X, y_true, sample_weight=None):
-        model = final_estimator(estimator)
+        parts = fitted_parts(estimator)
+        model = parts.model
         tasks = self.tasks
         if tasks is None:
             kind = self._spec.task_type
@@ -416,7 +418,7 @@ class MeanTaskScorer(TaskScorer):
                 )
         predictions = _Predictions(estimator, X)
         scores = [
-            TaskScorer(self.metric, task)._task_score(model, predictions, y_true, sample_weight)
+            TaskScorer(self.metric, task)._task_score(parts, predictions, y_true, sample_weight)
             for task in tasks
         ]
         return float(np.mean(scores))

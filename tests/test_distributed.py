@@ -17,7 +17,7 @@ import torch.multiprocessing as mp
 import sklearn_mtl
 from sklearn_mtl import ChunkedData, MMoEClassifier
 from sklearn_mtl._data import BatchIterator, TensorData
-from sklearn_mtl._distributed import RowShard
+from sklearn_mtl._training import RowShard
 
 pytestmark = pytest.mark.skipif(
     not (dist.is_available() and dist.is_gloo_available()),

@@ -17,7 +17,7 @@ from skorch.callbacks import (
 )
 
 from sklearn_mtl import ESMMClassifier, MMoEClassifier, PLEClassifier
-from sklearn_mtl._callbacks import BatchProgress
+from sklearn_mtl._training._callbacks import BatchProgress
 
 from ._settings import FAST_PARAMS
 

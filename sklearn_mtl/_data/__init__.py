@@ -1,33 +1,39 @@
-"""The data path: checking and encoding features, holding them as host tensors,
-cutting batches.
+"""The data path: data sources, checking and encoding features, holding them
+as host tensors, cutting batches.
 
-The base estimator calls into this package; model files never do.
+The base estimator and the training session call into this package; model
+files never do.
 """
 
-from ._chunks import ChunkedData, ChunkTensors
-from ._columns import check_category_codes, resolve_categorical_mask
+from ._chunks import ChunkedData
 from ._encoding import UNKNOWN_CODE, FeatureEncoder, multi_valued_mask
-from ._tensors import (
-    BatchIterator,
-    TensorData,
-    module_inputs,
-    prediction_batches,
-    split_validation,
+from ._sources import (
+    AUTO_EARLY_STOPPING_MIN_SAMPLES,
+    ChunkSource,
+    ChunkTensors,
+    InMemorySource,
+    SourceData,
+    aligned_task_columns,
+    check_features,
+    uses_early_stopping,
 )
-from ._validation import check_container
+from ._tensors import BatchIterator, TensorData, module_inputs, prediction_batches
 
 __all__ = [
+    "AUTO_EARLY_STOPPING_MIN_SAMPLES",
     "UNKNOWN_CODE",
     "BatchIterator",
+    "ChunkSource",
     "ChunkTensors",
     "ChunkedData",
     "FeatureEncoder",
+    "InMemorySource",
+    "SourceData",
     "TensorData",
-    "check_category_codes",
-    "check_container",
+    "aligned_task_columns",
+    "check_features",
     "module_inputs",
     "multi_valued_mask",
     "prediction_batches",
-    "resolve_categorical_mask",
-    "split_validation",
+    "uses_early_stopping",
 ]

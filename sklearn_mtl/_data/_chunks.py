@@ -3,9 +3,6 @@
 import os
 from pathlib import Path
 
-import numpy as np
-import torch
-
 
 class ChunkedData:
     """Training data that ``fit`` reads one chunk at a time, epoch after epoch.
@@ -89,41 +86,3 @@ class ChunkedData:
                 frame = batch.to_pandas()
                 weight = None if not self.weight_column else frame[self.weight_column].to_numpy()
                 yield frame.drop(columns=dropped), frame[targets], weight
-
-
-class ChunkTensors(torch.utils.data.Dataset):
-    """The training or validation rows of a :class:`ChunkedData`, as one
-    :class:`TensorData` per chunk, encoded when read.
-
-    Parameters
-    ----------
-    source : ChunkedData
-        The chunks.
-    to_tensors : callable
-        ``to_tensors(X, Y, sample_weight) -> TensorData``.
-    validation_fraction : float or None
-        Share of each chunk's rows held out for validation; None keeps all.
-    part : {"train", "valid"}
-        Which rows this data set holds.
-    seed : int
-        Seeds the choice of validation rows, the same every epoch.
-    """
-
-    def __init__(self, source, to_tensors, validation_fraction, part, seed):
-        self.source = source
-        self.to_tensors = to_tensors
-        self.validation_fraction = validation_fraction
-        self.part = part
-        self.seed = seed
-
-    def chunks(self):
-        for k, (X, Y, sample_weight) in enumerate(self.source):
-            data = self.to_tensors(X, Y, sample_weight)
-            if self.validation_fraction is None:
-                yield data
-                continue
-            rng = np.random.RandomState((self.seed + k) % (2**32))
-            valid = rng.random_sample(len(data)) < self.validation_fraction
-            keep = valid if self.part == "valid" else ~valid
-            if keep.any():
-                yield data.subset(torch.from_numpy(np.flatnonzero(keep)))

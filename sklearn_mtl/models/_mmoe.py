@@ -8,7 +8,7 @@ from torch import nn
 
 from .._base import BaseMultiTaskClassifier
 from .._params import check_hidden_units
-from .._gates import GatedExpertsMixin
+from ._gated import GatedExpertsMixin
 from ..nn import ParallelMLP, SoftmaxGate, TaskTowers, mix_experts
 from ..nn._experts import GateBalanceMixin
 

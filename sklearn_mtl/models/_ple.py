@@ -10,7 +10,7 @@ from torch import nn
 
 from .._base import BaseMultiTaskClassifier
 from .._params import check_hidden_units
-from .._gates import GatedExpertsMixin
+from ._gated import GatedExpertsMixin
 from ..nn import CGCLevel, TaskTowers
 from ..nn._experts import GateBalanceMixin
 

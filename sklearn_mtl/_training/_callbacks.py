@@ -384,8 +384,3 @@ def check_callback(item):
             callback = _CALLBACK_ADAPTERS[klass](callback)
             break
     return (item[0], callback) if named else callback
-
-
-def nanmean(values):
-    values = np.asarray(values, dtype=float)
-    return float(np.nanmean(values)) if np.isfinite(values).any() else np.nan

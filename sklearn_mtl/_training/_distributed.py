@@ -17,7 +17,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from .loss_weighting import LossWeighting
+from ..loss_weighting import LossWeighting
 
 
 def data_parallel(device):
