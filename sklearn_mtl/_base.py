@@ -20,6 +20,7 @@ from ._data import (
     prediction_batches,
 )
 from ._params import DTYPES, OPTIMIZERS, PRECISIONS, check_task_weights
+from ._shared import TRAINING_PARAMS, compose_docstring, fill_doc, make_init
 from ._training import TrainingSession
 from .loss_weighting import LOSS_WEIGHTINGS, LossWeighting, make_loss_weighting
 from .losses import ELEMENT_LOSSES, MultiTaskLoss
@@ -43,31 +44,7 @@ _AUTO_BATCH_SIZE = 512
 _AUTO_MIN_BATCH_SIZE = 16
 _AUTO_MIN_STEPS_PER_EPOCH = 16
 
-#: Parameters that only steer training: a continued fit (``warm_start``,
-#: ``partial_fit``) uses their current values. Every other parameter defines
-#: the fitted network or its data encoding and cannot change in between.
-_TRAINING_PARAMS = frozenset(
-    {
-        "max_epochs",
-        "batch_size",
-        "lr",
-        "optimizer",
-        "optimizer_params",
-        "weight_decay",
-        "early_stopping",
-        "early_stopping_monitor",
-        "validation_fraction",
-        "n_iter_no_change",
-        "callbacks",
-        "device",
-        "precision",
-        "random_state",
-        "verbose",
-        "warm_start",
-    }
-)
-
-
+@fill_doc
 class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
     """Base class of the multi-task classifiers; it owns ``fit``.
 
@@ -80,11 +57,13 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
     _parameter_constraints: dict = {
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
-        "lr": [Interval(Real, 0, None, closed="neither")],
+        # Above 1e6 no network trains, and Adam's step overflows float32 before it diverges.
+        "lr": [Interval(Real, 0, 1e6, closed="right")],
         "optimizer": [StrOptions(set(OPTIMIZERS)), type],
         "optimizer_params": [dict, None],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
+        "batch_norm": ["boolean"],
         "embedding_dim": [Interval(Integral, 1, None, closed="left")],
         "embedding_init_std": [
             Interval(Real, 0, None, closed="neither"),
@@ -117,63 +96,13 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         "warm_start": ["boolean"],
     }
 
-    @abstractmethod
-    def __init__(
-        self,
-        *,
-        max_epochs,
-        batch_size,
-        lr,
-        optimizer,
-        weight_decay,
-        dropout,
-        embedding_dim,
-        embedding_init_std="auto",
-        categorical_features,
-        multi_valued_pooling,
-        min_frequency,
-        max_categories,
-        hash_buckets,
-        task_weights,
-        loss_weighting,
-        early_stopping,
-        early_stopping_monitor,
-        validation_fraction,
-        n_iter_no_change,
-        callbacks,
-        device,
-        dtype,
-        precision=None,
-        random_state,
-        verbose,
-        warm_start,
-    ):
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.optimizer = optimizer
-        self.weight_decay = weight_decay
-        self.dropout = dropout
-        self.embedding_dim = embedding_dim
-        self.embedding_init_std = embedding_init_std
-        self.categorical_features = categorical_features
-        self.multi_valued_pooling = multi_valued_pooling
-        self.min_frequency = min_frequency
-        self.max_categories = max_categories
-        self.hash_buckets = hash_buckets
-        self.task_weights = task_weights
-        self.loss_weighting = loss_weighting
-        self.early_stopping = early_stopping
-        self.early_stopping_monitor = early_stopping_monitor
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.callbacks = callbacks
-        self.device = device
-        self.dtype = dtype
-        self.precision = precision
-        self.random_state = random_state
-        self.verbose = verbose
-        self.warm_start = warm_start
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # A model declares only its own parameters; the signature and the
+        # docstring get the shared ones (see sklearn_mtl._shared).
+        if "_own_params" in vars(cls):
+            cls.__init__ = make_init(cls)
+            compose_docstring(cls)
 
     # The HTML repr (in notebooks) links the estimator to its API reference page.
     # Every estimator is exported from the package root, where the reference
@@ -194,13 +123,12 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
     #: multi-label checks (which fit exactly those) do not describe them.
     _accepts_any_label_matrix = True
 
-    # Models that can mix regression and binary tasks take these two as
-    # parameters; for the others (funnel steps are binary) they stay fixed.
+    #: Whether the model takes ``task_types`` and ``regression_loss``, i.e. can
+    #: mix binary, multiclass and regression tasks; for the others (funnel
+    #: steps are binary) they stay fixed at these class values.
+    _mixes_task_types = False
     task_types = None
     regression_loss = "mse"
-    # Set by each model's __init__; the default keeps a model written
-    # before the parameter existed working.
-    optimizer_params = None
 
     # ------------------------------------------------------------------ hooks
 
@@ -253,6 +181,22 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         scores.update({f"valid_{m}": _nanmean(values) for m, values in per_metric.items()})
         return scores
 
+    def _divergence_hints(self, net):
+        """Likely causes of a divergence besides the learning rate, as sentences:
+        here, task loss weights that the loss weighting drove far from one."""
+        rows = [row for row in net.history if f"loss_weight_{self.task_names_[0]}" in row]
+        if not rows:
+            return []
+        weights = {name: rows[-1][f"loss_weight_{name}"] for name in self.task_names_}
+        extreme = {name: w for name, w in weights.items() if not 1e-3 <= abs(w) <= 1e3}
+        if not extreme:
+            return []
+        shown = ", ".join(f"{name!r}: {w:.3g}" for name, w in extreme.items())
+        return [
+            f"loss_weighting={self.loss_weighting!r} had driven task loss weights to "
+            f"{shown}: check its parameters, or use loss_weighting='fixed'."
+        ]
+
     def _epoch_log_keys(self):
         """History keys shown in the ``verbose`` table, one row per epoch."""
         shown = {"epoch", "train_loss", "valid_loss", "valid_roc_auc", "valid_r2", "dur"}
@@ -282,13 +226,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             ``task_names_``. NaN marks a label that is not observed: that row
             does not count towards that task's loss or gradient (e.g. a
             conversion task observed on clicked rows only).
-        sample_weight : array-like of shape (n_samples,), default=None
-            Row weights.
-
-        Returns
-        -------
-        self : object
-            The fitted estimator.
+        {sample_weight_returns_self}
 
         Raises
         ------
@@ -334,8 +272,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
 
         Parameters
         ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Features.
+        {X}
         y : array-like of shape (n_samples, n_tasks) or (n_samples,)
             Labels, as in :meth:`fit`.
         classes : list of array-like, default=None
@@ -343,13 +280,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             None for a regression task).
             Only used on the first call; needed there when a task's first
             batch holds one class only.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Row weights.
-
-        Returns
-        -------
-        self : object
-            The fitted estimator.
+        {sample_weight_returns_self}
 
         Notes
         -----
@@ -365,13 +296,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
     def predict_proba(self, X):
         """Class probabilities of each task.
 
-        Parameters
-        ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Features.
-
-        Returns
-        -------
+        {X_returns}
         proba : list of (ndarray of shape (n_samples, n_classes) or None)
             One array per task, columns ordered as in ``classes_[task]``
             (two for a binary task, ``K`` for a multiclass task); None in
@@ -399,13 +324,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
     def predict(self, X):
         """Predicted label of each binary task, predicted value of each regression task.
 
-        Parameters
-        ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Features.
-
-        Returns
-        -------
+        {X_returns}
         Y_pred : ndarray of shape (n_samples, n_tasks)
             The most probable class of each classification task and the predicted
             target (in its original units) of each regression task;
@@ -426,13 +345,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
     def predict_proba_frame(self, X):
         """Positive-class probability of each task as a DataFrame.
 
-        Parameters
-        ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Features.
-
-        Returns
-        -------
+        {X_returns}
         DataFrame of shape (n_samples, n_binary_tasks)
             One column per binary task (regression and multiclass tasks are
             left out: see :meth:`predict_proba`), named by ``task_names_``;
@@ -462,8 +375,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
 
         Parameters
         ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Features.
+        {X}
         y : array-like of shape (n_samples, n_tasks) or (n_samples,)
             True labels; NaN marks an unobserved label.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -524,7 +436,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         return hasattr(self, "net_")
 
     def _structure_params(self):
-        return {k: v for k, v in self.get_params(deep=False).items() if k not in _TRAINING_PARAMS}
+        return {k: v for k, v in self.get_params(deep=False).items() if k not in TRAINING_PARAMS}
 
     def _check_structure_unchanged(self):
         changed = {
@@ -538,7 +450,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
                 f"{type(self).__name__}: {sorted(changed)} changed since the network was "
                 f"built ({details}). warm_start=True and partial_fit continue training that "
                 "network, whose structure and data encoding these parameters define; only "
-                f"training parameters ({', '.join(sorted(_TRAINING_PARAMS))}) may change. "
+                f"training parameters ({', '.join(sorted(TRAINING_PARAMS))}) may change. "
                 "Set them back, or train a new network: warm_start=False or "
                 "sklearn.base.clone(estimator)."
             )

@@ -9,15 +9,15 @@ import importlib
 import inspect
 import pkgutil
 
-import sklearn_mtl
-
 
 def public_modules():
     """Names of the public modules: ``sklearn_mtl`` first, then its public
     submodules (no part of the name starts with an underscore), sorted."""
+    # Imported here: the package's own modules never import its root.
+    package = importlib.import_module("sklearn_mtl")
     names = [
         info.name
-        for info in pkgutil.walk_packages(sklearn_mtl.__path__, "sklearn_mtl.")
+        for info in pkgutil.walk_packages(package.__path__, "sklearn_mtl.")
         if not any(part.startswith("_") for part in info.name.split("."))
     ]
     return ["sklearn_mtl", *sorted(names)]

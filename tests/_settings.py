@@ -52,3 +52,25 @@ def single_task_failures(rule):
     """``expected_failed_checks`` of a funnel model; ``rule`` says how many steps it needs."""
     reason = f"fits a single-task y; the model needs {rule} funnel steps (Y = [click, conversion, ...])"
     return dict.fromkeys(SINGLE_TASK_CHECKS, reason)
+
+
+def _discover_estimators():
+    import sklearn_mtl
+    from sklearn_mtl._base import BaseMultiTaskClassifier
+
+    found = (getattr(sklearn_mtl, name) for name in sklearn_mtl.__all__)
+    return sorted(
+        (obj for obj in found if isinstance(obj, type) and issubclass(obj, BaseMultiTaskClassifier)),
+        key=lambda cls: cls.__name__,
+    )
+
+
+#: Every public estimator, found from the package's ``__all__``.
+ESTIMATORS = _discover_estimators()
+
+
+def is_funnel(Estimator):
+    """Whether ``Y`` must be funnel steps (click, conversion, ...), not any label matrix."""
+    from sklearn.utils import get_tags
+
+    return not get_tags(Estimator()).target_tags.single_output

@@ -8,16 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from sklearn_mtl import (
-    ChunkedData,
-    AITMClassifier,
-    ESCM2Classifier,
-    ESMMClassifier,
-    MMoEClassifier,
-    PLEClassifier,
-    SharedBottomClassifier,
-    SingleTaskClassifier,
-)
+from sklearn_mtl import ChunkedData, MMoEClassifier, PLEClassifier, SharedBottomClassifier
 from sklearn_mtl._data import BatchIterator, TensorData
 from sklearn_mtl.nn import (
     MLP,
@@ -28,18 +19,11 @@ from sklearn_mtl.nn import (
     TaskTowers,
 )
 
+from ._settings import ESTIMATORS
+
 EPS = 1e-5
 MOMENTUM = 0.1
 
-ESTIMATORS = [
-    MMoEClassifier,
-    SharedBottomClassifier,
-    PLEClassifier,
-    ESMMClassifier,
-    AITMClassifier,
-    ESCM2Classifier,
-    SingleTaskClassifier,
-]
 
 #: One epoch in batches of 16 on 40 rows: small, several steps, a short last batch.
 PARAMS = dict(max_epochs=1, batch_size=16, random_state=0, early_stopping=False)

@@ -25,18 +25,10 @@ from sklearn_mtl import (
     SingleTaskClassifier,
 )
 
-from ._settings import CHECK_PARAMS, single_task_failures
+from ._settings import CHECK_PARAMS, ESTIMATORS, single_task_failures
 
 #: Default-constructed: the defaults must pass the checks, training ones included.
-CHECKED = [
-    MMoEClassifier(),
-    SharedBottomClassifier(),
-    PLEClassifier(),
-    ESMMClassifier(),
-    AITMClassifier(),
-    SingleTaskClassifier(),
-    ESCM2Classifier(),
-]
+CHECKED = [Estimator() for Estimator in ESTIMATORS]
 
 #: Checks that compare fits to rounding: they need float64 and plain SGD
 #: (``CHECK_PARAMS``), so they run on tuned estimators in the test below.

@@ -93,3 +93,48 @@ def _undocumented_example(a, b):
     3
     """
     return a + b
+
+
+# ------------------------------------------- shared parameters, written once
+
+from sklearn.utils._testing import assert_docstring_consistency  # noqa: E402
+
+from sklearn_mtl._shared import ATTRIBUTE_DOCS, PARAMETER_DOCS, model_params  # noqa: E402
+
+from ._settings import ESTIMATORS  # noqa: E402
+
+
+def _notes(kind):
+    return {name for Estimator in ESTIMATORS for name in getattr(Estimator, kind, {})}
+
+
+def test_shared_parameters_read_the_same_in_every_estimator():
+    # Entries with a model's own note, or naming the model's layers, differ on purpose.
+    varying = _notes("_parameter_notes") | {
+        name for name, text in PARAMETER_DOCS.items() if "{layers}" in text
+    }
+    assert_docstring_consistency(
+        ESTIMATORS, include_params=sorted(set(PARAMETER_DOCS) - varying)
+    )
+    assert_docstring_consistency(
+        ESTIMATORS, include_attrs=sorted(set(ATTRIBUTE_DOCS) - _notes("_attribute_notes"))
+    )
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS, ids=lambda cls: cls.__name__)
+def test_every_parameter_is_documented_once(Estimator):
+    from numpydoc.docscrape import ClassDoc
+
+    documented = [p.name for p in ClassDoc(Estimator)["Parameters"]]
+    assert documented == list(model_params(Estimator))
+    assert "{shared}" not in Estimator.__doc__
+
+
+def test_warm_start_lists_the_training_parameters():
+    from sklearn_mtl._shared import TRAINING_PARAMS
+
+    for Estimator in ESTIMATORS:
+        text = " ".join(Estimator.__doc__.split())
+        entry = text[text.index("warm_start : bool") :]
+        for name in TRAINING_PARAMS:
+            assert f"``{name}``" in entry.split("Attributes")[0], (Estimator.__name__, name)

@@ -20,7 +20,7 @@ from sklearn_mtl import (
 )
 from sklearn_mtl.export import feature_encoding, to_onnx, to_torchscript, transform_inputs
 
-from ._settings import FAST_PARAMS
+from ._settings import ESTIMATORS, FAST_PARAMS
 
 PARAMS = {**FAST_PARAMS, "max_epochs": 1, "batch_size": 32}
 
@@ -36,6 +36,10 @@ MODELS = [
     SharedBottomClassifier(batch_norm=True, **PARAMS),
     PLEClassifier(num_levels=2, batch_norm=True, **PARAMS),
 ]
+
+
+def test_every_estimator_is_exported():
+    assert {type(model) for model in MODELS} == set(ESTIMATORS)
 
 
 def _data(n=60, seed=0):

@@ -13,26 +13,17 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
-from sklearn.utils import get_tags
 
 import sklearn_mtl
 from sklearn_mtl import ChunkedData
 from sklearn_mtl.datasets import load_census_income, make_funnel
 
+from ._settings import ESTIMATORS, is_funnel
+
 PINNED = Path(__file__).parent / "data" / "pinned_predictions.npz"
 
-ESTIMATORS = sorted(
-    (getattr(sklearn_mtl, name) for name in sklearn_mtl.__all__ if name.endswith("Classifier")),
-    key=lambda cls: cls.__name__,
-)
-
 PARAMS = dict(max_epochs=2, batch_size=128, random_state=0)
-
-
-def _is_funnel(Model):
-    return not get_tags(Model()).target_tags.single_output
 
 
 def _census():
@@ -67,7 +58,7 @@ def _scenarios():
     census, funnel = _census(), _funnel()
     for Model in ESTIMATORS:
         name = Model.__name__
-        X, Y = funnel if _is_funnel(Model) else census
+        X, Y = funnel if is_funnel(Model) else census
 
         def fit(Model=Model, X=X, Y=Y):
             return _probabilities(Model(**PARAMS).fit(X, Y), X)
@@ -102,7 +93,7 @@ def _scenarios():
         yield f"{name}/partial_fit", partial
         yield f"{name}/warm_start", warm
         yield f"{name}/warm_start_chunked", warm_chunked
-    if not _is_funnel(sklearn_mtl.MMoEClassifier):
+    if not is_funnel(sklearn_mtl.MMoEClassifier):
         # A non-funnel model on funnel data too: selection-biased labels, NaN-free.
         X, Y = funnel
         yield "MMoEClassifier/funnel", lambda: _probabilities(

@@ -12,16 +12,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_mtl import (
-    AITMClassifier,
-    ESMMClassifier,
     MMoEClassifier,
-    PLEClassifier,
-    SharedBottomClassifier,
 )
 from sklearn_mtl._data import module_inputs
 from sklearn_mtl.nn import CategoricalInputs, MixedInputEmbedding
 
-from ._settings import FAST_PARAMS
+from ._settings import ESTIMATORS, FAST_PARAMS
 
 TAGS = ["sport", "news", "music", "games", "food"]
 
@@ -100,9 +96,7 @@ def test_multi_valued_features_learn():
     assert roc_auc_score(Y["click"], proba[0][:, 1]) > 0.9
 
 
-@pytest.mark.parametrize(
-    "Model", [MMoEClassifier, SharedBottomClassifier, PLEClassifier, ESMMClassifier, AITMClassifier]
-)
+@pytest.mark.parametrize("Model", ESTIMATORS, ids=lambda cls: cls.__name__)
 def test_every_model_takes_multi_valued_features(Model):
     X, Y = tagged_frame()
     model = Model(**FAST_PARAMS, multi_valued_pooling="sum").fit(X, Y)

@@ -16,10 +16,12 @@ from skorch.callbacks import (
     ProgressBar,
 )
 
-from sklearn_mtl import ESMMClassifier, MMoEClassifier, PLEClassifier
+from sklearn_mtl import ESCM2Classifier, ESMMClassifier, MMoEClassifier, PLEClassifier
+from sklearn_mtl._training import TrainingDivergedError
 from sklearn_mtl._training._callbacks import BatchProgress
+from sklearn_mtl.datasets import make_funnel
 
-from ._settings import FAST_PARAMS
+from ._settings import ESTIMATORS, FAST_PARAMS
 
 
 
@@ -187,6 +189,49 @@ def test_divergence_in_a_continued_fit_keeps_the_fitted_model(frame):
         model.set_params(lr=1e6).fit(X, Y)
     np.testing.assert_array_equal(model.predict_proba(X)[0], before)
     assert model.n_iter_ == n_iter == len(model.history_)
+
+
+@pytest.fixture(scope="module")
+def small_funnel():
+    return make_funnel(n_samples=300, random_state=0, return_X_y=True)
+
+
+@pytest.mark.parametrize("Model", ESTIMATORS, ids=lambda cls: cls.__name__)
+@pytest.mark.parametrize("lr", [100.0, 1e6])
+def test_divergence_on_the_last_step_is_caught(Model, lr, small_funnel):
+    # One batch per epoch: the only optimizer step is the last, and no
+    # loss recorded during training shows what it did to the network.
+    X, Y = small_funnel
+    model = Model(max_epochs=1, batch_size=len(X), lr=lr, early_stopping=False, random_state=0)
+    with pytest.raises(TrainingDivergedError, match="after (the last optimizer step of )?epoch 1"):
+        model.fit(X, Y)
+    with pytest.raises(NotFittedError):
+        model.predict_proba(X)
+
+
+@pytest.mark.parametrize("Model", ESTIMATORS, ids=lambda cls: cls.__name__)
+def test_partial_fit_that_diverges_keeps_the_previous_model(Model, small_funnel):
+    X, Y = small_funnel
+    model = Model(batch_size=len(X), random_state=0).partial_fit(X, Y)
+    before, n_iter = model.predict_proba(X), model.n_iter_
+    with pytest.raises(TrainingDivergedError, match="The estimator keeps its state"):
+        model.set_params(lr=1e6).partial_fit(X, Y)
+    for kept, old in zip(model.predict_proba(X), before):
+        np.testing.assert_array_equal(kept, old)
+    assert model.n_iter_ == n_iter
+
+
+def test_a_learning_rate_no_network_trains_with_is_refused(small_funnel):
+    X, Y = small_funnel
+    with pytest.raises(ValueError, match="'lr' parameter .* range"):
+        MMoEClassifier(lr=1e38).fit(X, Y)
+
+
+def test_divergence_names_a_cause_besides_the_learning_rate(small_funnel):
+    X, Y = small_funnel
+    model = ESCM2Classifier(counterfactual_weight=1e6, max_epochs=2, random_state=0)
+    with pytest.raises(TrainingDivergedError, match=r"counterfactual_weight=1e\+06 weighs"):
+        model.fit(X, Y)
 
 
 @pytest.mark.parametrize("weights", [[np.nan, 1.0], [np.inf, 1.0], [0.0, 0.0]])

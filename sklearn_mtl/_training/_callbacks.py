@@ -6,7 +6,6 @@ import re
 import sys
 import time
 
-import numpy as np
 import torch
 from skorch.callbacks import (
     BatchScoring,
@@ -16,6 +15,8 @@ from skorch.callbacks import (
     PrintLog,
     ProgressBar,
 )
+
+from .._data import BatchIterator
 
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -154,7 +155,9 @@ class DivergenceGuard(Callback):
     finite explosion is caught at the end of an epoch: a task's mean
     training loss above ``max_task_loss`` (on the encoded targets, a
     constant prediction scores at most 1: ``log 2`` for a binary task, 1
-    for a standardized regression target).
+    for a standardized regression target). Weights that a last optimizer
+    step made non-finite, which no later loss can show, are caught when
+    training ends (:func:`check_finite_weights`).
 
     Parameters
     ----------
@@ -162,11 +165,15 @@ class DivergenceGuard(Callback):
         Names of the ``train_loss_<task>`` history keys.
     max_task_loss : float, default=100.0
         Largest mean training loss of a task taken as training.
+    hints : callable, default=None
+        ``hints(net)`` gives the likely causes of a divergence (sentences),
+        most likely first; the learning rate when None or empty.
     """
 
-    def __init__(self, task_names, max_task_loss=100.0):
+    def __init__(self, task_names, max_task_loss=100.0, hints=None):
         self.task_names = task_names
         self.max_task_loss = max_task_loss
+        self.hints = hints
 
     def on_batch_end(self, net, training=False, **kwargs):
         if not training:
@@ -174,26 +181,64 @@ class DivergenceGuard(Callback):
         loss = net.history[-1]["batches"][-1]["train_loss"]
         if not math.isfinite(loss):
             batch = len(net.history[-1]["batches"])
-            self._fail(net, f"the training loss is {loss} at epoch {len(net.history)}, batch {batch}")
+            self.fail(net, f"the training loss is {loss} at epoch {len(net.history)}, batch {batch}")
 
     def on_epoch_end(self, net, **kwargs):
         row = net.history[-1]
         for name in self.task_names:
             loss = row.get(f"train_loss_{name}", 0.0)
             if not loss <= self.max_task_loss:
-                self._fail(
+                self.fail(
                     net,
                     f"the mean training loss of task {name!r} is {loss:.4g} at epoch "
                     f"{row['epoch']} (a constant prediction scores at most 1)",
                 )
 
-    @staticmethod
-    def _fail(net, what):
-        raise TrainingDivergedError(
-            f"Training diverged: {what}. The learning rate is probably too high "
-            f"(lr={net.lr:g}): lower it, e.g. tenfold; also check for extreme numeric "
-            "features or targets. The estimator keeps its state from before this call."
+    def fail(self, net, what):
+        """Raise :class:`TrainingDivergedError` saying ``what`` happened and why it may have."""
+        hints = list(self.hints(net)) if self.hints is not None else []
+        hints.append(
+            f"The learning rate may be too high (lr={net.lr:g}): lower it, e.g. tenfold."
         )
+        raise TrainingDivergedError(
+            f"Training diverged: {what}. {' '.join(hints)} The estimator keeps its state "
+            "from before this call."
+        )
+
+
+def check_trained_network(net, data):
+    """Fail through the net's divergence guard if the last optimizer step broke
+    the network, which no loss recorded during training can show: a weight
+    that is not finite, or on the first rows of ``data`` a non-finite output
+    or a task loss above the guard's ``max_task_loss``."""
+    guard = dict(net.callbacks_)["divergence_guard"]
+    parts = {"network": net.module_, "loss": net.criterion_, "loss weighting": net.loss_weighting_}
+    epoch = len(net.history)
+    for part, module in parts.items():
+        for name, tensor in [*module.named_parameters(), *module.named_buffers()]:
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                guard.fail(net, f"the {part}'s {name} is not finite after epoch {epoch}")
+    module = net.module_
+    training = module.training
+    module.eval()
+    try:
+        inputs, (targets, sample_weight) = next(
+            iter(BatchIterator(data, net.iterator_valid__batch_size, device=net.device))
+        )
+        with torch.no_grad():
+            logits = module(**inputs).to(targets.dtype)
+            losses = net.criterion_.task_losses(logits, targets, sample_weight)
+    finally:
+        module.train(training)
+    if not bool(torch.isfinite(logits).all()):
+        guard.fail(net, f"after epoch {epoch} the network's outputs on training rows are not finite")
+    for name, loss in zip(guard.task_names, losses.tolist()):
+        if not loss <= guard.max_task_loss:
+            guard.fail(
+                net,
+                f"after the last optimizer step of epoch {epoch}, the training loss of task "
+                f"{name!r} on the first {len(targets)} training rows is {loss:.4g}",
+            )
 
 
 class TrainingDivergedError(ValueError, FloatingPointError):

@@ -26,6 +26,7 @@ from ._callbacks import (
     EpochLog,
     TaskScoring,
     check_callback,
+    check_trained_network,
 )
 from ._distributed import data_parallel
 from ._net import MultiTaskNet
@@ -127,7 +128,7 @@ class TrainingSession:
         task_names = list(model.task_names_)
         internal = [
             ("task_scoring", TaskScoring(task_names, model._validation_scores)),
-            ("divergence_guard", DivergenceGuard(task_names)),
+            ("divergence_guard", DivergenceGuard(task_names, hints=model._divergence_hints)),
             *model._model_callbacks(),
         ]
         if has_validation:
@@ -211,6 +212,7 @@ def _train(net, data, valid_data, *, epochs):
         if len(net.history) == n_before:
             raise KeyboardInterrupt
         warnings.warn(_interrupt_message(net), UserWarning, stacklevel=6)
+    check_trained_network(net, data)
     _warn_unsettled_batch_norm(net.module_)
 
 

@@ -2,18 +2,20 @@
 
 import pandas as pd
 
-from .. import models
 from .._base import BaseMultiTaskClassifier
 from .._pipeline import final_estimator, unwrap
+from .._shared import fill_doc
 
 
 def _models_with(method):
-    estimators = [getattr(models, name) for name in models.__all__]
-    return [
-        cls.__name__
-        for cls in estimators
-        if issubclass(cls, BaseMultiTaskClassifier) and callable(getattr(cls, method, None))
-    ]
+    """Names of the estimator classes that have ``method``."""
+    found, pending = set(), [BaseMultiTaskClassifier]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if "_own_params" in vars(cls) and callable(getattr(cls, method, None)):
+            found.add(cls.__name__)
+    return sorted(found)
 
 
 def _output(method, estimator, X):
@@ -27,6 +29,7 @@ def _output(method, estimator, X):
     return getattr(model, method)(Xt)
 
 
+@fill_doc
 def predict_proba_frame(estimator, X):
     """Each task's positive-class probability as a DataFrame, through a Pipeline.
 
@@ -47,12 +50,9 @@ def predict_proba_frame(estimator, X):
 
     Examples
     --------
-    >>> from sklearn.pipeline import make_pipeline
-    >>> from sklearn.preprocessing import StandardScaler
+    {pipeline_example_data}
     >>> from sklearn_mtl import SharedBottomClassifier
-    >>> from sklearn_mtl.datasets import make_funnel
     >>> from sklearn_mtl.inspection import predict_proba_frame
-    >>> X, Y = make_funnel(600, n_categorical=0, random_state=0, return_X_y=True)
     >>> pipe = make_pipeline(StandardScaler(), SharedBottomClassifier(max_epochs=1, random_state=0))
     >>> frame = predict_proba_frame(pipe.fit(X, Y), X.iloc[10:13])
     >>> list(frame.columns), list(frame.index)
@@ -64,6 +64,7 @@ def predict_proba_frame(estimator, X):
     return frame
 
 
+@fill_doc
 def gate_weights(estimator, X):
     """Gate weights of a mixture-of-experts model, through a Pipeline.
 
@@ -90,12 +91,9 @@ def gate_weights(estimator, X):
 
     Examples
     --------
-    >>> from sklearn.pipeline import make_pipeline
-    >>> from sklearn.preprocessing import StandardScaler
+    {pipeline_example_data}
     >>> from sklearn_mtl import MMoEClassifier
-    >>> from sklearn_mtl.datasets import make_funnel
     >>> from sklearn_mtl.inspection import gate_weights
-    >>> X, Y = make_funnel(600, n_categorical=0, random_state=0, return_X_y=True)
     >>> pipe = make_pipeline(StandardScaler(), MMoEClassifier(num_experts=3, max_epochs=1))
     >>> gate_weights(pipe.fit(X, Y), X[:5]).shape
     (5, 2, 3)
@@ -103,6 +101,7 @@ def gate_weights(estimator, X):
     return _output("gate_weights", estimator, X)
 
 
+@fill_doc
 def predict_cvr(estimator, X):
     """Each later funnel step's rate given the previous step, through a Pipeline.
 
@@ -128,12 +127,9 @@ def predict_cvr(estimator, X):
 
     Examples
     --------
-    >>> from sklearn.pipeline import make_pipeline
-    >>> from sklearn.preprocessing import StandardScaler
+    {pipeline_example_data}
     >>> from sklearn_mtl import ESMMClassifier
-    >>> from sklearn_mtl.datasets import make_funnel
     >>> from sklearn_mtl.inspection import predict_cvr
-    >>> X, Y = make_funnel(600, n_categorical=0, random_state=0, return_X_y=True)
     >>> pipe = make_pipeline(StandardScaler(), ESMMClassifier(max_epochs=1))
     >>> predict_cvr(pipe.fit(X, Y), X[:5]).shape
     (5,)
@@ -141,6 +137,7 @@ def predict_cvr(estimator, X):
     return _output("predict_cvr", estimator, X)
 
 
+@fill_doc
 def attention_weights(estimator, X):
     """AITM's attention on transferred and own information, through a Pipeline.
 
@@ -164,12 +161,9 @@ def attention_weights(estimator, X):
 
     Examples
     --------
-    >>> from sklearn.pipeline import make_pipeline
-    >>> from sklearn.preprocessing import StandardScaler
+    {pipeline_example_data}
     >>> from sklearn_mtl import AITMClassifier
-    >>> from sklearn_mtl.datasets import make_funnel
     >>> from sklearn_mtl.inspection import attention_weights
-    >>> X, Y = make_funnel(600, n_categorical=0, random_state=0, return_X_y=True)
     >>> pipe = make_pipeline(StandardScaler(), AITMClassifier(max_epochs=1))
     >>> attention_weights(pipe.fit(X, Y), X[:5]).shape
     (5, 1, 2)

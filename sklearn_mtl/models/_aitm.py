@@ -8,12 +8,14 @@ from torch import nn
 
 from .._base import BaseMultiTaskClassifier
 from .._params import check_hidden_units
+from .._shared import fill_doc
 from .._targets import check_funnel
 from ..losses import MultiTaskLoss
 from ..nn import MLP, ParallelLinear, ParallelMLP, TransferAttention
 from ._funnel import FunnelMixin
 
 
+@fill_doc
 class AITM(nn.Module):
     """The AITM network: per-step towers linked by attention-based transfer.
 
@@ -49,10 +51,8 @@ class AITM(nn.Module):
 
     Examples
     --------
-    >>> import torch
+    {module_example_inputs}
     >>> from sklearn_mtl.models import AITM
-    >>> from sklearn_mtl.nn import MixedInputEmbedding
-    >>> categorical, numeric = torch.zeros(6, 1, dtype=torch.long), torch.randn(6, 3)
     >>> module = AITM(MixedInputEmbedding([5], 3, 4), 3, tower_hidden_units=(8,))
     >>> module(categorical, numeric).shape
     torch.Size([6, 3])
@@ -106,15 +106,7 @@ class AITM(nn.Module):
     def attention_weights(self, categorical, numeric):
         """Weights of each later step's AIT module on ``(p_{t-1}, q_t)``.
 
-        Parameters
-        ----------
-        categorical : torch.Tensor of shape (n, n_categorical)
-            Category codes (int64).
-        numeric : torch.Tensor of shape (n, n_numeric)
-            Standardized numeric features.
-
-        Returns
-        -------
+        {module_inputs_returns}
         torch.Tensor of shape (n, n_tasks - 1, 2)
             Softmax weights on the transferred, then the own information.
         """
@@ -193,156 +185,7 @@ class AITMClassifier(FunnelMixin, BaseMultiTaskClassifier):
         With three or more steps, whether all steps share one attention
         (AIT) module, as in the authors' N-step code, or each later step
         learns its own. Two-step funnels have one either way.
-    batch_norm : bool, default=False
-        Batch normalisation after the linear map of every hidden layer of the
-        task towers (``Linear -> BatchNorm -> activation -> dropout``, as in
-        torch-rechub); the transfer layers, the attention and the output logits
-        never get it. In training it normalises with each batch's own
-        statistics, unweighted by ``sample_weight`` (so weighting a row is not
-        the same as repeating it); predictions use the running statistics (eval
-        mode). A last training batch of one row joins the batch before it;
-        training data of one row, or ``batch_size=1``, is a ValueError. On the
-        full census-income set it raised held-out AUC (see the user guide); it
-        is off by default because of the weighting above.
-    max_epochs : int, default=20
-        Passes over the training data (an upper bound with early stopping).
-    batch_size : int or "auto", default="auto"
-        Rows per training mini-batch; validation and prediction run in
-        batches of this many rows or 4,096, whichever is larger. ``"auto"`` is
-        ``clip(n_samples // 16, 16, 512)``: at least 16 optimizer steps per
-        epoch on a small table, 512 rows from 8,192 training rows on.
-    lr : float, default=1e-3
-        Learning rate.
-    optimizer : {"adam", "adamw", "sgd"} or torch optimizer class, default="adam"
-        Optimizer: a name, or a subclass of ``torch.optim.Optimizer``.
-    optimizer_params : dict, default=None
-        Further keyword arguments of the optimizer, e.g. ``{"momentum": 0.9,
-        "nesterov": True}`` for SGD or ``{"betas": (0.9, 0.99)}`` for Adam,
-        checked against its signature (``lr`` and ``weight_decay`` are
-        parameters of their own).
-    weight_decay : float, default=0.0
-        Weight decay passed to the optimizer.
-    dropout : float, default=0.0
-        Dropout probability after each tower and transfer hidden layer.
-    embedding_dim : int, default=8
-        Width of each categorical column's embedding.
-    embedding_init_std : "auto", float or None, default="auto"
-        Standard deviation of the normal distribution the embedding table
-        starts from; None keeps torch's N(0, 1). ``"auto"`` takes 1e-4
-        (DeepCTR-Torch's and torch-rechub's) when the fit plans at least
-        200 optimizer steps (training batches per epoch times
-        ``max_epochs``; one epoch for a first ``partial_fit`` call) and
-        N(0, 1) below; ``embedding_init_std_`` holds the value used, kept
-        by continued fits. On census income (2,000 to 199,523 rows), 1e-4
-        raised held-out income AUC at every data size given 160 steps or
-        more, and lost on one task or the other in fits of 100 steps or
-        fewer: see :class:`~sklearn_mtl.nn.MixedInputEmbedding`.
-    categorical_features : "from_dtype", array-like, callable or None, default="from_dtype"
-        Which columns are categorical: ``"from_dtype"`` takes pandas
-        ``category`` columns; else a boolean mask, column indices, column
-        names (``city`` also matches a ColumnTransformer's ``cat__city``),
-        or a column selector called on ``X`` such as
-        ``make_column_selector(dtype_include="category")``; ``None`` means none.
-        All other columns must be numeric and
-        finite; they are standardized.
-    multi_valued_pooling : {"mean", "sum", "max"}, default="mean"
-        How the item embeddings of a multi-valued categorical column (a
-        column of lists, tuples or arrays, found by ``"from_dtype"`` or
-        declared in ``categorical_features``) are pooled per row. An empty
-        list or a missing value pools to zeros. A column of ``{item:
-        weight}`` dicts has weighted items: weighted sum or mean.
-    min_frequency : int or float, default=None
-        As in :class:`~sklearn.preprocessing.OrdinalEncoder`: categories
-        seen fewer times (int) or in a smaller fraction of the rows (float)
-        share one infrequent code. Not applied to hashed columns.
-    max_categories : int, default=None
-        As in :class:`~sklearn.preprocessing.OrdinalEncoder`: at most this
-        many codes per column, the infrequent code included.
-    hash_buckets : int or dict, default=None
-        Hash categories into this many buckets instead of learning a
-        vocabulary: an int for every categorical column, or a dict from
-        column name (or index) to buckets. For unbounded ID spaces and for
-        categories first seen in later ``partial_fit`` chunks.
-    task_weights : array-like of shape (n_tasks,), default=None
-        Weight of each step's cross-entropy; all ones when None.
-    loss_weighting : str or LossWeighting, default="fixed"
-        How the task losses are balanced: ``"fixed"`` (``task_weights``),
-        ``"uncertainty"``, ``"gradnorm"``, ``"dwa"``, ``"pcgrad"``,
-        ``"progressive"`` (PLE's ``task_weights`` decayed per epoch), or a
-        strategy of :mod:`sklearn_mtl.loss_weighting` such as
-        ``GradNorm(alpha=1.5)``. The weights in use are recorded per epoch
-        in ``history_`` (``loss_weight_<task>``).
-    early_stopping : "auto" or bool, default="auto"
-        Hold out ``validation_fraction`` of the data and stop when
-        ``early_stopping_monitor`` has not improved for ``n_iter_no_change``
-        epochs, restoring the best epoch's weights. ``"auto"`` enables it
-        above 10,000 samples. With ``"auto"``, cross-validation folds at
-        or below that size and a refit above it train differently (as in scikit-learn's
-        HistGradientBoosting): fix it to True or False for model selection.
-    early_stopping_monitor : str, default="valid_roc_auc"
-        History key watched by early stopping: ``"valid_roc_auc"`` (mean
-        over steps), ``"valid_loss"``, ``"valid_<metric>_<task>"``, or a
-        bare task name (that step's validation ROC AUC).
-    validation_fraction : float, default=0.1
-        Share of the training data held out for early stopping.
-    n_iter_no_change : int, default=5
-        Patience of early stopping, in epochs.
-    callbacks : list of skorch callbacks, default=None
-        Extra skorch callbacks (instances or ``(name, callback)`` pairs),
-        e.g. ``LRScheduler``, ``ProgressBar`` or
-        ``Checkpoint(monitor="valid_roc_auc_best")``: with early stopping
-        each epoch records ``<early_stopping_monitor>_best``. skorch's
-        ``EpochScoring``, ``BatchScoring`` and ``EarlyStopping`` are refused
-        with the alternative: the validation scores are in ``history_``.
-    device : str, default="cpu"
-        Torch device, e.g. ``"cuda"``.
-    dtype : {"float32", "float64"}, default="float32"
-        Floating-point precision of the network, its inputs and its loss.
-    precision : {"bf16"} or None, default=None
-        Mixed precision of the training steps: ``"bf16"`` runs them under
-        :func:`torch.autocast` with bfloat16, which speeds up the matrix
-        products on GPUs that have bfloat16 units (and on some CPUs) at a
-        small cost in accuracy; the weights, the loss, validation and
-        predictions stay in ``dtype``. Needs ``dtype="float32"``. A training
-        parameter: ``warm_start`` and ``partial_fit`` use its current value.
-    random_state : int, RandomState instance or None, default=None
-        Seeds initialisation, shuffling, dropout and the validation split,
-        without changing torch's global random state.
-    verbose : int, default=0
-        ``1`` prints one table row per epoch; ``2`` adds a progress line
-        within each epoch, at most every 5 seconds (redrawn in place on a
-        terminal, plain lines elsewhere).
-    warm_start : bool, default=False
-        Continue from the fitted weights and optimizer state on the next
-        ``fit``. The training parameters (``max_epochs``, ``batch_size``,
-        ``lr``, ``optimizer``, ``optimizer_params``, ``weight_decay``, the
-        early-stopping ones, ``callbacks``, ``device``, ``random_state``,
-        ``verbose``) take their current values; a change of any other
-        parameter (e.g. ``embedding_dim``) is a ValueError.
-
-    Attributes
-    ----------
-    classes_ : list of ndarray of shape (2,)
-        The classes of each step.
-    task_names_ : ndarray of str
-        ``Y``'s column names (the steps), or ``task_0``, ``task_1``, ...
-    n_tasks_ : int
-        Number of funnel steps.
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of str
-        Names of the features seen during fit (DataFrame input only).
-    is_categorical_ : ndarray of bool
-        Which features were treated as categorical.
-    embedding_init_std_ : float or None
-        The standard deviation the embedding table started from (None:
-        torch's N(0, 1)), ``embedding_init_std`` with ``"auto"`` resolved.
-    history_ : skorch.History
-        Per-epoch record: losses, per-step validation losses and scores.
-    n_iter_ : int
-        Number of epochs trained.
-    net_ : skorch.NeuralNet
-        The private skorch net that trained the module.
+    {shared}
 
     See Also
     --------
@@ -386,79 +229,16 @@ class AITMClassifier(FunnelMixin, BaseMultiTaskClassifier):
         "transfer_hidden_units": ["array-like"],
         "calibration_weight": [Interval(Real, 0, None, closed="left")],
         "shared_attention": ["boolean"],
-        "batch_norm": ["boolean"],
     }
 
-    def __init__(
-        self,
-        *,
-        tower_hidden_units=(64, 32),
-        transfer_hidden_units=(),
-        calibration_weight=0.6,
-        shared_attention=True,
-        batch_norm=False,
-        max_epochs=20,
-        batch_size="auto",
-        lr=1e-3,
-        optimizer="adam",
-        optimizer_params=None,
-        weight_decay=0.0,
-        dropout=0.0,
-        embedding_dim=8,
-        embedding_init_std="auto",
-        categorical_features="from_dtype",
-        multi_valued_pooling="mean",
-        min_frequency=None,
-        max_categories=None,
-        hash_buckets=None,
-        task_weights=None,
-        loss_weighting="fixed",
-        early_stopping="auto",
-        early_stopping_monitor="valid_roc_auc",
-        validation_fraction=0.1,
-        n_iter_no_change=5,
-        callbacks=None,
-        device="cpu",
-        dtype="float32",
-        precision=None,
-        random_state=None,
-        verbose=0,
-        warm_start=False,
-    ):
-        super().__init__(
-            max_epochs=max_epochs,
-            batch_size=batch_size,
-            lr=lr,
-            optimizer=optimizer,
-            weight_decay=weight_decay,
-            dropout=dropout,
-            embedding_dim=embedding_dim,
-            embedding_init_std=embedding_init_std,
-            categorical_features=categorical_features,
-            multi_valued_pooling=multi_valued_pooling,
-            min_frequency=min_frequency,
-            max_categories=max_categories,
-            hash_buckets=hash_buckets,
-            task_weights=task_weights,
-            loss_weighting=loss_weighting,
-            early_stopping=early_stopping,
-            early_stopping_monitor=early_stopping_monitor,
-            validation_fraction=validation_fraction,
-            n_iter_no_change=n_iter_no_change,
-            callbacks=callbacks,
-            device=device,
-            dtype=dtype,
-            precision=precision,
-            random_state=random_state,
-            verbose=verbose,
-            warm_start=warm_start,
-        )
-        self.optimizer_params = optimizer_params
-        self.tower_hidden_units = tower_hidden_units
-        self.transfer_hidden_units = transfer_hidden_units
-        self.calibration_weight = calibration_weight
-        self.shared_attention = shared_attention
-        self.batch_norm = batch_norm
+    _own_params = {
+        "tower_hidden_units": (64, 32),
+        "transfer_hidden_units": (),
+        "calibration_weight": 0.6,
+        "shared_attention": True,
+    }
+    _doc_layers = "task towers"
+    _parameter_notes = {"dropout": "AITM also drops out after each transfer hidden layer."}
 
     def _build_module(self, embedding, n_tasks):
         return AITM(
@@ -482,13 +262,7 @@ class AITMClassifier(FunnelMixin, BaseMultiTaskClassifier):
     def attention_weights(self, X):
         """Each later step's attention on the transferred and its own information.
 
-        Parameters
-        ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Features.
-
-        Returns
-        -------
+        {X_returns}
         ndarray of shape (n_samples, n_tasks - 1, 2)
             For step ``t + 1`` (``t = 0 .. n_tasks - 2``), the softmax weights
             of its AIT module on ``(p_t, q_{t+1})``: information transferred

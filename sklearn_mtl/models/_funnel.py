@@ -3,12 +3,14 @@
 import numpy as np
 
 from .._base import _task_logits
+from .._shared import fill_doc
 
 
 def _log_sigmoid(logits):
     return -np.logaddexp(0.0, -logits)
 
 
+@fill_doc
 class FunnelMixin:
     """Funnel outputs: end-to-end step probabilities, named as such, and step rates.
 
@@ -27,13 +29,7 @@ class FunnelMixin:
         rate had it happened): rank candidates by it, or multiply by the
         previous step's probability for the end-to-end one.
 
-        Parameters
-        ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Features.
-
-        Returns
-        -------
+        {X_returns}
         ndarray of shape (n_samples,) or (n_samples, n_tasks - 1)
             ``P(step_t | step_{t-1})`` for ``t = 1 .. n_tasks - 1`` in
             column ``t - 1``, e.g. pCVR = P(conversion | click); one
@@ -47,13 +43,7 @@ class FunnelMixin:
     def predict_proba_frame(self, X):
         """End-to-end probability of each funnel step as a DataFrame.
 
-        Parameters
-        ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Features.
-
-        Returns
-        -------
+        {X_returns}
         DataFrame of shape (n_samples, n_tasks)
             Column ``t`` is ``P(step_0 & ... & step_t)`` and is named so,
             e.g. ``"P(click)"`` and ``"P(click & conversion)"`` (pCTR and
