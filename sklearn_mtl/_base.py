@@ -1,6 +1,7 @@
 """The base estimator: turns a multi-task PyTorch module into a scikit-learn classifier."""
 
 import copy
+import warnings
 from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
 
@@ -8,6 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
@@ -366,12 +368,17 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         )
 
     def score(self, X, y, sample_weight=None):
-        """Mean over tasks of each task's score on its observed labels.
+        """Mean over tasks of each task's ranking score on its observed labels.
 
-        A binary task scores its accuracy, a regression task its R2
-        (scikit-learn's classifier and regressor ``score``). For model
-        selection prefer the per-task scorers of :mod:`sklearn_mtl.metrics`
-        (accuracy says little about rare positives).
+        A binary task scores its ROC AUC, a multiclass task its macro
+        one-vs-rest ROC AUC, a regression task its R2: each task's first
+        validation metric, so that ``score``, ``early_stopping_monitor``'s
+        default and the history agree. This departs from scikit-learn's
+        classifiers, whose ``score`` is the accuracy: on click data a model
+        that predicts no positive scores the all-negative accuracy, so a
+        search without ``scoring=`` (``GridSearchCV``,
+        ``permutation_importance``) would rank every candidate the same. For
+        other metrics per task use the scorers of :mod:`sklearn_mtl.metrics`.
 
         Parameters
         ----------
@@ -384,17 +391,28 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         Returns
         -------
         score : float
+            The mean over the tasks whose score is defined (a task whose
+            observed labels hold one class has no AUC); NaN, with an
+            ``UndefinedMetricWarning``, when none is.
         """
-        Y_pred = self.predict(X)
-        Y_pred = Y_pred.reshape(len(Y_pred), -1)
+        outputs = self._task_outputs(self._proba_from_logits(self._forward(X, _task_logits)))
         columns = aligned_task_columns(self, y)
         weight = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
-        scores = []
-        for t, (column, target) in enumerate(zip(columns, self._task_targets)):
-            observed = ~pd.isna(column)
-            w = None if weight is None else weight[observed]
-            scores.append(target.score(column[observed], Y_pred[observed, t], w))
-        return float(np.mean(scores))
+        scores = [
+            score_task(target.metrics[0], target.truth(column, name), target.decode(output), weight)
+            for column, name, target, output in zip(
+                columns, self.task_names_, self._task_targets, outputs
+            )
+        ]
+        if np.isnan(scores).all():
+            warnings.warn(
+                f"score is undefined: no task of {list(self.task_names_)} has a defined "
+                f"{[target.metrics[0] for target in self._task_targets]} on these labels "
+                "(e.g. one class only); returning NaN.",
+                UndefinedMetricWarning,
+                stacklevel=2,
+            )
+        return _nanmean(scores)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -10,7 +10,6 @@ the network output, its prediction, its ``predict_proba`` slot, its
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import r2_score
 from sklearn.utils.multiclass import type_of_target
 
 
@@ -209,9 +208,6 @@ class BinaryTarget:
         """The ``(n, 2)`` slot of ``predict_proba``."""
         return np.column_stack([1.0 - proba, proba])
 
-    def score(self, y_true, y_pred, sample_weight):
-        return np.average(y_true == y_pred, weights=sample_weight)
-
 
 def _softmax(logits):
     shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
@@ -337,9 +333,6 @@ class RegressionTarget:
     def predict_proba(self, output):
         """A regression task has no ``predict_proba`` slot: None."""
         return None
-
-    def score(self, y_true, y_pred, sample_weight):
-        return r2_score(y_true.astype(np.float64), y_pred, sample_weight=sample_weight)
 
 
 #: Task types by name, for ``task_types=``.

@@ -10,9 +10,12 @@ import torch
 from scipy import sparse
 from skorch.callbacks import Callback
 from sklearn.base import clone
+from sklearn.exceptions import UndefinedMetricWarning
+from sklearn.model_selection import GridSearchCV
 
 from sklearn_mtl import ChunkedData, MMoEClassifier, SharedBottomClassifier
 from sklearn_mtl.losses import MultiTaskLoss
+from sklearn_mtl.metrics import make_task_scorer
 
 from ._settings import FAST_PARAMS
 
@@ -371,3 +374,40 @@ def test_missing_values_in_nullable_numeric_columns_point_to_an_imputer(frame):
     with pytest.raises(ValueError, match="NaN in numeric column.*'visits'.*SimpleImputer"):
         MMoEClassifier(**FAST_PARAMS).fit(X, Y)
     MMoEClassifier(**FAST_PARAMS).fit(X.assign(visits=X["visits"].fillna(0)), Y)
+
+
+# ------------------------------------------------------------ default score
+
+
+def _rare_clicks(n=3000, seed=0):
+    """Click data with 3% positives, learnable from the features."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({"x": rng.normal(size=n), "z": rng.normal(size=n)})
+    click = (X["x"] + 0.3 * rng.normal(size=n) > 1.9).astype(int)
+    buy = click * (X["z"] > 0)
+    return X, pd.DataFrame({"click": click, "buy": buy})
+
+
+def test_score_is_the_mean_task_auc_that_a_search_can_rank_on():
+    X, Y = _rare_clicks()
+    trained = SharedBottomClassifier(max_epochs=5, random_state=0, early_stopping=False).fit(X, Y)
+    scores = [make_task_scorer("roc_auc", task)(trained, X, Y) for task in Y]
+    assert trained.score(X, Y) == pytest.approx(np.mean(scores))
+    # Accuracy would tie: the all-negative prediction is 97% right on either model.
+    search = GridSearchCV(
+        SharedBottomClassifier(random_state=0, early_stopping=False),
+        {"max_epochs": [1, 8], "lr": [1e-6, 1e-2]},
+        cv=2,
+    ).fit(X, Y)
+    assert search.best_params_ == {"lr": 1e-2, "max_epochs": 8}
+    ranks = search.cv_results_["mean_test_score"]
+    assert len(set(np.round(ranks, 6))) == len(ranks)
+
+
+def test_score_skips_an_undefined_task_and_warns_when_none_is_defined():
+    X, Y = _rare_clicks()
+    model = SharedBottomClassifier(max_epochs=2, random_state=0, early_stopping=False).fit(X, Y)
+    negatives = Y["click"] == 0  # buy is then all 0: its AUC is undefined
+    assert model.score(X[negatives], Y[negatives].assign(click=np.arange(negatives.sum()) % 2)) > 0
+    with pytest.warns(UndefinedMetricWarning, match="score is undefined"):
+        assert np.isnan(model.score(X[negatives], Y[negatives]))
