@@ -53,6 +53,7 @@ from ._params import (
     check_task_weights,
 )
 from ._targets import TASK_TYPES, align_task_columns, check_task_types, task_columns
+from ._versions import unversioned_state, versioned_state
 from .loss_weighting import LOSS_WEIGHTINGS, LossWeighting, make_loss_weighting
 from .losses import ELEMENT_LOSSES, MultiTaskLoss
 from .metrics import TASK_METRICS, score_task
@@ -530,6 +531,13 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             w = None if weight is None else weight[observed]
             scores.append(target.score(column[observed], Y_pred[observed, t], w))
         return float(np.mean(scores))
+
+    # A pickle records the sklearn_mtl version; loading it under another warns.
+    def __getstate__(self):
+        return versioned_state(super().__getstate__())
+
+    def __setstate__(self, state):
+        super().__setstate__(unversioned_state(state, type(self).__name__))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
