@@ -315,7 +315,9 @@ def _check_finite(path, what, tensors):
 
 
 def _json_bytes(value):
-    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+    # Keys keep their order: a shared value is written where it first occurs
+    # and referred to after, in the order that load decodes.
+    return json.dumps(value, separators=(",", ":")).encode()
 
 
 def _json(members, name):
@@ -388,10 +390,25 @@ def _read_archive(path):
 
 
 class _ArrayWriter:
-    """Collects the ``.npy`` members of an archive being written."""
+    """Collects the ``.npy`` members of an archive being written, and the
+    values written so far, so that a value shared by two attributes (the
+    same object, e.g. a parameter kept in ``_structure``) is written once and
+    loads shared, as pickle keeps it."""
 
     def __init__(self):
         self.members = {}
+        self.ids = {}
+        # Holding every value written keeps its id from being reused.
+        self.written = []
+
+    def shared(self, value):
+        """The number of ``value`` if it was written before, else None."""
+        return self.ids.get(id(value))
+
+    def number(self, value):
+        self.ids[id(value)] = len(self.written)
+        self.written.append(value)
+        return self.ids[id(value)]
 
     def add(self, array):
         name = f"{_ARRAYS}{len(self.members)}.npy"
@@ -406,6 +423,7 @@ class _ArrayReader:
 
     def __init__(self, members, path):
         self.members, self.path = members, path
+        self.values = {}
 
     def get(self, name):
         if not (isinstance(name, str) and name.startswith(_ARRAYS) and name in self.members):
@@ -461,11 +479,18 @@ def _encode(value, writer, where):
     if type(value) is list:
         return [_encode(item, writer, f"{where}[{i}]") for i, item in enumerate(value)]
     for codec in _CODECS.values():
-        if codec.takes(value):
+        if not codec.takes(value):
+            continue
+        if not codec.shareable:
             return {"$": codec.tag, **codec.encode(value, writer, where)}
+        number = writer.shared(value)
+        if number is not None:
+            return {"$": "ref", "id": number}
+        number = writer.number(value)
+        return {"$": codec.tag, "id": number, **codec.encode(value, writer, where)}
     raise TypeError(
         f"{where} holds {_describe(value)}, which cannot be stored as data. Set it to a "
-        "plain value (a name, a number, a list), or pickle the estimator instead "
+        "plain value (None, a name, a number, a list) before saving, or pickle the estimator "
         "(pickle runs code on load: only from sources you trust)."
     )
 
@@ -475,10 +500,18 @@ def _decode(value, reader):
         return [_decode(item, reader) for item in value]
     if not isinstance(value, dict):
         return value
-    codec = _CODECS.get(value.get("$"))
+    tag = value.get("$")
+    if tag == "ref":
+        if value["id"] not in reader.values:
+            raise _corrupt(reader.path, f"it refers to value {value['id']!r} before it is read")
+        return reader.values[value["id"]]
+    codec = _CODECS.get(tag)
     if codec is None:
-        raise _corrupt(reader.path, f"unknown value type {value.get('$')!r}")
-    return codec.decode(value, reader)
+        raise _corrupt(reader.path, f"unknown value type {tag!r}")
+    decoded = codec.decode(value, reader)
+    if codec.shareable:
+        reader.values[value["id"]] = decoded
+    return decoded
 
 
 def _describe(value):
@@ -494,6 +527,8 @@ class _Codec:
     """How one kind of value is written as JSON (and arrays) and read back."""
 
     tag = None
+    #: Whether the value may be shared (an object, an array...), not a plain constant.
+    shareable = True
 
     def takes(self, value):
         raise NotImplementedError
@@ -581,6 +616,7 @@ class _NumpyScalar(_Codec):
     float's repr reads back to the same value), others as 0-d arrays."""
 
     tag = "numpy_scalar"
+    shareable = False
 
     def takes(self, value):
         return isinstance(value, np.generic) and value.dtype.kind in _NPY_KINDS
@@ -601,6 +637,7 @@ class _NumpyScalar(_Codec):
 
 class _NumpyDtype(_Codec):
     tag = "numpy_dtype"
+    shareable = False
 
     def takes(self, value):
         return isinstance(value, np.dtype) and (value.kind in _NPY_KINDS or value == object)
@@ -614,6 +651,7 @@ class _NumpyDtype(_Codec):
 
 class _TorchDtype(_Codec):
     tag = "torch_dtype"
+    shareable = False
 
     def takes(self, value):
         return isinstance(value, torch.dtype)
@@ -672,6 +710,7 @@ class _OptimizerClass(_Codec):
     """An optimizer given as a class of :mod:`torch.optim`, by name."""
 
     tag = "torch_optimizer"
+    shareable = False
 
     def takes(self, value):
         return (
