@@ -25,7 +25,7 @@ import inspect
 import io
 import json
 import os
-import tempfile
+import secrets
 import zipfile
 import zlib
 from pathlib import Path
@@ -210,8 +210,14 @@ def load(path):
         state = {name: _decode(value, reader) for name, value in _json(members, _STATE).items()}
         network = _decode(_json(members, _NETWORK), reader)
         estimator = cls(**params)
-    except (KeyError, TypeError, AttributeError, IndexError, json.JSONDecodeError) as error:
+    except _CorruptArchive:
+        raise
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError) as error:
         raise _corrupt(path, f"a member does not decode ({error!r})") from error
+    misplaced = sorted(set(state) & (set(params) | set(_NETWORK_ATTRIBUTES)))
+    if misplaced:
+        raise _corrupt(path, f"its fitted state sets {misplaced}, which it does not hold")
+    _check_network(network, path)
     vars(estimator).update(state)
     _rebuild_network(estimator, network, path)
     return estimator
@@ -280,6 +286,8 @@ def _rebuild_network(estimator, network, path):
     _check_finite(path, "network", module.state_dict())
     _check_finite(path, "loss", dict(criterion.named_parameters()))
     _check_finite(path, "loss weighting", dict(loss_weighting.named_parameters()))
+    # The training rows only choose an automatic batch size, replaced at once
+    # by the stored ones; no validation set: a continued fit builds its own net.
     net = estimator._build_net(
         *parts, optimizer, callbacks, network["batch_size"], False, device
     )
@@ -287,7 +295,7 @@ def _rebuild_network(estimator, network, path):
     net.iterator_valid__batch_size = network["valid_batch_size"]
     if network["optimizer"] is not None:
         for index, state in network["optimizer"]["state"].items():
-            _check_finite(path, f"optimizer state of parameter {index}:", state)
+            _check_finite(path, f"the optimizer state of parameter {index}", state)
         try:
             net.optimizer_.load_state_dict(network["optimizer"])
         except (ValueError, KeyError) as error:
@@ -295,6 +303,23 @@ def _rebuild_network(estimator, network, path):
     net.history_ = History(network["history"])
     estimator.net_ = net
     estimator.history_ = net.history_
+
+
+def _check_network(network, path):
+    """Refuse a network.json that does not have the layout that save writes."""
+    parts = ("module", "criterion", "loss_weighting")
+    optimizer = network.get("optimizer") if isinstance(network, dict) else None
+    valid = (
+        isinstance(network, dict)
+        and all(isinstance(network.get(part), dict) for part in parts)
+        and all(isinstance(network.get(key), int) for key in ("batch_size", "valid_batch_size"))
+        and isinstance(network.get("history"), list)
+        and all(isinstance(epoch, dict) for epoch in network["history"])
+        and (optimizer is None or isinstance(optimizer, dict))
+        and (optimizer is None or isinstance(optimizer.get("state"), dict))
+    )
+    if not valid:
+        raise _corrupt(path, f"its {_NETWORK} does not describe a network")
 
 
 def _check_finite(path, what, tensors):
@@ -325,20 +350,25 @@ def _json(members, name):
 
 
 def _write_atomically(path, members):
-    folder = path.parent if str(path.parent) else Path(".")
-    fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    """Write the archive beside ``path``, then move it there: an interrupted
+    save leaves no half-written file at ``path``."""
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
     try:
-        with os.fdopen(fd, "wb") as file, zipfile.ZipFile(file, "w", zipfile.ZIP_DEFLATED) as zf:
+        with open(temporary, "xb") as file, zipfile.ZipFile(file, "w", zipfile.ZIP_DEFLATED) as zf:
             for name, data in members.items():
                 zf.writestr(name, data)
         os.replace(temporary, path)
     except BaseException:
-        os.unlink(temporary)
+        temporary.unlink(missing_ok=True)
         raise
 
 
+class _CorruptArchive(ValueError):
+    """A file that is not a readable archive (raised as a ValueError)."""
+
+
 def _corrupt(path, what):
-    return ValueError(
+    return _CorruptArchive(
         f"{path} is not a readable sklearn_mtl archive: {what}. Save the estimator again "
         "with sklearn_mtl.persistence.save, or check where the file came from."
     )

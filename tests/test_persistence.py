@@ -171,6 +171,10 @@ def test_round_trip_of_bags_hashing_task_types_and_strategies(params, tmp_path):
     assert loaded.get_params().keys() == model.get_params().keys()
     assert repr(loaded) == repr(model)
     assert list(loaded.history_) == list(model.history_)
+    # Values shared by two attributes load shared, as pickle keeps them.
+    shared = [k for k, v in model._structure.items() if isinstance(v, (GradNorm, np.ndarray))]
+    assert shared and all(loaded._structure[k] is getattr(loaded, k) for k in shared)
+    assert loaded._feature_encoder.is_categorical is loaded.is_categorical_
     loaded.partial_fit(X, Y)
     model.partial_fit(X, Y)
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
@@ -381,6 +385,46 @@ def test_an_unknown_class_inside_the_state_is_refused(archive, class_path):
     ).encode()
     _rewrite(archive, members)
     with pytest.raises(ValueError, match=r"model\.zip"):
+        load(archive)
+
+
+class _Payload:
+    ran = False
+
+    def __reduce__(self):
+        return (setattr, (_Payload, "ran", True))
+
+
+def test_a_pickled_array_is_refused_and_never_run(archive):
+    members = _members(archive)
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([_Payload()], dtype=object), allow_pickle=True)
+    members["arrays/0.npy"] = buffer.getvalue()
+    _rewrite(archive, members)
+    with pytest.raises(ValueError, match=r"array arrays/0\.npy does not read"):
+        load(archive)
+    assert not _Payload.ran
+
+
+@pytest.mark.parametrize(
+    "member, edit",
+    [
+        ("network.json", lambda text: text.replace('"batch_size"', '"batch_sizes"', 1)),
+        ("network.json", lambda text: "[]"),
+        ("state.json", lambda text: '{"net_":null,' + text[1:]),
+        ("state.json", lambda text: text[:-1] + ',"lr":1.0}'),
+        ("params.json", lambda text: text[:-1] + ',"no_such_parameter":1}'),
+        ("params.json", lambda text: "{not json"),
+        ("state.json", lambda text: text.replace('"$":"ndarray"', '"$":"mystery"', 1)),
+    ],
+)
+def test_a_member_with_valid_checksums_but_not_our_layout_is_refused(archive, member, edit):
+    members = _members(archive)
+    edited = edit(members[member].decode())
+    assert edited != members[member].decode()
+    members[member] = edited.encode()
+    _rewrite(archive, members)
+    with pytest.raises(ValueError, match=r"model\.zip is not a readable sklearn_mtl archive"):
         load(archive)
 
 
