@@ -98,18 +98,17 @@ def save(estimator, path):
 
     Examples
     --------
-    >>> import tempfile
+    >>> import tempfile, zipfile
     >>> from pathlib import Path
-    >>> from sklearn_mtl import SharedBottomClassifier
-    >>> from sklearn_mtl.datasets import load_census_income
-    >>> from sklearn_mtl.persistence import load, save
-    >>> X, Y = load_census_income(return_X_y=True)
-    >>> model = SharedBottomClassifier(max_epochs=1, random_state=0).fit(X[:500], Y[:500])
-    >>> path = Path(tempfile.mkdtemp()) / "model.zip"
+    >>> from sklearn_mtl import ESMMClassifier
+    >>> from sklearn_mtl.datasets import make_funnel
+    >>> from sklearn_mtl.persistence import save
+    >>> funnel = make_funnel(n_samples=500, random_state=0)
+    >>> model = ESMMClassifier(max_epochs=1, random_state=0).fit(funnel.data, funnel.target)
+    >>> path = Path(tempfile.mkdtemp()) / "esmm.zip"
     >>> save(model, path)
-    >>> loaded = load(path)
-    >>> (loaded.predict_proba_frame(X[:5]) == model.predict_proba_frame(X[:5])).all().all()
-    np.True_
+    >>> sorted(name for name in zipfile.ZipFile(path).namelist() if name.endswith(".json"))
+    ['manifest.json', 'network.json', 'params.json', 'state.json']
     """
     _check_estimator_class(type(estimator))
     check_is_fitted(estimator)
@@ -194,8 +193,11 @@ def load(path):
     >>> model = MMoEClassifier(max_epochs=1, random_state=0).fit(X[:500], Y[:500])
     >>> path = Path(tempfile.mkdtemp()) / "mmoe.zip"
     >>> save(model, path)
-    >>> load(path).get_params() == model.get_params()
+    >>> loaded = load(path)
+    >>> loaded.get_params() == model.get_params()
     True
+    >>> (loaded.predict_proba_frame(X[:5]) == model.predict_proba_frame(X[:5])).all().all()
+    np.True_
     """
     path = Path(path)
     members, manifest = _read_archive(path)
