@@ -28,6 +28,7 @@ import os
 import secrets
 import zipfile
 import zlib
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -112,7 +113,7 @@ def save(estimator, path):
     """
     _check_estimator_class(type(estimator))
     check_is_fitted(estimator)
-    writer = _ArrayWriter()
+    writer = _ArchiveWriter()
     params = {
         name: _encode(value, writer, f"parameter {name!r}")
         for name, value in estimator.get_params(deep=False).items()
@@ -206,7 +207,7 @@ def load(path):
     warn_if_other_version(
         manifest["versions"]["sklearn_mtl"], cls.__name__, f"archive {path.name}"
     )
-    reader = _ArrayReader(members, path)
+    reader = _ArchiveReader(members, path)
     try:
         params = {name: _decode(value, reader) for name, value in _json(members, _PARAMS).items()}
         state = {name: _decode(value, reader) for name, value in _json(members, _STATE).items()}
@@ -246,7 +247,7 @@ def _network_state(net):
     the batch sizes that the net predicts with."""
     optimizer = net.optimizer_.state_dict()
     try:
-        _encode(optimizer, _ArrayWriter(), "the optimizer state")
+        _encode(optimizer, _ArchiveWriter(), "the optimizer state")
     except TypeError:
         # A custom optimizer may keep more than tensors and numbers: a continued
         # fit after load then starts its optimizer afresh.
@@ -421,7 +422,7 @@ def _read_archive(path):
     return members, manifest
 
 
-class _ArrayWriter:
+class _ArchiveWriter:
     """Collects the ``.npy`` members of an archive being written, and the
     values written so far, so that a value shared by two attributes (the
     same object, e.g. a parameter kept in ``_structure``) is written once and
@@ -450,8 +451,9 @@ class _ArrayWriter:
         return name
 
 
-class _ArrayReader:
-    """Reads the ``.npy`` members of a checked archive, never unpickling."""
+class _ArchiveReader:
+    """Reads the ``.npy`` members of a checked archive, never unpickling, and
+    keeps the values decoded so far for the references to them."""
 
     def __init__(self, members, path):
         self.members, self.path = members, path
@@ -589,12 +591,14 @@ class _Items(_Codec):
 
 
 class _Dict(_Codec):
-    """Dicts with any keys of the allowlist, in order."""
+    """Dicts (and the OrderedDicts of state dicts) with any keys of the
+    allowlist, in order."""
 
-    tag = "dict"
+    def __init__(self, cls):
+        self.cls, self.tag = cls, cls.__name__
 
     def takes(self, value):
-        return isinstance(value, dict) and type(value).__module__ in ("builtins", "collections")
+        return type(value) is self.cls
 
     def encode(self, value, writer, where):
         return {
@@ -605,7 +609,7 @@ class _Dict(_Codec):
         }
 
     def decode(self, data, reader):
-        return {_decode(k, reader): _decode(v, reader) for k, v in data["items"]}
+        return self.cls((_decode(k, reader), _decode(v, reader)) for k, v in data["items"])
 
 
 class _Array(_Codec):
@@ -823,7 +827,8 @@ class _SklearnMtlObject(_Codec):
 _CODECS = {
     codec.tag: codec
     for codec in (
-        _Dict(),
+        _Dict(dict),
+        _Dict(OrderedDict),
         _Items(tuple),
         _Items(set),
         _Items(frozenset),

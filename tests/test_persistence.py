@@ -7,6 +7,7 @@ import json
 import pickle
 import warnings
 import zipfile
+from collections import OrderedDict
 
 import numpy as np
 import pandas as pd
@@ -478,9 +479,9 @@ def test_a_pickle_without_a_recorded_version_warns(mmoe):
 
 
 def _walk(value):
-    writer = persistence._ArrayWriter()
+    writer = persistence._ArchiveWriter()
     encoded = json.loads(json.dumps(persistence._encode(value, writer, "value")))
-    return persistence._decode(encoded, persistence._ArrayReader(writer.members, "memory"))
+    return persistence._decode(encoded, persistence._ArchiveReader(writer.members, "memory"))
 
 
 def _assert_same(restored, value):
@@ -541,6 +542,7 @@ _NESTED = st.recursive(
         st.lists(inner, max_size=4),
         st.lists(inner, max_size=4).map(tuple),
         st.dictionaries(_KEYS, inner, max_size=4),
+        st.dictionaries(_KEYS, inner, max_size=4).map(OrderedDict),
         st.frozensets(st.integers(), max_size=4),
     ),
     max_leaves=12,
@@ -566,4 +568,4 @@ def test_pandas_indexes_round_trip(values):
 @given(_NESTED, st.sampled_from([len, lambda: 0, object(), pd.Series([1]), io.BytesIO()]))
 def test_the_state_walker_refuses_code_anywhere(value, code):
     with pytest.raises(TypeError, match="cannot be stored as data"):
-        persistence._encode([value, {"deep": (value, code)}], persistence._ArrayWriter(), "value")
+        persistence._encode([value, {"deep": (value, code)}], persistence._ArchiveWriter(), "value")
