@@ -60,7 +60,8 @@ def test_every_loader_and_name_parameter_is_covered():
 def test_path_traversal_names_are_refused(tmp_path, loader, parameter, value):
     # data_home exists and is empty: a name that got through would reach the
     # file system (FileNotFoundError or a read), not this ValueError.
-    with pytest.raises(ValueError, match=rf"{parameter} must be one of .*got {re.escape(repr(value))}"):
+    expected = rf"{parameter} must be one of .*got {re.escape(repr(value))}"
+    with pytest.raises(ValueError, match=expected):
         getattr(datasets, loader)(data_home=tmp_path, **{parameter: value})
 
 

@@ -25,8 +25,13 @@ from sklearn.utils import get_tags
 from skorch.callbacks import EpochScoring
 
 import sklearn_mtl
-from sklearn_mtl import MMoEClassifier, SharedBottomClassifier, SingleTaskClassifier
-from sklearn_mtl import persistence
+from sklearn_mtl import (
+    ChunkedData,
+    MMoEClassifier,
+    SharedBottomClassifier,
+    SingleTaskClassifier,
+    persistence,
+)
 from sklearn_mtl.datasets import load_census_income, make_funnel
 from sklearn_mtl.loss_weighting import GradNorm
 from sklearn_mtl.persistence import load, save
@@ -179,6 +184,21 @@ def test_round_trip_of_bags_hashing_task_types_and_strategies(params, tmp_path):
     loaded.partial_fit(X, Y)
     model.partial_fit(X, Y)
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+def test_round_trip_after_an_out_of_core_fit(tmp_path):
+    X, Y = _data(SharedBottomClassifier)
+
+    def chunks():
+        for start in range(0, len(X), 100):
+            yield X.iloc[start : start + 100], Y.iloc[start : start + 100]
+
+    model = SharedBottomClassifier(**PARAMS, early_stopping=True).fit(ChunkedData(chunks))
+    loaded = _round_trip(model, tmp_path)
+    _assert_same_model(loaded, model, X)
+    loaded.set_params(warm_start=True).fit(ChunkedData(chunks))
+    model.set_params(warm_start=True).fit(ChunkedData(chunks))
+    _assert_same_model(loaded, model, X)
 
 
 def test_pipeline_is_refused_and_its_final_step_round_trips(tmp_path):
@@ -456,6 +476,7 @@ def test_the_same_version_loads_without_warnings(archive):
 
 def test_pickle_records_the_version_and_warns_on_another(mmoe, monkeypatch):
     model, X, _ = mmoe
+    assert model.__getstate__()["_sklearn_mtl_version"] == sklearn_mtl.__version__
     payload = pickle.dumps(model)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
