@@ -784,7 +784,11 @@ class _LossWeightingConfig(_Codec):
     def encode(self, value, writer, where):
         if any(True for _ in value.parameters()) or any(True for _ in value.buffers()):
             raise TypeError(f"{where} is a loss weighting that was set up; pass a new one.")
-        names = list(inspect.signature(type(value)).parameters)
+        names = [
+            name
+            for name, parameter in inspect.signature(type(value)).parameters.items()
+            if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)
+        ]
         return {
             "class": _class_path(type(value)),
             "arguments": {n: _encode(getattr(value, n), writer, f"{where}.{n}") for n in names},

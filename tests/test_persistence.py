@@ -33,7 +33,7 @@ from sklearn_mtl import (
     persistence,
 )
 from sklearn_mtl.datasets import load_census_income, make_funnel
-from sklearn_mtl.loss_weighting import GradNorm
+from sklearn_mtl.loss_weighting import LOSS_WEIGHTINGS, GradNorm
 from sklearn_mtl.persistence import load, save
 from sklearn_mtl.preprocessing import CategoricalPassthrough
 
@@ -574,6 +574,13 @@ _NESTED = st.recursive(
 @given(_NESTED)
 def test_the_state_walker_round_trips_nested_data(value):
     _assert_same(_walk(value), value)
+
+
+@pytest.mark.parametrize("strategy", sorted(LOSS_WEIGHTINGS))
+def test_every_loss_weighting_parameter_round_trips(strategy):
+    value = LOSS_WEIGHTINGS[strategy]()
+    restored = _walk(value)
+    assert type(restored) is type(value) and repr(restored) == repr(value)
 
 
 @settings(max_examples=30, deadline=None)
