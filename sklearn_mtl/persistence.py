@@ -240,6 +240,12 @@ def _check_estimator_class(cls):
             "(pipeline[-1]) and the preprocessing steps separately (e.g. with pickle or "
             "skops, from a source you trust)."
         )
+    if not _is_ours(cls.__module__):
+        raise TypeError(
+            f"{_class_path(cls)} subclasses a sklearn_mtl estimator outside sklearn_mtl; "
+            "load restores sklearn_mtl's own classes only, so it could not read the file "
+            "back. Save an instance of the sklearn_mtl class it extends, or pickle it."
+        )
 
 
 def _network_state(net):

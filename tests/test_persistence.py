@@ -248,11 +248,19 @@ def test_save_refuses_parameters_that_are_not_data(mmoe, params, named, tmp_path
     assert not list(tmp_path.iterdir())  # nothing half-written
 
 
-def test_save_refuses_unfitted_and_foreign_estimators(tmp_path):
+class _MyMMoE(MMoEClassifier):
+    pass
+
+
+def test_save_refuses_unfitted_and_foreign_estimators(mmoe, tmp_path):
     with pytest.raises(NotFittedError):
         save(MMoEClassifier(), tmp_path / "model.zip")
     with pytest.raises(TypeError, match="StandardScaler"):
         save(StandardScaler().fit([[0.0], [1.0]]), tmp_path / "model.zip")
+    subclassed = _MyMMoE(**PARAMS).fit(*mmoe[1:])
+    with pytest.raises(TypeError, match=r"tests.test_persistence:_MyMMoE subclasses .* outside"):
+        save(subclassed, tmp_path / "model.zip")
+    assert not list(tmp_path.iterdir())
 
 
 # ------------------------------------------------------------------ refusals
