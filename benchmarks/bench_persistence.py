@@ -30,14 +30,11 @@ import sklearn_mtl  # noqa: E402
 from sklearn_mtl.datasets import load_census_income  # noqa: E402
 from sklearn_mtl.persistence import load, save  # noqa: E402
 
+#: Every estimator of the package, by its short name.
 MODELS = {
-    "SharedBottom": sklearn_mtl.SharedBottomClassifier,
-    "MMoE": sklearn_mtl.MMoEClassifier,
-    "PLE": sklearn_mtl.PLEClassifier,
-    "ESMM": sklearn_mtl.ESMMClassifier,
-    "AITM": sklearn_mtl.AITMClassifier,
-    "ESCM2": sklearn_mtl.ESCM2Classifier,
-    "SingleTask": sklearn_mtl.SingleTaskClassifier,
+    name.removesuffix("Classifier"): getattr(sklearn_mtl, name)
+    for name in sklearn_mtl.__all__
+    if name.endswith("Classifier")
 }
 
 
