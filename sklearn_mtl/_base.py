@@ -24,6 +24,7 @@ from ._data import (
 from ._params import DTYPES, OPTIMIZERS, PRECISIONS, check_task_weights
 from ._shared import TRAINING_PARAMS, compose_docstring, fill_doc, make_init
 from ._training import TrainingSession
+from ._versions import unversioned_state, versioned_state
 from .loss_weighting import LOSS_WEIGHTINGS, LossWeighting, make_loss_weighting
 from .losses import ELEMENT_LOSSES, MultiTaskLoss
 from .metrics import score_task
@@ -413,6 +414,13 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
                 stacklevel=2,
             )
         return _nanmean(scores)
+
+    # A pickle records the sklearn_mtl version; loading it under another warns.
+    def __getstate__(self):
+        return versioned_state(super().__getstate__())
+
+    def __setstate__(self, state):
+        super().__setstate__(unversioned_state(state, type(self).__name__))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 from skorch.helper import predefined_split
+from skorch.history import History
 from sklearn.utils import check_random_state
 
 from .._data import BatchIterator, uses_early_stopping
@@ -109,6 +110,16 @@ class TrainingSession:
                 _continue_optimizer(net, model.net_)
             _train(net, train, valid, epochs=epochs)
         return net, init_std
+
+    def restore(self, parts, *, batch_size, valid_batch_size, history):
+        """A net around fitted ``parts`` (module, criterion, loss weighting), as
+        training leaves it: for an estimator read back from a file."""
+        # The training rows only choose an automatic batch size, replaced at once.
+        net = self._build_net(*parts, batch_size, False, self.device, None, 0)
+        net.batch_size = batch_size
+        net.iterator_valid__batch_size = valid_batch_size
+        net.history_ = History(history)
+        return net
 
     def _build_net(
         self, module, criterion, loss_weighting, n_train, has_validation, device, parallel, seed

@@ -1,10 +1,11 @@
 """Loaders for the public click -> conversion logs Ali-CCP and AliExpress, from local files."""
 
 from importlib import resources
-from pathlib import Path
 
 import pandas as pd
 from sklearn.utils import Bunch
+
+from ._paths import check_option, path_inside
 
 __all__ = ["load_ali_ccp", "load_aliexpress"]
 
@@ -19,25 +20,24 @@ _AITM_COLUMNS = [
 
 _SUBSETS = ("train", "val", "test")
 
+#: The AliExpress release's countries, one folder each.
+_COUNTRIES = ("NL", "ES", "FR", "US")
+
 
 def _descr(name):
     return resources.files("sklearn_mtl.datasets").joinpath("descr", name).read_text()
 
 
-def _find(data_home, candidates, what):
-    data_home = Path(data_home)
+def _find(data_home, folder, candidates, what):
     for name in candidates:
-        if (data_home / name).is_file():
-            return data_home / name
+        path = path_inside(data_home, *folder, name)
+        if path.is_file():
+            return path
     raise FileNotFoundError(
-        f"No {what} file in {str(data_home)!r}: looked for {', '.join(candidates)}. "
-        "Nothing is downloaded; get the files from the data set's publisher first."
+        f"No {what} file in {str(path_inside(data_home, *folder))!r}: looked for "
+        f"{', '.join(candidates)}. Nothing is downloaded; get the files from the data "
+        "set's publisher first."
     )
-
-
-def _check_subset(subset, allowed):
-    if subset not in allowed:
-        raise ValueError(f"subset must be one of {list(allowed)}, got {subset!r}.")
 
 
 def _frame_bunch(frame, categorical, numeric, descr, return_X_y, **extra):
@@ -105,10 +105,11 @@ def load_ali_ccp(data_home, *, subset="train", return_X_y=False):
     >>> ali.target_names, ali.categorical_features, ali.data["101"].cat.categories.tolist()
     (['click', 'conversion'], ['101', '205'], [7, 8])
     """
-    _check_subset(subset, _SUBSETS)
+    check_option(subset, "subset", _SUBSETS)
     aitm = {"train": "train", "val": "dev", "test": "test"}[subset]
     path = _find(
         data_home,
+        [],
         [
             f"ali_ccp_{subset}.csv",
             f"ali_ccp_{subset}_sample.csv",
@@ -186,10 +187,12 @@ def load_aliexpress(data_home, *, subset="train", country=None, return_X_y=False
     >>> ali.data.shape, ali.target_names, ali.groups.tolist()
     ((2, 2), ['click', 'conversion'], [4, 4])
     """
-    _check_subset(subset, ("train", "test"))
-    folder = Path(data_home) if country is None else Path(data_home) / f"AliExpress_{country}"
+    check_option(subset, "subset", ("train", "test"))
+    if country is not None:
+        check_option(country, "country", _COUNTRIES)
     path = _find(
-        folder,
+        data_home,
+        [] if country is None else [f"AliExpress_{country}"],
         [f"{subset}.csv", f"aliexpress_{subset}.csv", f"aliexpress_{subset}_sample.csv"],
         "AliExpress",
     )

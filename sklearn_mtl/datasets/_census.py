@@ -1,12 +1,12 @@
 """Loader for the UCI Census-Income (KDD) dataset, the MMoE benchmark."""
 
-import os
 from importlib import resources
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
+
+from ._paths import check_option, path_inside
 
 __all__ = ["load_census_income"]
 
@@ -310,9 +310,9 @@ def _read_embedded(stem):
 
 
 def _read_full(data_home, stem):
-    folder = Path(os.fspath(data_home)).expanduser()
+    folder = path_inside(data_home)
     for name, compression in ((f"{stem}.gz", "gzip"), (stem, None)):
-        path = folder / name
+        path = path_inside(data_home, name)
         if path.is_file():
             return _read_uci(path, compression=compression)
     raise FileNotFoundError(
@@ -322,13 +322,6 @@ def _read_full(data_home, stem):
         "(https://doi.org/10.24432/C5N30T) into that folder, or pass "
         "data_home=None to use the subsample shipped with sklearn_mtl."
     )
-
-
-def _check_option(value, name, options):
-    if not isinstance(value, str) or value not in options:
-        raise ValueError(
-            f"{name} must be one of {sorted(options)}; got {value!r} instead."
-        )
 
 
 def load_census_income(
@@ -468,8 +461,8 @@ def load_census_income(
     >>> Y.mean(axis=0).round(3).tolist()  # college, never_married
     [0.198, 0.428]
     """
-    _check_option(subset, "subset", _SUBSETS)
-    _check_option(tasks, "tasks", _TASK_GROUPS)
+    check_option(subset, "subset", _SUBSETS)
+    check_option(tasks, "tasks", _TASK_GROUPS)
     task_spec = _TASK_GROUPS[tasks]
 
     if data_home is None:
