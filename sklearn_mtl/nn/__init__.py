@@ -8,12 +8,22 @@ from ._cgc import CGCLevel
 from ._attention import TransferAttention
 from ._embedding import CategoricalInputs, MixedInputEmbedding
 from ._experts import SoftmaxGate, importance_cv2, mix_experts
+from ._interaction import (
+    CrossNetwork,
+    CrossNetworkMix,
+    FactorizationMachine,
+    InteractionEmbedding,
+)
 from ._layers import MLP, ParallelBatchNorm, ParallelLinear, ParallelMLP, TaskTowers
 from ._probability import log1mexp, product_logit
 
 __all__ = [
     "CGCLevel",
     "CategoricalInputs",
+    "CrossNetwork",
+    "CrossNetworkMix",
+    "FactorizationMachine",
+    "InteractionEmbedding",
     "MLP",
     "MixedInputEmbedding",
     "ParallelBatchNorm",
