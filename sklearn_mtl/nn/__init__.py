@@ -4,6 +4,7 @@ Nothing here imports scikit-learn or skorch: the blocks are usable in any
 PyTorch code, and every model of :mod:`sklearn_mtl` is assembled from them.
 """
 
+from ._adatt import AdaTT, AdaTTLevel
 from ._cgc import CGCLevel
 from ._attention import TransferAttention
 from ._embedding import CategoricalInputs, MixedInputEmbedding
@@ -16,8 +17,11 @@ from ._interaction import (
 )
 from ._layers import MLP, ParallelBatchNorm, ParallelLinear, ParallelMLP, TaskTowers
 from ._probability import log1mexp, product_logit
+from ._stem import STEM, STEMLevel
 
 __all__ = [
+    "AdaTT",
+    "AdaTTLevel",
     "CGCLevel",
     "CategoricalInputs",
     "CrossNetwork",
@@ -29,6 +33,8 @@ __all__ = [
     "ParallelBatchNorm",
     "ParallelLinear",
     "ParallelMLP",
+    "STEM",
+    "STEMLevel",
     "SoftmaxGate",
     "TaskTowers",
     "TransferAttention",
