@@ -10,6 +10,8 @@ import torch
 
 from sklearn_mtl.models import MMoE, PLE, SharedBottom
 from sklearn_mtl.nn import (
+    STEM,
+    AdaTT,
     CategoricalInputs,
     CrossNetwork,
     CrossNetworkMix,
@@ -249,6 +251,9 @@ MODELS = {
     "mmoe": lambda e: MMoE(e, 2, num_experts=3, expert_hidden_units=(8,), tower_hidden_units=(4,)),
     "ple": lambda e: PLE(e, 2, num_levels=2, num_specific_experts=1, num_shared_experts=2,
                          expert_hidden_units=(8,), tower_hidden_units=(4,)),
+    "adatt": lambda e: AdaTT(e, 2, num_shared_experts=1, expert_hidden_units=(8,)),
+    # STEM draws each task's copy of the wrapped embedding again, the block included.
+    "stem": lambda e: STEM(e, 2, expert_hidden_units=(8,)),
 }
 
 
@@ -271,6 +276,10 @@ def test_every_model_takes_an_interaction_embedding(model, block, combine):
     torch.testing.assert_close(wrapped(categorical, numeric), expected)
     assert wrapped.out_features == expected.shape[1]
     assert module(categorical, numeric).shape == (5, 2)
+    for task_copy in getattr(module, "embeddings", [])[:-1]:
+        drawn, given = (torch.cat([p.flatten() for p in block.parameters()])
+                        for block in (task_copy.interaction, interaction))
+        assert drawn.shape == given.shape and not torch.equal(drawn, given)
     # The interaction's parameters are trained with the embedding's, shared by every task.
     assert set(map(id, interaction.parameters())) <= set(map(id, module.shared_parameters()))
     with warnings.catch_warnings():

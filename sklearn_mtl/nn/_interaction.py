@@ -63,9 +63,14 @@ class CrossNetwork(nn.Module):
         self.in_features = self.out_features = in_features
         self.num_layers = num_layers
         self.weight = nn.Parameter(torch.empty(num_layers, in_features, in_features))
-        self.bias = nn.Parameter(torch.zeros(num_layers, in_features))
+        self.bias = nn.Parameter(torch.empty(num_layers, in_features))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """Draw each ``W_l`` Xavier-normal and set each ``b_l`` to zero."""
         for layer in self.weight.data:
             nn.init.xavier_normal_(layer)
+        nn.init.zeros_(self.bias)
 
     def forward(self, x):
         x_l = x
@@ -139,11 +144,17 @@ class CrossNetworkMix(nn.Module):
         self.U = nn.Parameter(torch.empty(*shape, in_features, low_rank))
         self.V = nn.Parameter(torch.empty(*shape, in_features, low_rank))
         self.C = nn.Parameter(torch.empty(*shape, low_rank, low_rank))
+        self.bias = nn.Parameter(torch.empty(num_layers, in_features))
+        self.gate = nn.Linear(in_features, num_experts, bias=False)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """Draw every expert's matrices Xavier-normal, the gate as torch's Linear, zero biases."""
         for matrix in (*self.U.data.flatten(0, 1), *self.V.data.flatten(0, 1),
                        *self.C.data.flatten(0, 1)):
             nn.init.xavier_normal_(matrix)
-        self.bias = nn.Parameter(torch.zeros(num_layers, in_features))
-        self.gate = nn.Linear(in_features, num_experts, bias=False)
+        nn.init.zeros_(self.bias)
+        self.gate.reset_parameters()
 
     def forward(self, x):
         x_l = x
@@ -246,6 +257,10 @@ class FactorizationMachine(nn.Module):
         self.in_features = n_fields * embedding_dim + n_numeric
         self.out_features = embedding_dim * self.vector_output + self.scalar_output
         self.numeric_weight = nn.Parameter(torch.empty(n_factors, embedding_dim))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """Draw the numeric factors from N(0, 0.1^2)."""
         nn.init.normal_(self.numeric_weight, 0.0, 0.1)
 
     @classmethod
@@ -368,6 +383,11 @@ class InteractionEmbedding(nn.Module):
         self.out_features = interaction.out_features + (
             embedding.out_features if self.keep_embedding else 0
         )
+
+    def reset_parameters(self):
+        """Draw the embedding and the block again (e.g. for STEM's per-task copies)."""
+        self.embedding.reset_parameters()
+        self.interaction.reset_parameters()
 
     def forward(self, categorical, numeric):
         x = self.embedding(categorical, numeric)

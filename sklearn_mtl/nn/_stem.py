@@ -135,8 +135,9 @@ class STEM(nn.Module):
     ----------
     embedding : MixedInputEmbedding or sequence of them
         The shared embedding; each task's embedding is a copy of it drawn
-        again (``reset_parameters()``). Or ``n_tasks + 1`` embeddings of
-        one ``out_features``: the tasks', then the shared one.
+        again by its ``reset_parameters()`` (an :class:`InteractionEmbedding`
+        draws its block again too). Or ``n_tasks + 1`` embeddings of one
+        ``out_features``: the tasks', then the shared one.
     n_tasks : int
         Number of tasks.
     num_specific_experts : int, default=1
