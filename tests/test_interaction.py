@@ -229,11 +229,11 @@ def test_field_embeddings_are_the_table_rows_and_pooled_bags():
     torch.testing.assert_close(embedding(inputs, numeric)[:, 15:], numeric)
 
 
-def test_reset_parameters_redraws_the_table_at_init_std():
+def test_redraw_draws_the_table_again_at_init_std():
     torch.manual_seed(0)
     embedding = MixedInputEmbedding([2000], 0, 50, init_std=1e-2)
     before = embedding.table.weight.detach().clone()
-    embedding.reset_parameters()
+    embedding.redraw()
     after = embedding.table.weight.detach()
     assert not torch.equal(before, after)
     assert abs(after.std().item() - 1e-2) < 1e-3

@@ -217,7 +217,9 @@ class MixedInputEmbedding(nn.Module):
         self.embedding_dim = embedding_dim
         self.out_features = self.n_fields * embedding_dim + n_numeric
 
-    def reset_parameters(self):
+    # Not reset_parameters: code that walks modules() calling reset_parameters reaches the
+    # table's nn.Embedding too, which redraws it at N(0, 1) whatever init_std is.
+    def redraw(self):
         """Draw the table again from its initial distribution (``init_std``)."""
         if self.table is not None:
             std = 1.0 if self.init_std is None else self.init_std

@@ -384,9 +384,9 @@ class InteractionEmbedding(nn.Module):
             embedding.out_features if self.keep_embedding else 0
         )
 
-    def reset_parameters(self):
+    def redraw(self):
         """Draw the embedding and the block again (e.g. for STEM's per-task copies)."""
-        self.embedding.reset_parameters()
+        self.embedding.redraw()
         self.interaction.reset_parameters()
 
     def forward(self, categorical, numeric):

@@ -135,7 +135,7 @@ class STEM(nn.Module):
     ----------
     embedding : MixedInputEmbedding or sequence of them
         The shared embedding; each task's embedding is a copy of it drawn
-        again by its ``reset_parameters()`` (an :class:`InteractionEmbedding`
+        again by its ``redraw()`` (an :class:`InteractionEmbedding`
         draws its block again too). Or ``n_tasks + 1`` embeddings of one
         ``out_features``: the tasks', then the shared one.
     n_tasks : int
@@ -299,7 +299,7 @@ def _task_embeddings(embedding, n_tasks):
     if isinstance(embedding, nn.Module):
         copies = [copy.deepcopy(embedding) for _ in range(n_tasks)]
         for task_embedding in copies:
-            task_embedding.reset_parameters()
+            task_embedding.redraw()
         return [*copies, embedding]
     embeddings = list(embedding)
     widths = {e.out_features for e in embeddings}
