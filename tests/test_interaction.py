@@ -136,11 +136,11 @@ def test_factorization_machine_outputs():
 @pytest.mark.parametrize(
     "make, message",
     [
-        (lambda: CrossNetwork(0), "in_features must be a positive integer"),
-        (lambda: CrossNetwork(4, num_layers=2.0), "num_layers must be a positive integer"),
-        (lambda: CrossNetworkMix(4, low_rank=0), "low_rank must be a positive integer"),
+        (lambda: CrossNetwork(0), "in_features must be an integer >= 1"),
+        (lambda: CrossNetwork(4, num_layers=2.0), "num_layers must be an integer >= 1"),
+        (lambda: CrossNetworkMix(4, low_rank=0), "low_rank must be an integer >= 1"),
         (lambda: FactorizationMachine(3, 4, output="matrix"), "output must be one of"),
-        (lambda: FactorizationMachine(-1, 4), "n_fields must be a non-negative integer"),
+        (lambda: FactorizationMachine(-1, 4), "n_fields must be an integer >= 0"),
         (lambda: FactorizationMachine(1, 4, 3, numeric_factors=False), "at least two fields"),
         (lambda: InteractionEmbedding(MixedInputEmbedding([3], 2, 4), CrossNetwork(5)),
          "CrossNetwork takes 5 input features but the embedding gives 6"),

@@ -103,14 +103,9 @@ def test_adatt_is_the_papers_fusion(n_tasks, task_experts, shared, levels, resid
     assert (module.levels[0].native_weight is not None) == learned
 
 
-def test_adatt_gates_and_shared_parameters():
+def test_adatt_shared_parameters():
     module = AdaTT(_embedding(), 2, num_task_experts=2, num_shared_experts=1, num_levels=2,
-                   expert_hidden_units=(6,)).double()
-    categorical, numeric = _inputs()
-    first, last = module.gate_weights(categorical, numeric)
-    assert first.shape == (N_ROWS, 3, 5) and last.shape == (N_ROWS, 2, 5)
-    torch.testing.assert_close(module.task_gate_weights(categorical, numeric), last)
-    torch.testing.assert_close(last.sum(-1), torch.ones(N_ROWS, 2, dtype=torch.float64))
+                   expert_hidden_units=(6,))
     # Every expert feeds every task; the last level's gates and native weights and the
     # towers are each task's own.
     own = {*module.towers.parameters(), *module.levels[-1].gates.parameters(),
@@ -207,13 +202,9 @@ def test_stem_embeddings_are_drawn_apart_or_given():
         STEM([*given_embeddings[:2], MixedInputEmbedding([4], 3, 11)], 2)
 
 
-def test_stem_gates_and_shared_parameters():
+def test_stem_shared_parameters():
     module = STEM(_embedding(), 2, num_specific_experts=2, num_shared_experts=1, num_levels=2,
-                  expert_hidden_units=(6,)).double()
-    categorical, numeric = _inputs()
-    first, last = module.gate_weights(categorical, numeric)
-    assert first.shape == (N_ROWS, 3, 5) and last.shape == (N_ROWS, 2, 5)
-    torch.testing.assert_close(module.task_gate_weights(categorical, numeric), last)
+                  expert_hidden_units=(6,))
     shared = module.shared_parameters()
     last = [p for p in shared if p.dim() >= 2][-1]
     assert any(last is p for p in module.levels[-1].shared_experts[0].parameters())
@@ -231,6 +222,20 @@ MODULES = {
     "stem": lambda **kw: STEM(_embedding(), 2, num_specific_experts=2, num_levels=2,
                               expert_hidden_units=(6,), gate_hidden_units=(4,), **kw),
 }
+
+
+@pytest.mark.parametrize("make", [
+    lambda: AdaTT(_embedding(), 2, num_task_experts=2, num_shared_experts=1, num_levels=2),
+    lambda: STEM(_embedding(), 2, num_specific_experts=2, num_shared_experts=1, num_levels=2),
+], ids=["adatt", "stem"])
+def test_gate_weights_per_level_and_of_the_tasks(make):
+    module = make().double()
+    categorical, numeric = _inputs()
+    first, last = module.gate_weights(categorical, numeric)
+    # 2 tasks x 2 experts + 1 shared; a shared gate below the last level only
+    assert first.shape == (N_ROWS, 3, 5) and last.shape == (N_ROWS, 2, 5)
+    torch.testing.assert_close(module.task_gate_weights(categorical, numeric), last)
+    torch.testing.assert_close(last.sum(-1), torch.ones(N_ROWS, 2, dtype=torch.float64))
 
 
 @pytest.mark.parametrize("name", sorted(MODULES))
@@ -282,7 +287,7 @@ def test_onnx_export_gives_the_eager_output(name, tmp_path):
         (lambda: AdaTT(_embedding(), 2, num_task_experts=0), "num_task_experts must be an integer >= 1"),
         (lambda: AdaTT(_embedding(), 2, num_shared_experts=-1), "num_shared_experts must be an integer >= 0"),
         (lambda: AdaTT(_embedding(), 2, expert_hidden_units=()), "expert_hidden_units must not be empty"),
-        (lambda: STEM(_embedding(), 2, num_shared_experts=0), "num_shared_experts must be a positive integer"),
+        (lambda: STEM(_embedding(), 2, num_shared_experts=0), "num_shared_experts must be an integer >= 1"),
         (lambda: STEM(_embedding(), 2, expert_hidden_units=()), "expert_hidden_units must not be empty"),
     ],
 )

@@ -1,13 +1,14 @@
 """AdaTT: Adaptive Task-to-Task Fusion Network (Li et al., KDD 2023)."""
 
 import math
-from typing import List
 
 import torch
 from torch import nn
 
 from ._experts import SoftmaxGate, mix_experts
-from ._layers import ParallelMLP, TaskTowers
+from ._checks import check_counts, check_expert_hidden_units
+from ._layers import ParallelMLP
+from ._levels import GatedLevelsMixin
 
 
 class AdaTTLevel(nn.Module):
@@ -142,7 +143,7 @@ class AdaTTLevel(nn.Module):
         return fused, gates
 
 
-class AdaTT(nn.Module):
+class AdaTT(GatedLevelsMixin, nn.Module):
     """The AdaTT network: fusion levels of task experts, then task towers.
 
     With ``num_shared_experts=0`` it is the paper's AdaTT-sp; with shared
@@ -216,74 +217,24 @@ class AdaTT(nn.Module):
         batch_norm=False,
     ):
         super().__init__()
-        for name, value, low in [
-            ("num_task_experts", num_task_experts, 1), ("num_shared_experts", num_shared_experts, 0),
-            ("num_levels", num_levels, 1),
-        ]:
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
-        if not expert_hidden_units:
-            raise ValueError(
-                "expert_hidden_units must not be empty: every expert would be the identity "
-                "of its input, so the fusion units would mix copies of the same vector."
-            )
+        check_counts({"num_task_experts": (num_task_experts, 1),
+                      "num_shared_experts": (num_shared_experts, 0), "num_levels": (num_levels, 1)})
+        check_expert_hidden_units(expert_hidden_units)
         self.embedding = embedding
         self.n_tasks = n_tasks
-        levels = []
-        in_features = embedding.out_features
-        for level in range(num_levels):
-            levels.append(AdaTTLevel(
+
+        def make_level(in_features, last):
+            return AdaTTLevel(
                 in_features, n_tasks, num_task_experts, num_shared_experts, expert_hidden_units,
-                shared_unit=num_shared_experts > 0 and level < num_levels - 1,
+                shared_unit=num_shared_experts > 0 and not last,
                 native_residual=native_residual, dropout=dropout, batch_norm=batch_norm,
-            ))
-            in_features = levels[-1].out_features
-        self.levels = nn.ModuleList(levels)
-        self.towers = TaskTowers(
-            n_tasks, in_features, tower_hidden_units, dropout=dropout,
-            output_widths=output_widths, batch_norm=batch_norm,
-        )
+            )
 
-    def _fuse(self, categorical, numeric):
-        x = self.embedding(categorical, numeric)
-        gates: List[torch.Tensor] = []
-        for level in self.levels:
-            x, weights = level(x)
-            gates.append(weights)
-        return x, gates
+        self._stack_levels(make_level, embedding.out_features, num_levels, tower_hidden_units,
+                           dropout=dropout, output_widths=output_widths, batch_norm=batch_norm)
 
-    def gate_weights(self, categorical, numeric):
-        """Every fusion unit's softmax weights over the experts of its level.
-
-        Parameters
-        ----------
-        categorical : torch.Tensor of shape (n, n_categorical)
-            Category codes (int64).
-        numeric : torch.Tensor of shape (n, n_numeric)
-            Standardized numeric features.
-
-        Returns
-        -------
-        list of torch.Tensor of shape (n, n_units, n_experts), one per level
-            Rows are the tasks' units, then the shared unit where there is one.
-        """
-        return self._fuse(categorical, numeric)[1]
-
-    def task_gate_weights(self, categorical, numeric):
-        """The last level's task gates' weights over all its experts.
-
-        Parameters
-        ----------
-        categorical : torch.Tensor of shape (n, n_categorical)
-            Category codes (int64).
-        numeric : torch.Tensor of shape (n, n_numeric)
-            Standardized numeric features.
-
-        Returns
-        -------
-        torch.Tensor of shape (n, n_tasks, n_experts)
-        """
-        return self.gate_weights(categorical, numeric)[-1]
+    def _level_input(self, categorical, numeric):
+        return self.embedding(categorical, numeric)
 
     def shared_parameters(self):
         """Parameters every task's loss depends on, from input to output.
@@ -294,6 +245,3 @@ class AdaTT(nn.Module):
         """
         shared = [self.embedding, *self.levels[:-1], self.levels[-1].experts]
         return [p for part in shared for p in part.parameters()]
-
-    def forward(self, categorical, numeric):
-        return self.towers(self._fuse(categorical, numeric)[0])

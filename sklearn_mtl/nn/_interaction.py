@@ -9,10 +9,7 @@ the experts, bottom or towers of any model without the model knowing.
 import torch
 from torch import nn
 
-
-def _check_positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+from ._checks import check_counts
 
 
 class CrossNetwork(nn.Module):
@@ -58,8 +55,7 @@ class CrossNetwork(nn.Module):
 
     def __init__(self, in_features, num_layers=2):
         super().__init__()
-        _check_positive("in_features", in_features)
-        _check_positive("num_layers", num_layers)
+        check_counts({"in_features": (in_features, 1), "num_layers": (num_layers, 1)})
         self.in_features = self.out_features = in_features
         self.num_layers = num_layers
         self.weight = nn.Parameter(torch.empty(num_layers, in_features, in_features))
@@ -131,11 +127,8 @@ class CrossNetworkMix(nn.Module):
 
     def __init__(self, in_features, num_layers=2, num_experts=4, low_rank=32):
         super().__init__()
-        for name, value in [
-            ("in_features", in_features), ("num_layers", num_layers),
-            ("num_experts", num_experts), ("low_rank", low_rank),
-        ]:
-            _check_positive(name, value)
+        check_counts({"in_features": (in_features, 1), "num_layers": (num_layers, 1),
+                      "num_experts": (num_experts, 1), "low_rank": (low_rank, 1)})
         self.in_features = self.out_features = in_features
         self.num_layers = num_layers
         self.num_experts = num_experts
@@ -235,10 +228,8 @@ class FactorizationMachine(nn.Module):
     def __init__(self, n_fields, embedding_dim, n_numeric=0, *, numeric_factors=True,
                  output="vector"):
         super().__init__()
-        _check_positive("embedding_dim", embedding_dim)
-        for name, value in [("n_fields", n_fields), ("n_numeric", n_numeric)]:
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be a non-negative integer, got {value!r}.")
+        check_counts({"embedding_dim": (embedding_dim, 1), "n_fields": (n_fields, 0),
+                      "n_numeric": (n_numeric, 0)})
         if output not in _FM_OUTPUTS:
             raise ValueError(f"output must be one of {sorted(_FM_OUTPUTS)}, got {output!r}.")
         n_factors = n_numeric if numeric_factors else 0

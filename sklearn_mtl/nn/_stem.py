@@ -7,7 +7,9 @@ import torch
 from torch import nn
 
 from ._experts import SoftmaxGate, mix_experts
-from ._layers import ParallelMLP, TaskTowers
+from ._checks import check_counts, check_expert_hidden_units
+from ._layers import ParallelMLP
+from ._levels import GatedLevelsMixin
 
 
 class STEMLevel(nn.Module):
@@ -122,7 +124,7 @@ class STEMLevel(nn.Module):
         return out, gates
 
 
-class STEM(nn.Module):
+class STEM(GatedLevelsMixin, nn.Module):
     """The STEM network: one embedding per task plus a shared one, under STEM levels.
 
     Each task has an embedding table of its own and all tasks share one
@@ -209,76 +211,28 @@ class STEM(nn.Module):
         batch_norm=False,
     ):
         super().__init__()
-        for name, value in [("num_specific_experts", num_specific_experts),
-                            ("num_shared_experts", num_shared_experts),
-                            ("num_levels", num_levels)]:
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-        if not expert_hidden_units:
-            raise ValueError(
-                "expert_hidden_units must not be empty: every expert would be the identity "
-                "of its input."
-            )
+        check_counts({"num_specific_experts": (num_specific_experts, 1),
+                      "num_shared_experts": (num_shared_experts, 1), "num_levels": (num_levels, 1)})
+        check_expert_hidden_units(expert_hidden_units)
         self.embeddings = nn.ModuleList(_task_embeddings(embedding, n_tasks))
         self.n_tasks = n_tasks
-        levels = []
-        in_features = self.embeddings[-1].out_features
-        for level in range(num_levels):
-            levels.append(STEMLevel(
-                in_features, n_tasks, num_specific_experts, num_shared_experts,
-                expert_hidden_units, gate_hidden_units=gate_hidden_units,
-                shared_gate=level < num_levels - 1, dropout=dropout, batch_norm=batch_norm,
-            ))
-            in_features = levels[-1].out_features
-        self.levels = nn.ModuleList(levels)
-        self.towers = TaskTowers(
-            n_tasks, in_features, tower_hidden_units, dropout=dropout,
-            output_widths=output_widths, batch_norm=batch_norm,
-        )
 
-    def _extract(self, categorical, numeric):
+        def make_level(in_features, last):
+            return STEMLevel(
+                in_features, n_tasks, num_specific_experts, num_shared_experts,
+                expert_hidden_units, gate_hidden_units=gate_hidden_units, shared_gate=not last,
+                dropout=dropout, batch_norm=batch_norm,
+            )
+
+        self._stack_levels(make_level, self.embeddings[-1].out_features, num_levels,
+                           tower_hidden_units, dropout=dropout, output_widths=output_widths,
+                           batch_norm=batch_norm)
+
+    def _level_input(self, categorical, numeric):
         embedded: List[torch.Tensor] = []
         for embedding in self.embeddings:
             embedded.append(embedding(categorical, numeric))
-        x = torch.stack(embedded, dim=1)
-        gates: List[torch.Tensor] = []
-        for level in self.levels:
-            x, weights = level(x)
-            gates.append(weights)
-        return x, gates
-
-    def gate_weights(self, categorical, numeric):
-        """Every gate's weights over the experts of its level.
-
-        Parameters
-        ----------
-        categorical : torch.Tensor of shape (n, n_categorical)
-            Category codes (int64).
-        numeric : torch.Tensor of shape (n, n_numeric)
-            Standardized numeric features.
-
-        Returns
-        -------
-        list of torch.Tensor of shape (n, n_gates, n_experts), one per level
-            Rows are the task gates, then the shared gate where there is one.
-        """
-        return self._extract(categorical, numeric)[1]
-
-    def task_gate_weights(self, categorical, numeric):
-        """The last level's task gates' weights over all its experts.
-
-        Parameters
-        ----------
-        categorical : torch.Tensor of shape (n, n_categorical)
-            Category codes (int64).
-        numeric : torch.Tensor of shape (n, n_numeric)
-            Standardized numeric features.
-
-        Returns
-        -------
-        torch.Tensor of shape (n, n_tasks, n_experts)
-        """
-        return self.gate_weights(categorical, numeric)[-1]
+        return torch.stack(embedded, dim=1)
 
     def shared_parameters(self):
         """Parameters every task's loss depends on, from input to output.
@@ -290,9 +244,6 @@ class STEM(nn.Module):
         for level in self.levels:
             shared += [level.shared_gate, level.shared_experts]
         return [p for part in shared if part is not None for p in part.parameters()]
-
-    def forward(self, categorical, numeric):
-        return self.towers(self._extract(categorical, numeric)[0])
 
 
 def _task_embeddings(embedding, n_tasks):
