@@ -320,3 +320,53 @@ def test_blocks_export_to_onnx(block, tmp_path):
     other = embedding(*_inputs(9)).detach()  # another batch size than the export's
     got = session.run(None, {session.get_inputs()[0].name: other.numpy()})[0]
     np.testing.assert_allclose(got, interaction(other).detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+@settings(max_examples=20, deadline=None)
+@given(block=st.sampled_from(sorted(BLOCKS)), rows=st.lists(st.integers(0, 11), min_size=1,
+                                                             max_size=12))
+def test_a_rows_interactions_do_not_depend_on_the_rest_of_its_batch(block, rows):
+    # Any subset, order or repetition of the rows of a batch: the same rows, the same output.
+    torch.manual_seed(0)
+    embedding = MixedInputEmbedding([4, 4], 3, 4).double()
+    interaction = BLOCKS[block](embedding).double()
+    categorical, numeric = _inputs(12)
+    x = embedding(categorical, numeric.double())
+    index = torch.tensor(rows)
+    torch.testing.assert_close(interaction(x[index]), interaction(x)[index], rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(n_single=st.integers(0, 3), bag_lengths=st.lists(st.lists(st.integers(0, 3), min_size=2,
+                                                                    max_size=2), max_size=2),
+       n_numeric=st.integers(0, 2), seed=st.integers(0, 2**31 - 1))
+def test_factorization_machine_over_any_mix_of_column_types(n_single, bag_lengths, n_numeric,
+                                                            seed):
+    # Single-valued columns, bags of any length (empty ones too) and numeric columns: the FM
+    # pairs every embedded field, bag means included, and every numeric field x_j w_j.
+    if n_single + len(bag_lengths) + n_numeric < 2:
+        return
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    cardinality, dim = 5, 3
+    embedding = MixedInputEmbedding([cardinality] * n_single, n_numeric, dim,
+                                    bag_cardinalities=[cardinality] * len(bag_lengths)).double()
+    fm = FactorizationMachine.from_embedding(embedding).double()
+    codes = torch.from_numpy(rng.integers(0, cardinality, (2, n_single)))
+    bags = [[rng.integers(0, cardinality, length).tolist() for length in column]
+            for column in bag_lengths]
+    numeric = torch.from_numpy(rng.normal(size=(2, n_numeric)))
+    inputs = CategoricalInputs.from_bags(codes, bags) if bags else codes
+    table = embedding.table.weight.detach().numpy() if embedding.table is not None else None
+    fields = []
+    for row in range(2):
+        vectors = [table[j * cardinality + int(codes[row, j])] for j in range(n_single)]
+        for j, column in enumerate(bags):
+            items = [table[(n_single + j) * cardinality + item] for item in column[row]]
+            vectors.append(np.mean(items, axis=0) if items else np.zeros(dim))
+        vectors += [float(numeric[row, j]) * fm.numeric_weight[j].detach().numpy()
+                    for j in range(n_numeric)]
+        fields.append(vectors)
+    expected = _fm_reference(np.array(fields))
+    got = fm(embedding(inputs, numeric)).detach().numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)

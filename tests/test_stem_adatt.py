@@ -294,3 +294,16 @@ def test_onnx_export_gives_the_eager_output(name, tmp_path):
 def test_bad_parameters_are_named(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+@settings(max_examples=20, deadline=None)
+@given(name=st.sampled_from(sorted(MODULES)), rows=st.lists(st.integers(0, 11), min_size=1,
+                                                             max_size=12))
+def test_a_rows_output_does_not_depend_on_the_rest_of_its_batch(name, rows):
+    # Any subset, order or repetition of the rows of a batch: the same rows, the same logits.
+    torch.manual_seed(0)
+    module = MODULES[name]().double().eval()
+    categorical, numeric = _inputs(12)
+    index = torch.tensor(rows)
+    torch.testing.assert_close(module(categorical[index], numeric[index]),
+                               module(categorical, numeric)[index], rtol=1e-12, atol=1e-12)
