@@ -161,7 +161,11 @@ class MixedInputEmbedding(nn.Module):
     Attributes
     ----------
     out_features : int
-        ``(len(cardinalities) + len(bag_cardinalities)) * embedding_dim + n_numeric``.
+        ``n_fields * embedding_dim + n_numeric``.
+    n_fields : int
+        Number of embedded fields, ``len(cardinalities) + len(bag_cardinalities)``.
+    embedding_dim : int
+        Width of each field's embedding.
 
     Notes
     -----
@@ -179,6 +183,8 @@ class MixedInputEmbedding(nn.Module):
     >>> codes = torch.tensor([[0, 4], [2, 1]])
     >>> embed(codes, torch.zeros(2, 2)).shape
     torch.Size([2, 10])
+    >>> embed.field_embeddings(codes, torch.zeros(2, 2)).shape
+    torch.Size([2, 2, 4])
     """
 
     def __init__(
@@ -206,7 +212,40 @@ class MixedInputEmbedding(nn.Module):
         self.n_single = n_single
         self.n_bags = n_bags
         self.pooling = pooling
-        self.out_features = (n_single + n_bags) * embedding_dim + n_numeric
+        self.init_std = init_std
+        self.n_fields = n_single + n_bags
+        self.embedding_dim = embedding_dim
+        self.out_features = self.n_fields * embedding_dim + n_numeric
+
+    # Not reset_parameters: code that walks modules() calling reset_parameters reaches the
+    # table's nn.Embedding too, which redraws it at N(0, 1) whatever init_std is.
+    def redraw(self):
+        """Draw the table again from its initial distribution (``init_std``)."""
+        if self.table is not None:
+            std = 1.0 if self.init_std is None else self.init_std
+            nn.init.normal_(self.table.weight, 0.0, std)
+
+    def field_embeddings(self, categorical, numeric):
+        """Each field's embedding: the single-valued columns', then the pooled bags'.
+
+        The leading ``n_fields * embedding_dim`` columns of the output,
+        viewed one field per row; the numeric columns are left out (a
+        factorisation machine gives them factors of its own).
+
+        Parameters
+        ----------
+        categorical : torch.Tensor of shape (n, n_single) or CategoricalInputs
+            Category codes, as for ``forward``.
+        numeric : torch.Tensor of shape (n, n_numeric)
+            Standardized numeric features.
+
+        Returns
+        -------
+        torch.Tensor of shape (n, n_fields, embedding_dim)
+        """
+        out = self(categorical, numeric)
+        width = self.n_fields * self.embedding_dim
+        return out[:, :width].reshape(out.shape[0], self.n_fields, self.embedding_dim)
 
     def forward(self, categorical, numeric):
         # TorchScript cannot type a CategoricalInputs (a plain Python object):
