@@ -21,7 +21,7 @@ from ._data import (
     check_features,
     prediction_batches,
 )
-from ._params import DTYPES, OPTIMIZERS, PRECISIONS, check_task_weights
+from ._params import DTYPES, OPTIMIZERS, PRECISIONS, check_task_weights, torch_threads
 from ._shared import TRAINING_PARAMS, compose_docstring, fill_doc, make_init
 from ._training import TrainingSession
 from ._versions import unversioned_state, versioned_state
@@ -92,6 +92,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "callbacks": [list, None],
         "device": [str, torch.device],
+        "n_threads": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"}), None],
         "dtype": [StrOptions(set(DTYPES))],
         "precision": [StrOptions(set(PRECISIONS)), None],
         "random_state": ["random_state"],
@@ -444,9 +445,10 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
                 # A refit that fails must not leave the old network behind new tasks.
                 del self.net_
             self._dtype = DTYPES[self.dtype]
-        data = source.read(self, continuing=continuing, incremental=incremental)
-        epochs = 1 if incremental else self.max_epochs
-        net, init_std = session.run(data, epochs=epochs, validate=not incremental)
+        with torch_threads(self.n_threads):
+            data = source.read(self, continuing=continuing, incremental=incremental)
+            epochs = 1 if incremental else self.max_epochs
+            net, init_std = session.run(data, epochs=epochs, validate=not incremental)
         # Only a fit that succeeded changes the fitted state: a failed one keeps the
         # network it did not replace, and the std that network started from.
         self.net_ = net
@@ -585,7 +587,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         # One output array filled batch by batch: no list of small arrays to
         # concatenate, which would fragment the heap and double the output.
         outputs, start = None, 0
-        with torch.inference_mode():
+        with torch_threads(self.n_threads), torch.inference_mode():
             for inputs in batches:
                 batch = method(module, inputs).to("cpu", torch.float64).numpy()
                 if outputs is None:

@@ -5,6 +5,7 @@ or raises a ValueError/TypeError that names the parameter and the fix.
 """
 
 import inspect
+from contextlib import contextmanager
 from numbers import Integral
 
 import numpy as np
@@ -124,3 +125,22 @@ def check_device(device):
                 "use device='cpu' or 'cuda'."
             ) from None
     return str(checked)
+
+
+@contextmanager
+def torch_threads(n_threads):
+    """Run the body with ``n_threads`` torch intra-op threads (one for
+    ``"auto"``; unchanged for None), restoring the caller's count after."""
+    if n_threads is None:
+        yield
+        return
+    if n_threads != "auto" and not (
+        isinstance(n_threads, Integral) and not isinstance(n_threads, bool) and n_threads >= 1
+    ):
+        raise ValueError(f"n_threads must be 'auto', a positive int or None, got {n_threads!r}.")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1 if n_threads == "auto" else n_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

@@ -379,3 +379,32 @@ def test_auto_batch_size_gives_small_tables_enough_steps():
         assert model.net_.iterator_valid__batch_size == 4096
     wide = MMoEClassifier(max_epochs=1, batch_size=8192, early_stopping=False).fit(X, Y)
     assert wide.net_.iterator_valid__batch_size == 8192
+
+
+# ------------------------------------------------------------------ threads
+
+
+@pytest.mark.parametrize("n_threads, inside", [("auto", 1), (2, 2), (None, 3)])
+def test_n_threads_holds_during_fit_and_predict_and_is_restored(frame, n_threads, inside):
+    X, Y = frame
+    seen = []
+    previous = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        model = MMoEClassifier(n_threads=n_threads, **FAST_PARAMS)
+        model.fit(X, Y)
+        assert torch.get_num_threads() == 3
+        model.net_.module_.embedding.register_forward_hook(lambda *a: seen.append(torch.get_num_threads()))
+        seen.clear()
+        model.predict_proba(X)
+        assert seen and set(seen) == {inside}
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(previous)
+
+
+def test_n_threads_is_checked_at_predict_too(frame):
+    X, Y = frame
+    model = MMoEClassifier(**FAST_PARAMS).fit(X, Y).set_params(n_threads=0)
+    with pytest.raises(ValueError, match="n_threads must be"):
+        model.predict(X)
