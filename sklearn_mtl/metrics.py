@@ -13,6 +13,7 @@ NaN labels), ``"accuracy"`` counts the rows with every task right, and
 """
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from sklearn.metrics import (
@@ -25,6 +26,12 @@ from sklearn.metrics import (
 )
 from sklearn.metrics._scorer import _BaseScorer
 
+from ._calibration_metrics import (
+    abs_log_ratio,
+    calibration_bins,
+    expected_calibration_error,
+    predicted_observed_ratio,
+)
 from ._pipeline import final_estimator
 from ._targets import task_columns
 
@@ -32,11 +39,14 @@ __all__ = [
     "TASK_METRICS",
     "MeanTaskScorer",
     "TaskScorer",
+    "calibration_bins",
     "conditional_proba",
     "esmm_scorers",
+    "expected_calibration_error",
     "make_mean_task_scorer",
     "make_task_scorer",
     "per_task_scores",
+    "predicted_observed_ratio",
     "score_task_given",
     "task_scorers",
 ]
@@ -93,6 +103,19 @@ TASK_METRICS = {
         average_precision_score, greater_is_better=True, needs_both_classes=True
     ),
     "log_loss": TaskMetric(_binary_log_loss, greater_is_better=False, needs_both_classes=False),
+    # Calibration: 10 bins of equal mass (or of equal width), and how far the
+    # mean prediction is from the observed rate; see sklearn_mtl.calibration.
+    "ece": TaskMetric(
+        partial(expected_calibration_error, strategy="quantile"),
+        greater_is_better=False,
+        needs_both_classes=False,
+    ),
+    "ece_uniform": TaskMetric(
+        partial(expected_calibration_error, strategy="uniform"),
+        greater_is_better=False,
+        needs_both_classes=False,
+    ),
+    "abs_log_ratio": TaskMetric(abs_log_ratio, greater_is_better=False, needs_both_classes=False),
     "log_loss_multiclass": TaskMetric(
         _multiclass_log_loss, False, needs_both_classes=False, task_type="multiclass"
     ),
