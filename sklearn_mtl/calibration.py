@@ -30,14 +30,19 @@ from .inspection import predict_cvr, predict_proba_frame
 
 __all__ = ["TaskCalibratedClassifier"]
 
-# Probabilities are clipped this far from 0 and 1 before taking logits, so
-# that a saturated output keeps a finite logit.
-_EPS = 1e-12
+# A probability of exactly 0 or 1 has an infinite logit, which calibrators
+# map to 0 or 1 again; fitting sees it at this finite logit instead. Clipping
+# the probabilities instead would tie distinct saturated rows (and change the AUC).
+_MAX_LOGIT = 700.0
 
 
 def _logit(p):
-    p = np.clip(p, _EPS, 1.0 - _EPS)
-    return np.log(p) - np.log1p(-p)
+    with np.errstate(divide="ignore"):
+        return np.log(p) - np.log1p(-p)
+
+
+def _fit_logit(p):
+    return np.clip(_logit(p), -_MAX_LOGIT, _MAX_LOGIT)
 
 
 def _weighted_log_loss(logits, y, w):
@@ -50,7 +55,7 @@ class _TemperatureCalibrator:
     loss. Strictly increasing, so the ranking (AUC) of the rows is unchanged."""
 
     def fit(self, p, y, w):
-        z = _logit(p)
+        z = _fit_logit(p)
         # Over log T: T stays positive; e^{+-7} covers any useful temperature.
         result = minimize_scalar(
             lambda log_t: _weighted_log_loss(z * np.exp(-log_t), y, w),
@@ -67,10 +72,12 @@ class _TemperatureCalibrator:
 
 class _SigmoidCalibrator:
     """Platt scaling, ``sigmoid(a logit(p) + b)``: a temperature and a shift of
-    the logit, the shift undoing a re-weighted loss's bias."""
+    the logit, the shift undoing a re-weighted loss's bias. ``a >= 0``: a
+    model that ranks worse than chance on the held-out rows gets a constant,
+    never a reversed ranking."""
 
     def fit(self, p, y, w):
-        z = _logit(p)
+        z = _fit_logit(p)
         total = np.sum(w)
 
         def loss_and_gradient(params):
@@ -81,12 +88,17 @@ class _SigmoidCalibrator:
                 [np.sum(residual * z), np.sum(residual)]
             )
 
-        result = minimize(loss_and_gradient, np.array([1.0, 0.0]), jac=True, method="L-BFGS-B")
+        result = minimize(
+            loss_and_gradient, np.array([1.0, 0.0]), jac=True, method="L-BFGS-B",
+            bounds=[(0.0, None), (None, None)],
+        )
         self.slope_, self.intercept_ = (float(v) for v in result.x)
         return self
 
     def predict(self, p):
-        return expit(self.slope_ * _logit(p) + self.intercept_)
+        # A zero slope times the infinite logit of a saturated row would be NaN.
+        term = self.slope_ * _logit(p) if self.slope_ > 0 else 0.0
+        return expit(term + self.intercept_) + np.zeros_like(p)
 
 
 class _IsotonicCalibrator:
