@@ -7,6 +7,7 @@ entries) and used by the reliability diagram of :mod:`sklearn_mtl.inspection`.
 from numbers import Integral
 
 import numpy as np
+import pandas as pd
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 
@@ -54,6 +55,22 @@ def _checked(y_true, y_prob, sample_weight):
             )
         weight = weight[observed]
     return y_true[observed], y_prob[observed], weight
+
+
+def binary_labels(column, classes, name):
+    """0/1 as float64 (1 for ``classes[1]``), NaN where unobserved."""
+    missing = np.asarray(pd.isna(column), dtype=bool)
+    values = np.asarray(column, dtype=object)[~missing]
+    unknown = ~np.isin(values, classes)
+    if unknown.any():
+        raise ValueError(
+            f"Task {name!r} has labels {sorted(set(values[unknown].tolist()))[:5]} that are "
+            f"not its classes {list(classes)}; pass Y with the labels the model was fitted on "
+            "(NaN where unobserved)."
+        )
+    labels = np.full(len(missing), np.nan)
+    labels[~missing] = (values == classes[1]).astype(np.float64)
+    return labels
 
 
 _BIN_PARAMS = {

@@ -24,6 +24,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
+from ._calibration_metrics import binary_labels
 from ._pipeline import final_estimator
 from ._targets import align_task_columns
 from .inspection import predict_cvr, predict_proba_frame
@@ -178,22 +179,6 @@ def _n_rows(proba):
 
 def _n_rows_of(X):
     return X.shape[0] if hasattr(X, "shape") else len(X)
-
-
-def _binary_labels(column, classes, name):
-    """0/1 as float64 (1 for ``classes[1]``), NaN where unobserved."""
-    missing = np.asarray(pd.isna(column), dtype=bool)
-    values = np.asarray(column, dtype=object)[~missing]
-    unknown = ~np.isin(values, classes)
-    if unknown.any():
-        raise ValueError(
-            f"Task {name!r} has labels {sorted(set(values[unknown].tolist()))[:5]} that are "
-            f"not its classes {list(classes)}; pass Y with the labels the model was fitted on "
-            "(NaN where unobserved)."
-        )
-    labels = np.full(len(missing), np.nan)
-    labels[~missing] = (values == classes[1]).astype(np.float64)
-    return labels
 
 
 def _is_funnel(model):
@@ -365,7 +350,7 @@ class TaskCalibratedClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         columns = align_task_columns(y, names)
         labels = np.full((_n_rows_of(X), self.n_tasks_), np.nan)
         for t in self.binary_tasks_:
-            labels[:, t] = _binary_labels(columns[t], self.classes_[t], names[t])
+            labels[:, t] = binary_labels(columns[t], self.classes_[t], names[t])
         weight = (
             np.ones(len(labels)) if sample_weight is None
             else np.asarray(sample_weight, dtype=np.float64)
