@@ -6,13 +6,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.base import BaseEstimator, clone
-from sklearn.compose import ColumnTransformer, make_column_selector
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
 from sklearn_mtl import (
     AITMClassifier,
@@ -29,9 +27,9 @@ from sklearn_mtl.metrics import (
     predicted_observed_ratio,
     task_scorers,
 )
-from sklearn_mtl.preprocessing import CategoricalPassthrough
 
 from ._settings import FAST_PARAMS
+from .test_inspection import _pipeline
 
 METHODS = ("temperature", "sigmoid", "isotonic")
 
@@ -191,16 +189,6 @@ def test_nan_labels_are_left_out_of_their_task(splits):
     temperature = [[c.temperature_ for c in m.calibrators_] for m in (calibrated, on_observed, on_all)]
     assert temperature[0][1] == pytest.approx(temperature[1][1], rel=1e-6)
     assert temperature[0][0] == pytest.approx(temperature[2][0], rel=1e-6)
-
-
-def _pipeline(model):
-    prep = ColumnTransformer(
-        [
-            ("cat", CategoricalPassthrough(), make_column_selector(dtype_include="category")),
-            ("num", StandardScaler(), make_column_selector(dtype_exclude="category")),
-        ]
-    ).set_output(transform="pandas")
-    return Pipeline([("prep", prep), ("model", model)])
 
 
 def test_through_a_pipeline_with_a_column_transformer(splits):

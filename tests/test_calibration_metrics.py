@@ -6,13 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from sklearn.compose import ColumnTransformer, make_column_selector
 from sklearn.model_selection import GridSearchCV
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
 from sklearn_mtl import SharedBottomClassifier
-from sklearn_mtl._targets import BinaryTarget
 from sklearn_mtl.datasets import make_funnel
 from sklearn_mtl.metrics import (
     TASK_METRICS,
@@ -22,9 +18,10 @@ from sklearn_mtl.metrics import (
     predicted_observed_ratio,
     task_scorers,
 )
-from sklearn_mtl.preprocessing import CategoricalPassthrough
 
 from ._settings import FAST_PARAMS
+from .test_inspection import _pipeline
+from .test_metrics import _FixedProba
 
 Y_TRUE = np.array([0, 1, 0, 1])
 Y_PROB = np.array([0.1, 0.2, 0.3, 0.9])
@@ -151,21 +148,6 @@ def test_ece_is_zero_when_every_bin_predicts_its_rate(groups):
     assert expected_calibration_error(y, p, n_bins=len(y)) < 1e-12
 
 
-class _FixedProba:
-    """A fitted two-task model stand-in whose probabilities are given."""
-
-    def __init__(self, proba):
-        self.proba = np.asarray(proba, dtype=float)
-        self.task_names_ = np.array(["click", "conversion"], dtype=object)
-        self.n_tasks_ = 2
-        self.classes_ = [np.array([0, 1]), np.array([0, 1])]
-        self.task_types_ = ["binary", "binary"]
-        self._task_targets = [BinaryTarget(c) for c in self.classes_]
-
-    def predict_proba(self, X):
-        return [np.column_stack([1 - p, p]) for p in self.proba.T]
-
-
 def test_scorers_are_negated_and_named():
     Y = pd.DataFrame({"click": Y_TRUE, "conversion": [0, 0, np.nan, 1]})
     model = _FixedProba(np.column_stack([Y_PROB, [0.1, 0.2, 0.5, 0.4]]))
@@ -188,13 +170,7 @@ def test_scorers_are_negated_and_named():
 
 def test_grid_search_over_a_pipeline_scores_ece_per_task():
     X, Y = make_funnel(1200, random_state=0, return_X_y=True)
-    prep = ColumnTransformer(
-        [
-            ("cat", CategoricalPassthrough(), make_column_selector(dtype_include="category")),
-            ("num", StandardScaler(), make_column_selector(dtype_exclude="category")),
-        ]
-    ).set_output(transform="pandas")
-    pipe = Pipeline([("prep", prep), ("model", SharedBottomClassifier(**FAST_PARAMS))])
+    pipe = _pipeline(SharedBottomClassifier(**FAST_PARAMS))
     train, test = np.arange(800), np.arange(800, 1200)
     search = GridSearchCV(
         pipe,
