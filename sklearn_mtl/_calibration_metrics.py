@@ -57,6 +57,12 @@ def _checked(y_true, y_prob, sample_weight):
     return y_true[observed], y_prob[observed], weight
 
 
+def task_classes(model):
+    """The classes of each task of a fitted multi-task model, as a list even
+    for a single task (whose ``classes_`` is the array itself)."""
+    return [model.classes_] if model.n_tasks_ == 1 else list(model.classes_)
+
+
 def binary_labels(column, classes, name):
     """0/1 as float64 (1 for ``classes[1]``), NaN where unobserved."""
     missing = np.asarray(pd.isna(column), dtype=bool)

@@ -19,12 +19,18 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
-from sklearn.utils import _safe_indexing
+from sklearn.utils import _safe_indexing, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    _num_samples,
+    check_consistent_length,
+    check_is_fitted,
+    indexable,
+)
 
-from ._calibration_metrics import binary_labels
+from ._calibration_metrics import binary_labels, task_classes
 from ._pipeline import final_estimator
 from ._targets import align_task_columns
 from .inspection import predict_cvr, predict_proba_frame
@@ -155,7 +161,7 @@ class _FunnelSteps:
     @staticmethod
     def scores(calibrated, X):
         inner = calibrated._inner_estimator()
-        rates = predict_cvr(inner, X).reshape(_n_rows_of(X), -1)
+        rates = predict_cvr(inner, X).reshape(_num_samples(X), -1)
         first = _as_list(inner.predict_proba(X))[0][:, 1]
         return np.column_stack([first, rates])
 
@@ -175,10 +181,6 @@ def _as_list(proba):
 
 def _n_rows(proba):
     return len(next(p for p in proba if p is not None))
-
-
-def _n_rows_of(X):
-    return X.shape[0] if hasattr(X, "shape") else len(X)
 
 
 def _is_funnel(model):
@@ -312,22 +314,31 @@ class TaskCalibratedClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         self : object
             The fitted calibrated classifier.
         """
+        if y is None:
+            raise ValueError(
+                "TaskCalibratedClassifier requires y to be passed, but the target y is None: "
+                "pass the label matrix Y of the calibration rows."
+            )
+        check_consistent_length(X, y)
+        X, y = indexable(X, y)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X)
         if isinstance(self.estimator, FrozenEstimator):
             self.estimator_ = self.estimator
         else:
             train, held_out = train_test_split(
-                np.arange(_n_rows_of(X)), test_size=self.calibration_size,
+                np.arange(_num_samples(X)), test_size=self.calibration_size,
                 random_state=self.random_state,
             )
             weight = {} if sample_weight is None else {
-                "sample_weight": _safe_indexing(np.asarray(sample_weight), train)
+                "sample_weight": sample_weight[train]
             }
             self.estimator_ = clone(self.estimator).fit(
                 _safe_indexing(X, train), _safe_indexing(y, train), **weight
             )
             X, y = _safe_indexing(X, held_out), _safe_indexing(y, held_out)
             if sample_weight is not None:
-                sample_weight = _safe_indexing(np.asarray(sample_weight), held_out)
+                sample_weight = sample_weight[held_out]
         model = final_estimator(self._inner_estimator())
         check_is_fitted(model)
         if not hasattr(model, "task_names_"):
@@ -348,13 +359,10 @@ class TaskCalibratedClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
 
         names = [str(name) for name in self.task_names_]
         columns = align_task_columns(y, names)
-        labels = np.full((_n_rows_of(X), self.n_tasks_), np.nan)
+        labels = np.full((_num_samples(X), self.n_tasks_), np.nan)
         for t in self.binary_tasks_:
-            labels[:, t] = binary_labels(columns[t], self.classes_[t], names[t])
-        weight = (
-            np.ones(len(labels)) if sample_weight is None
-            else np.asarray(sample_weight, dtype=np.float64)
-        )
+            labels[:, t] = binary_labels(columns[t], task_classes(self)[t], names[t])
+        weight = np.ones(len(labels)) if sample_weight is None else sample_weight
         structure = self._structure()
         scores = structure.scores(self, X)
         self.calibrators_ = [None] * self.n_tasks_
@@ -392,6 +400,7 @@ class TaskCalibratedClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
             itself with a single task); each binary task's is
             ``[1 - p, p]`` with ``p`` calibrated.
         """
+        check_is_fitted(self)
         proba = self._model_proba(X)
         calibrated = self._calibrated(X)
         for t in self.binary_tasks_:
@@ -417,9 +426,9 @@ class TaskCalibratedClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         Y_pred = np.array(self.estimator_.predict(X), copy=True)
         Y_pred = Y_pred.reshape(len(Y_pred), -1)
         if self.binary_tasks_:
-            calibrated = self._calibrated(X)
+            calibrated, classes = self._calibrated(X), task_classes(self)
             for t in self.binary_tasks_:
-                Y_pred[:, t] = self.classes_[t][(calibrated[:, t] > 0.5).astype(np.intp)]
+                Y_pred[:, t] = classes[t][(calibrated[:, t] > 0.5).astype(np.intp)]
         return Y_pred[:, 0] if self.n_tasks_ == 1 else Y_pred
 
     def predict_proba_frame(self, X):
@@ -485,7 +494,7 @@ class TaskCalibratedClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         -------
         score : float
         """
-        Y_pred = self.predict(X).reshape(_n_rows_of(X), -1)
+        Y_pred = self.predict(X).reshape(_num_samples(X), -1)
         columns = align_task_columns(y, [str(name) for name in self.task_names_])
         scores = []
         for t, column in enumerate(columns):
@@ -527,7 +536,10 @@ class TaskCalibratedClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         return self._structure().end_to_end(self._calibrated_scores(X))
 
     def __sklearn_tags__(self):
+        # The labels and inputs it takes are the wrapped model's.
         tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        tags.target_tags.single_output = False
+        inner = get_tags(self.estimator)
+        tags.input_tags = inner.input_tags
+        tags.target_tags = inner.target_tags
+        tags.classifier_tags = inner.classifier_tags
         return tags

@@ -11,6 +11,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_mtl import (
     AITMClassifier,
@@ -281,3 +282,25 @@ def test_errors_name_the_problem(splits):
     calibrated = TaskCalibratedClassifier(FrozenEstimator(model)).fit(X_cal, Y_cal)
     with pytest.raises(ValueError, match="not the tasks"):
         calibrated.score(X_cal, Y_cal.rename(columns={"click": "view"}))
+
+
+# The checks' datasets are a few dozen rows: a quarter of them held out for
+# the calibrators may hold one class only, which cannot be calibrated.
+_TINY_HELD_OUT = "its held-out rows of the check's tiny data hold one class of a task"
+CALIBRATION_EXPECTED_FAILURES = {
+    "check_sample_weights_pandas_series": _TINY_HELD_OUT,
+    "check_sample_weights_not_an_array": _TINY_HELD_OUT,
+    "check_classifier_multioutput": _TINY_HELD_OUT,
+    "check_fit2d_1feature": _TINY_HELD_OUT,
+    "check_sample_weight_equivalence_on_dense_data": (
+        "repeated rows change which rows the random split holds out"
+    ),
+}
+
+
+@parametrize_with_checks(
+    [TaskCalibratedClassifier(SharedBottomClassifier(max_epochs=2, random_state=0), random_state=0)],
+    expected_failed_checks=lambda estimator: CALIBRATION_EXPECTED_FAILURES,
+)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)

@@ -2,7 +2,12 @@
 
 import numpy as np
 
-from .._calibration_metrics import binary_labels, calibration_bins, expected_calibration_error
+from .._calibration_metrics import (
+    binary_labels,
+    calibration_bins,
+    expected_calibration_error,
+    task_classes,
+)
 from .._pipeline import final_estimator
 from .._targets import align_task_columns, task_columns
 from ._display import _fitted_model, _get_axes
@@ -122,7 +127,7 @@ class ReliabilityDisplay:
         names = [str(task) for task in model.task_names_]
         columns = align_task_columns(Y, names)
         labels = np.column_stack(
-            [binary_labels(columns[t], model.classes_[t], names[t]) for t in binary]
+            [binary_labels(columns[t], task_classes(model)[t], names[t]) for t in binary]
         )
         return cls._from_labels(
             labels, frame.to_numpy(), [str(c) for c in frame.columns],
