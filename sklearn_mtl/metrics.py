@@ -10,6 +10,11 @@ scikit-learn's string scorers see ``Y`` as a multi-label target:
 NaN labels), ``"accuracy"`` counts the rows with every task right, and
 ``"neg_log_loss"`` pools the tasks into one number (with a warning): use
 ``task_scorers(..., metrics=("log_loss",), mean=True)`` instead.
+
+Calibration, per task: ``"ece"`` (expected calibration error over bins of
+equal mass), ``"ece_uniform"`` (bins of equal width) and ``"abs_log_ratio"``
+(``|log(mean predicted / observed rate)|``), all lower-is-better; see
+:func:`expected_calibration_error` and :func:`predicted_observed_ratio`.
 """
 
 from dataclasses import dataclass

@@ -13,6 +13,7 @@ from sklearn_mtl.datasets import make_funnel
 from sklearn_mtl.metrics import (
     TASK_METRICS,
     calibration_bins,
+    esmm_scorers,
     expected_calibration_error,
     make_task_scorer,
     predicted_observed_ratio,
@@ -192,3 +193,14 @@ def test_grid_search_over_a_pipeline_scores_ece_per_task():
         assert results["split0_test_neg_ece_mean"][i] == pytest.approx(-np.mean(eces))
     # Greater is better: the refit candidate has the lowest mean ECE.
     assert search.best_index_ == int(np.argmax(results["mean_test_neg_ece_mean"]))
+
+
+def test_esmm_scorers_score_the_cvr_calibration_on_clicked_rows(fitted_esmm, funnel):
+    X, Y = funnel.data, funnel.target
+    clicked = Y["click"].to_numpy() == 1
+    expected = expected_calibration_error(
+        Y["conversion"][clicked], fitted_esmm.predict_cvr(X)[clicked]
+    )
+    scorers = esmm_scorers(metrics=("ece",))
+    assert sorted(scorers) == ["neg_ece_ctcvr", "neg_ece_ctr", "neg_ece_cvr"]
+    assert scorers["neg_ece_cvr"](fitted_esmm, X, Y) == pytest.approx(-expected, abs=1e-5)
