@@ -355,6 +355,12 @@ class TaskCalibratedClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
             if hasattr(self.estimator_, name):
                 setattr(self, name, getattr(self.estimator_, name))
         self.binary_tasks_ = [t for t, kind in enumerate(self.task_types_) if kind == "binary"]
+        if not self.binary_tasks_:
+            raise ValueError(
+                f"TaskCalibratedClassifier calibrates binary tasks, but the model's tasks are "
+                f"{dict(zip(map(str, self.task_names_), self.task_types_))}; there is nothing "
+                "to calibrate."
+            )
         self.funnel_ = _is_funnel(model)
 
         names = [str(name) for name in self.task_names_]

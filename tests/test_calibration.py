@@ -279,6 +279,10 @@ def test_errors_name_the_problem(splits):
         TaskCalibratedClassifier(FrozenEstimator(model)).fit(X_cal, no_conversion)
     with pytest.raises(ValueError, match="Task 'click' has labels \\[7\\]"):
         TaskCalibratedClassifier(FrozenEstimator(model)).fit(X_cal, Y_cal.replace({1: 7}))
+    regression = SharedBottomClassifier(task_types=["regression"], **FAST_PARAMS)
+    regression.fit(X, X["num_0"].to_numpy())
+    with pytest.raises(ValueError, match="calibrates binary tasks.*'regression'"):
+        TaskCalibratedClassifier(FrozenEstimator(regression)).fit(X_cal, X_cal["num_0"])
     calibrated = TaskCalibratedClassifier(FrozenEstimator(model)).fit(X_cal, Y_cal)
     with pytest.raises(ValueError, match="not the tasks"):
         calibrated.score(X_cal, Y_cal.rename(columns={"click": "view"}))
@@ -304,3 +308,17 @@ CALIBRATION_EXPECTED_FAILURES = {
 )
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+def test_regression_tasks_pass_through(splits):
+    (X, Y), (X_cal, Y_cal), (X_test, _) = splits
+    spend = np.random.default_rng(0).normal(size=len(X) + len(X_cal))
+    model = SharedBottomClassifier(task_types=["binary", "binary", "regression"], **FAST_PARAMS)
+    model.fit(X, Y.assign(spend=spend[: len(X)]))
+    calibrated = TaskCalibratedClassifier(FrozenEstimator(model), method="sigmoid")
+    calibrated.fit(X_cal, Y_cal.assign(spend=spend[len(X):]))
+    assert calibrated.binary_tasks_ == [0, 1] and calibrated.calibrators_[2] is None
+    proba = calibrated.predict_proba(X_test)
+    assert proba[2] is None
+    np.testing.assert_allclose(calibrated.predict(X_test)[:, 2], model.predict(X_test)[:, 2])
+    assert list(calibrated.predict_proba_frame(X_test).columns) == ["click", "conversion"]
