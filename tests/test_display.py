@@ -256,5 +256,9 @@ def test_reliability_errors(funnel_2000, esmm_pipe):
         ReliabilityDisplay.from_estimator(StandardScaler().fit(X.select_dtypes("number")), X, Y)
     with pytest.raises(ValueError, match="one column per task"):
         ReliabilityDisplay.from_predictions(Y, np.zeros((len(Y), 3)))
+    with pytest.raises(ValueError, match="one column per task"):
+        ReliabilityDisplay.from_predictions(Y, np.zeros(7))
+    with pytest.raises(ValueError, match="Y must hold 0/1 labels.*'click'"):
+        ReliabilityDisplay.from_predictions(Y.replace({0: "no", 1: "yes"}), np.zeros(Y.shape))
     with pytest.raises(ValueError, match="y_prob must hold probabilities"):
         ReliabilityDisplay.from_predictions(Y, np.full((len(Y), 2), 2.0))

@@ -169,8 +169,16 @@ class ReliabilityDisplay:
             The display, with the figure drawn.
         """
         columns, names = task_columns(Y)
-        labels = np.column_stack([np.asarray(c, dtype=np.float64) for c in columns])
-        proba = np.asarray(proba, dtype=np.float64).reshape(len(labels), -1)
+        try:
+            labels = np.column_stack([np.asarray(c, dtype=np.float64) for c in columns])
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"Y must hold 0/1 labels (NaN where unobserved) for the tasks {names}; "
+                "encode the positive class as 1, or use from_estimator, which reads the "
+                "model's classes."
+            ) from None
+        proba = np.asarray(proba, dtype=np.float64)
+        proba = proba[:, None] if proba.ndim == 1 else proba
         if proba.shape != labels.shape:
             raise ValueError(
                 f"proba must have one column per task of Y, {labels.shape}; got {proba.shape}."
