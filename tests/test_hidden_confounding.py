@@ -86,3 +86,8 @@ def test_the_average_over_the_hidden_variable_matches_sampling():
     logits = logit(funnel.true_proba.to_numpy()) - 2.0 * funnel.latent[:, None]
     sampled = expit(logits[:, :, None] + 2.0 * u).mean(axis=-1)
     np.testing.assert_allclose(funnel.true_proba_given_x.to_numpy(), sampled, atol=3e-3)
+
+
+def test_a_negative_weight_is_rejected():
+    with pytest.raises(ValueError, match="hidden_confounding"):
+        make_funnel(10, hidden_confounding=-1.0)
