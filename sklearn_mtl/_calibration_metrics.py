@@ -245,4 +245,6 @@ def predicted_observed_ratio(y_true, y_prob, *, sample_weight=None):
 def abs_log_ratio(y_true, y_prob, sample_weight=None):
     """``|log(predicted_observed_ratio)|``: a factor of 2 too many or too few
     positives costs the same, ``log 2``."""
-    return float(np.abs(np.log(predicted_observed_ratio(y_true, y_prob, sample_weight=sample_weight))))
+    ratio = predicted_observed_ratio(y_true, y_prob, sample_weight=sample_weight)
+    with np.errstate(divide="ignore"):  # no predicted positives: infinitely far
+        return float(np.abs(np.log(ratio)))

@@ -187,7 +187,9 @@ def test_nan_labels_are_left_out_of_their_task(splits):
         X_cal[~unobserved], Y_cal[~unobserved]
     )
     on_all = TaskCalibratedClassifier(FrozenEstimator(model)).fit(X_cal, Y_cal)
-    temperature = [[c.temperature_ for c in m.calibrators_] for m in (calibrated, on_observed, on_all)]
+    temperature = [
+        [c.temperature_ for c in m.calibrators_] for m in (calibrated, on_observed, on_all)
+    ]
     assert temperature[0][1] == pytest.approx(temperature[1][1], rel=1e-6)
     assert temperature[0][0] == pytest.approx(temperature[2][0], rel=1e-6)
 
@@ -303,7 +305,11 @@ CALIBRATION_EXPECTED_FAILURES = {
 
 
 @parametrize_with_checks(
-    [TaskCalibratedClassifier(SharedBottomClassifier(max_epochs=2, random_state=0), random_state=0)],
+    [
+        TaskCalibratedClassifier(
+            SharedBottomClassifier(max_epochs=2, random_state=0), random_state=0
+        )
+    ],
     expected_failed_checks=lambda estimator: CALIBRATION_EXPECTED_FAILURES,
 )
 def test_sklearn_compatible(estimator, check):

@@ -70,7 +70,9 @@ def test_nan_labels_are_left_out():
         assert expected_calibration_error(y, p, n_bins=3, strategy=strategy) == pytest.approx(
             expected_calibration_error(y[kept], p[kept], n_bins=3, strategy=strategy)
         )
-    assert predicted_observed_ratio(y, p) == pytest.approx(predicted_observed_ratio(y[kept], p[kept]))
+    assert predicted_observed_ratio(y, p) == pytest.approx(
+        predicted_observed_ratio(y[kept], p[kept])
+    )
     assert np.isnan(expected_calibration_error([np.nan], [0.5]))
 
 
