@@ -35,3 +35,17 @@ def fitted_parts(estimator):
         model.net_.module_,
         model._dtype,
     )
+
+
+FittedTasks = namedtuple("FittedTasks", ["model", "targets"])
+FittedTasks.__doc__ = """The tasks of a fitted estimator (or of a wrapper that scores like
+one, such as a calibrated model): ``model`` gives ``task_names_`` and
+``task_types_``, ``targets`` one fitted task target per task."""
+
+
+def fitted_tasks(estimator):
+    """The :class:`FittedTasks` of a fitted estimator, or of a fitted Pipeline's
+    final estimator; what the scorers need of it."""
+    model = final_estimator(estimator)
+    check_is_fitted(model)
+    return FittedTasks(model, list(model._task_targets))

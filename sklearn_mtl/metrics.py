@@ -10,9 +10,15 @@ scikit-learn's string scorers see ``Y`` as a multi-label target:
 NaN labels), ``"accuracy"`` counts the rows with every task right, and
 ``"neg_log_loss"`` pools the tasks into one number (with a warning): use
 ``task_scorers(..., metrics=("log_loss",), mean=True)`` instead.
+
+Calibration, per task: ``"ece"`` (expected calibration error over bins of
+equal mass), ``"ece_uniform"`` (bins of equal width) and ``"abs_log_ratio"``
+(``|log(mean predicted / observed rate)|``), all lower-is-better; see
+:func:`expected_calibration_error` and :func:`predicted_observed_ratio`.
 """
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from sklearn.metrics import (
@@ -25,18 +31,27 @@ from sklearn.metrics import (
 )
 from sklearn.metrics._scorer import _BaseScorer
 
-from ._fitted import fitted_parts
+from ._calibration_metrics import (
+    abs_log_ratio,
+    calibration_bins,
+    expected_calibration_error,
+    predicted_observed_ratio,
+)
+from ._fitted import fitted_tasks
 from ._targets import task_columns
 
 __all__ = [
     "TASK_METRICS",
     "MeanTaskScorer",
     "TaskScorer",
+    "calibration_bins",
     "conditional_proba",
     "esmm_scorers",
+    "expected_calibration_error",
     "make_mean_task_scorer",
     "make_task_scorer",
     "per_task_scores",
+    "predicted_observed_ratio",
     "score_task_given",
     "task_scorers",
 ]
@@ -93,6 +108,19 @@ TASK_METRICS = {
         average_precision_score, greater_is_better=True, needs_both_classes=True
     ),
     "log_loss": TaskMetric(_binary_log_loss, greater_is_better=False, needs_both_classes=False),
+    # Calibration: 10 bins of equal mass (or of equal width), and how far the
+    # mean prediction is from the observed rate; see sklearn_mtl.calibration.
+    "ece": TaskMetric(
+        partial(expected_calibration_error, strategy="quantile"),
+        greater_is_better=False,
+        needs_both_classes=False,
+    ),
+    "ece_uniform": TaskMetric(
+        partial(expected_calibration_error, strategy="uniform"),
+        greater_is_better=False,
+        needs_both_classes=False,
+    ),
+    "abs_log_ratio": TaskMetric(abs_log_ratio, greater_is_better=False, needs_both_classes=False),
     "log_loss_multiclass": TaskMetric(
         _multiclass_log_loss, False, needs_both_classes=False, task_type="multiclass"
     ),
@@ -340,7 +368,7 @@ class TaskScorer(_BaseScorer):
         # scikit-learn's multi-metric scoring passes its prediction cache as
         # method_caller; it assumes single-output predict_proba, so it is not used.
         predictions = _Predictions(estimator, X)
-        return self._task_score(fitted_parts(estimator), predictions, y_true, sample_weight)
+        return self._task_score(fitted_tasks(estimator), predictions, y_true, sample_weight)
 
     def _task_score(self, parts, predictions, Y, sample_weight):
         # A Pipeline predicts through its steps but its final step knows the tasks.
@@ -405,7 +433,7 @@ class MeanTaskScorer(TaskScorer):
         self.tasks = tasks
 
     def _score(self, method_caller, estimator, X, y_true, sample_weight=None):
-        parts = fitted_parts(estimator)
+        parts = fitted_tasks(estimator)
         model = parts.model
         tasks = self.tasks
         if tasks is None:

@@ -40,7 +40,8 @@ SITES = {
         page=_one_page_per_object,
         modules=[
             "sklearn.base", "sklearn.calibration", "sklearn.compose", "sklearn.ensemble",
-            "sklearn.exceptions", "sklearn.impute", "sklearn.inspection", "sklearn.linear_model",
+            "sklearn.exceptions", "sklearn.frozen", "sklearn.impute", "sklearn.inspection",
+            "sklearn.isotonic", "sklearn.linear_model",
             "sklearn.metrics", "sklearn.model_selection", "sklearn.multioutput",
             "sklearn.neural_network", "sklearn.pipeline", "sklearn.preprocessing",
             "sklearn.utils",

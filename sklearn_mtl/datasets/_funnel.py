@@ -42,6 +42,16 @@ def _step_parameters(rng, n_steps, n_categorical, n_categories, n_numeric, signa
     return effects * np.sqrt(n_categories), theta[:, n_effects:]
 
 
+def _average_over_latent(logits, weight, n_nodes=40):
+    """``E[sigmoid(logits + weight u)]`` over a standard normal ``u``, by
+    Gauss-Hermite quadrature (exact to ~1e-10 for weights up to about 3)."""
+    if weight == 0:
+        return expit(logits)
+    nodes, node_weights = np.polynomial.hermite.hermgauss(n_nodes)
+    shifted = expit(logits[..., None] + weight * np.sqrt(2.0) * nodes)
+    return shifted @ (node_weights / np.sqrt(np.pi))
+
+
 @validate_params(
     {
         "n_samples": [Interval(Integral, 1, None, closed="left")],
@@ -52,6 +62,7 @@ def _step_parameters(rng, n_steps, n_categorical, n_categories, n_numeric, signa
         "base_rates": ["array-like", None],
         "selection_bias": [Interval(Real, 0, 1, closed="both")],
         "signal": [Interval(Real, 0, None, closed="left")],
+        "hidden_confounding": [Interval(Real, 0, None, closed="left")],
         "random_state": ["random_state"],
         "return_X_y": ["boolean"],
     },
@@ -67,6 +78,7 @@ def make_funnel(
     base_rates=None,
     selection_bias=0.5,
     signal=2.0,
+    hidden_confounding=0.0,
     random_state=None,
     return_X_y=False,
 ):
@@ -89,6 +101,16 @@ def make_funnel(
     a CVR model trained on clicked rows only sees few of the impressions
     that rank low on clicks, where it must still predict (the sample
     selection bias of ESMM's paper).
+
+    With ``hidden_confounding = c > 0`` every step's logit also gets
+    ``c u``, where ``u`` is a standard normal variable drawn per impression
+    and left out of ``X`` (e.g. the user's intent that day). Clicks then
+    select impressions of high ``u``, which convert more: the labels are
+    missing not at random given ``X``. Among the clicked rows the
+    conversion rate is higher than the conversion rate given ``X`` averaged
+    over the impressions (``true_proba_given_x``), and no function of ``X``
+    can tell, since the gap is there for every ``x``: a model of the
+    clicked rows over-predicts CVR on the whole space.
 
     Parameters
     ----------
@@ -115,6 +137,10 @@ def make_funnel(
     signal : float, default=2.0
         Standard deviation of each step's feature score: how predictable
         the steps are.
+    hidden_confounding : float, default=0.0
+        Weight ``c`` of the hidden variable ``u`` in every step's logit;
+        0 draws no hidden variable (and leaves every output as without
+        the option).
     random_state : int, RandomState instance or None, default=None
         Seeds the effects, the features and the labels.
     return_X_y : bool, default=False
@@ -130,7 +156,14 @@ def make_funnel(
         columns, each step's true probability given the previous step, for
         every row (the click's is the true pCTR, the conversion's the true
         pCVR for two steps), whether or not the row reached the previous
-        step; ``feature_names``, ``target_names``, ``categorical_features``.
+        step, given the features and the hidden variable;
+        ``true_proba_given_x``: the same probabilities averaged over the
+        hidden variable, the best a model of ``X`` alone can predict for a
+        random impression (the click's is ``P(click | x)``; a later step's
+        the rate it would have over all impressions with features ``x`` had
+        they reached the previous step); ``latent``: the hidden variable
+        per row (zeros when ``hidden_confounding=0``);
+        ``feature_names``, ``target_names``, ``categorical_features``.
     (X, Y) : tuple of DataFrame
         With ``return_X_y=True``.
 
@@ -144,6 +177,11 @@ def make_funnel(
     True
     >>> funnel.true_proba.shape
     (1000, 2)
+    >>> biased = make_funnel(n_samples=20_000, hidden_confounding=1.5, random_state=0)
+    >>> clicked = biased.target["click"] == 1
+    >>> cvr = biased.target["conversion"][clicked].mean()
+    >>> bool(cvr > biased.true_proba_given_x["conversion"][clicked].mean() + 0.05)
+    True
     >>> X, Y = make_funnel(n_samples=10, n_steps=3, random_state=0, return_X_y=True)
     >>> list(Y.columns)
     ['click', 'step_2', 'conversion']
@@ -174,7 +212,13 @@ def make_funnel(
     rho = selection_bias
     logits = np.sqrt(1.0 - rho**2) * scores + rho * scores[:, :1]
     logits[:, 0] = scores[:, 0]
-    true_proba = expit(logit(rates) + logits)
+    logits += logit(rates)
+    # Drawn only when used, so that the default draws the same numbers as before.
+    latent = (
+        rng.standard_normal(n_samples) if hidden_confounding > 0 else np.zeros(n_samples)
+    )
+    true_proba = expit(logits + hidden_confounding * latent[:, None])
+    true_proba_given_x = _average_over_latent(logits, hidden_confounding)
     # A step happens only if the previous one did: the running product.
     labels = np.logical_and.accumulate(rng.random_sample(true_proba.shape) < true_proba, axis=1)
 
@@ -198,6 +242,8 @@ def make_funnel(
         data=X,
         target=Y,
         true_proba=pd.DataFrame(true_proba, columns=steps),
+        true_proba_given_x=pd.DataFrame(true_proba_given_x, columns=steps),
+        latent=latent,
         feature_names=categorical_names + numeric_names,
         target_names=steps,
         categorical_features=categorical_names,
