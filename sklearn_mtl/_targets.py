@@ -375,13 +375,19 @@ def check_task_types(task_types, task_names):
 
 
 def check_funnel(Y, names, *, n_tasks=None, model):
-    """Check that encoded labels form a funnel: each step's positives are
-    among the previous step's positives (a conversion needs a click).
+    """Check that encoded labels form a funnel, and fill the steps known not reached.
+
+    Each step's positives must be among the previous step's positives (a
+    conversion needs a click). A step that is NaN on a row whose previous
+    step is 0 is known to be 0 (no conversion without a click) and is set
+    to 0 in place, so that the end-to-end step trains on every impression;
+    NaN after a 1, or NaN in the first step, stays unobserved.
 
     Parameters
     ----------
     Y : ndarray of shape (n_samples, n_tasks)
         Encoded labels, 0/1 with NaN where unobserved; NaN never violates.
+        Modified in place.
     names : sequence of str
         Task names, in funnel order.
     n_tasks : int, default=None
@@ -404,3 +410,5 @@ def check_funnel(Y, names, *, n_tasks=None, model):
                 f"subset of the previous step's (e.g. no conversion without a click); "
                 "fix or drop those rows, or put the columns in funnel order."
             )
+        # Step by step, so that a step filled with 0 fills the next one in turn.
+        Y[np.isnan(Y[:, t]) & (Y[:, t - 1] == 0), t] = 0
