@@ -774,7 +774,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         return columns
 
     def _check_X(self, X, *, reset):
-        check_container(X)
+        X = check_container(X)
         if sp.issparse(X):
             raise TypeError(
                 "Sparse input is not supported: densify it first (.toarray()), or use "

@@ -13,6 +13,8 @@ import pandas as pd
 from sklearn.metrics import r2_score
 from sklearn.utils.multiclass import type_of_target
 
+from ._data._validation import as_pandas
+
 
 def task_columns(Y):
     """Split ``Y`` into per-task label columns and their names.
@@ -20,13 +22,15 @@ def task_columns(Y):
     Parameters
     ----------
     Y : array-like of shape (n_samples,) or (n_samples, n_tasks)
-        Labels; a DataFrame's (or Series') names become the task names.
+        Labels; a DataFrame's (or Series') names become the task names,
+        pandas or polars.
 
     Returns
     -------
     columns : list of ndarray
     names : list of str
     """
+    Y = as_pandas(Y)
     if isinstance(Y, pd.DataFrame):
         names = [str(c) for c in Y.columns]
         duplicated = sorted({n for n in names if names.count(n) > 1})
@@ -66,6 +70,7 @@ def align_task_columns(Y, task_names):
     ValueError
         If ``Y``'s names are not the fitted task names.
     """
+    Y = as_pandas(Y)
     columns, names = task_columns(Y)
     unnamed = [f"task_{t}" for t in range(len(task_names))]
     if not _is_named(Y) or task_names in (unnamed, names) or len(names) != len(task_names):
