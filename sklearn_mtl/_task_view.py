@@ -136,7 +136,7 @@ class TaskView(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Input of ``estimator``.
+            Input of ``estimator``: for a Pipeline, its raw input.
 
         Returns
         -------
@@ -154,7 +154,7 @@ class TaskView(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Input of ``estimator``.
+            The same input as :meth:`predict_proba`.
 
         Returns
         -------

@@ -1,15 +1,19 @@
 """A ColumnTransformer step's name never changes how its columns are encoded."""
 
+import re
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.compose import ColumnTransformer, make_column_selector
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder, StandardScaler
 
 from sklearn_mtl import SharedBottomClassifier
+from sklearn_mtl._data import check_category_codes
 from sklearn_mtl.datasets import load_census_income
 from sklearn_mtl.preprocessing import CategoricalPassthrough
 
@@ -100,3 +104,35 @@ def test_a_step_of_whole_number_quantities_is_not_codes_unless_all_its_columns_a
     # Alone in its step, a count cannot be told from codes: it is named.
     (message,) = fit([("keep", "passthrough", ["children"]), ("rest", "passthrough", ["income"])])
     assert "'keep__children'" in message
+
+
+#: Step names as a ColumnTransformer allows them: no "__" inside.
+_STEP_NAMES = st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,8}", fullmatch=True).filter(lambda s: "__" not in s and not s.endswith("_"))
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    names=st.lists(_STEP_NAMES, min_size=2, max_size=2, unique=True),
+    coded_first=st.booleans(),
+    n_codes=st.integers(1, 4),
+    seed=st.integers(0, 1000),
+)
+def test_which_columns_are_called_codes_does_not_depend_on_step_names(names, coded_first, n_codes, seed):
+    rng = np.random.RandomState(seed)
+    codes = {f"c{j}": rng.permutation(np.arange(40) % (j + 3)).astype(float) for j in range(n_codes)}
+    numbers = {"age": rng.randint(0, 40, 40).astype(float), "income": rng.normal(size=40)}
+    blocks = [codes, numbers] if coded_first else [numbers, codes]
+
+    def suspects(step_names):
+        X = pd.DataFrame(
+            {f"{step}__{column}": values for step, block in zip(step_names, blocks) for column, values in block.items()}
+        )
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            check_category_codes(X, np.zeros(X.shape[1], dtype=bool), np.asarray(X.columns))
+        (message,) = [str(w.message) for w in record]
+        return sorted(re.findall(r"'[^']*__(c\d)'", message.split("]")[0]))
+
+    expected = sorted(codes)
+    assert suspects(names) == expected
+    assert suspects(["cat", "num"]) == expected
