@@ -163,6 +163,25 @@ class TaskView(ClassifierMixin, BaseEstimator):
         """
         return self.classes_[(self.predict_proba(X)[:, 1] > 0.5).astype(np.intp)]
 
+    def score(self, X, y, sample_weight=None):
+        """Accuracy of :meth:`predict` against the task's labels.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Input of ``estimator``, rows where the task is observed.
+        y : array-like of shape (n_samples,)
+            The task's label column, no NaN.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Row weights.
+
+        Returns
+        -------
+        score : float
+        """
+        # Documented here: the inherited docstring links a label of scikit-learn's own docs.
+        return super().score(X, y, sample_weight=sample_weight)
+
     def __sklearn_is_fitted__(self):
         try:
             self._model()
