@@ -7,19 +7,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from sklearn.base import BaseEstimator
 from sklearn.utils import get_tags
 
+from sklearn_mtl._base import BaseMultiTaskClassifier
 from sklearn_mtl._discovery import public_objects
 from sklearn_mtl._targets import check_funnel
 from sklearn_mtl.datasets import make_funnel
 
-#: Every public funnel model: an estimator that refuses a single-output y.
+#: Every public funnel model: a multi-task model that refuses a single-output y.
 FUNNEL_MODELS = [
     obj
     for _, _, obj in public_objects()
     if inspect.isclass(obj)
-    and issubclass(obj, BaseEstimator)
+    and issubclass(obj, BaseMultiTaskClassifier)
     and not get_tags(obj()).target_tags.single_output
 ]
 
