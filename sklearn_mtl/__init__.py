@@ -1,6 +1,7 @@
 """Multi-task deep learning estimators with a scikit-learn API."""
 
 from ._data import ChunkedData
+from ._task_view import TaskView
 from .models import (
     AITMClassifier,
     ESCM2Classifier,
@@ -22,4 +23,5 @@ __all__ = [
     "PLEClassifier",
     "SharedBottomClassifier",
     "SingleTaskClassifier",
+    "TaskView",
 ]

@@ -6,6 +6,7 @@ change of the estimator's internals is mirrored here and nowhere else.
 
 from collections import namedtuple
 
+from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ._pipeline import final_estimator
@@ -47,5 +48,6 @@ def fitted_tasks(estimator):
     """The :class:`FittedTasks` of a fitted estimator, or of a fitted Pipeline's
     final estimator; what the scorers need of it."""
     model = final_estimator(estimator)
-    check_is_fitted(model)
+    if isinstance(model, BaseEstimator):  # a scorer also takes plain prediction stand-ins
+        check_is_fitted(model)
     return FittedTasks(model, list(model._task_targets))

@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.multiclass import type_of_target
 
+from ._data._validation import as_pandas
+
 
 def task_columns(Y):
     """Split ``Y`` into per-task label columns and their names.
@@ -19,13 +21,15 @@ def task_columns(Y):
     Parameters
     ----------
     Y : array-like of shape (n_samples,) or (n_samples, n_tasks)
-        Labels; a DataFrame's (or Series') names become the task names.
+        Labels; a DataFrame's (or Series') names become the task names,
+        pandas or polars.
 
     Returns
     -------
     columns : list of ndarray
     names : list of str
     """
+    Y = as_pandas(Y)
     if isinstance(Y, pd.DataFrame):
         names = [str(c) for c in Y.columns]
         duplicated = sorted({n for n in names if names.count(n) > 1})
@@ -65,6 +69,7 @@ def align_task_columns(Y, task_names):
     ValueError
         If ``Y``'s names are not the fitted task names.
     """
+    Y = as_pandas(Y)
     columns, names = task_columns(Y)
     unnamed = [f"task_{t}" for t in range(len(task_names))]
     if not _is_named(Y) or task_names in (unnamed, names) or len(names) != len(task_names):
@@ -368,13 +373,19 @@ def check_task_types(task_types, task_names):
 
 
 def check_funnel(Y, names, *, n_tasks=None, model):
-    """Check that encoded labels form a funnel: each step's positives are
-    among the previous step's positives (a conversion needs a click).
+    """Check that encoded labels form a funnel, and fill the steps known not reached.
+
+    Each step's positives must be among the previous step's positives (a
+    conversion needs a click). A step that is NaN on a row whose previous
+    step is 0 is known to be 0 (no conversion without a click) and is set
+    to 0 in place, so that the end-to-end step trains on every impression;
+    NaN after a 1, or NaN in the first step, stays unobserved.
 
     Parameters
     ----------
     Y : ndarray of shape (n_samples, n_tasks)
         Encoded labels, 0/1 with NaN where unobserved; NaN never violates.
+        Modified in place.
     names : sequence of str
         Task names, in funnel order.
     n_tasks : int, default=None
@@ -397,3 +408,5 @@ def check_funnel(Y, names, *, n_tasks=None, model):
                 f"subset of the previous step's (e.g. no conversion without a click); "
                 "fix or drop those rows, or put the columns in funnel order."
             )
+        # Step by step, so that a step filled with 0 fills the next one in turn.
+        Y[np.isnan(Y[:, t]) & (Y[:, t - 1] == 0), t] = 0

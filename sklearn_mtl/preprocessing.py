@@ -10,6 +10,8 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils._set_output import _get_output_config
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._data._validation import as_pandas
+
 
 __all__ = ["CategoricalPassthrough"]
 
@@ -38,6 +40,24 @@ def _observed_categories(values):
     except TypeError:  # mixed types cannot be ordered
         return np.asarray(categories, dtype=object)
 
+def _polars_enums(columns):
+    """pandas Categoricals as a polars frame of ``pl.Enum`` columns.
+
+    An Enum keeps the fitted categories as the column's vocabulary, as the
+    pandas dtype does (a ``pl.Categorical`` would keep only those present);
+    Enum categories are strings, so other categories travel as their ``str``.
+    """
+    import polars as pl
+
+    frame = {}
+    for name, values in columns.items():
+        categories = [str(c) for c in values.categories]
+        strings = np.asarray(values.categories.astype(str), dtype=object)[values.codes]
+        strings[values.codes < 0] = None
+        frame[name] = pl.Series(name, strings, dtype=pl.Enum(categories))
+    return pl.DataFrame(frame)
+
+
 class CategoricalPassthrough(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Pass columns through as pandas ``category`` columns with the categories seen in fit.
 
@@ -50,9 +70,11 @@ class CategoricalPassthrough(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
     a value that is not one of them becomes a missing value, which the
     models map to their reserved unknown/missing code.
 
-    Only pandas can carry the ``category`` dtype through a
+    Only a data frame can carry the ``category`` dtype through a
     ``ColumnTransformer``: give the ``ColumnTransformer`` (or this
-    transformer) ``set_output(transform="pandas")``. Without it, ``fit``
+    transformer) ``set_output(transform="pandas")``, or ``"polars"``, with
+    which the columns come out as ``pl.Enum`` of the fitted categories (as
+    strings). Without it, ``fit``
     warns, since the ``ColumnTransformer`` would stack the categories into
     a NumPy array of plain values.
 
@@ -139,11 +161,11 @@ class CategoricalPassthrough(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
                         f"The categories given for column {name} must be unique and "
                         f"not missing, got {categories.tolist()}."
                     )
-        if _get_output_config("transform", self)["dense"] != "pandas":
+        if _get_output_config("transform", self)["dense"] not in ("pandas", "polars"):
             warnings.warn(
                 "CategoricalPassthrough returns pandas 'category' columns, but its output "
-                "is not configured as pandas: inside a ColumnTransformer the categories "
-                "would be stacked into a NumPy array of plain values. Call "
+                "is not configured as pandas (or polars): inside a ColumnTransformer the "
+                "categories would be stacked into a NumPy array of plain values. Call "
                 "set_output(transform='pandas') on the ColumnTransformer (or on this "
                 "transformer).",
                 UserWarning,
@@ -185,12 +207,15 @@ class CategoricalPassthrough(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
                     stacklevel=2,
                 )
             out[name] = pd.Categorical.from_codes(codes, dtype=dtype)
+        if _get_output_config("transform", self)["dense"] == "polars":
+            return _polars_enums(out)
         return pd.DataFrame(out, index=index)
 
     def _names(self):
         return [repr(name) for name in self.get_feature_names_out()]
 
     def _columns(self, X, *, reset):
+        X = as_pandas(X)
         if isinstance(X, pd.DataFrame):
             validate_data(self, X, reset=reset, skip_check_array=True)
             return [X.iloc[:, j].to_numpy() for j in range(X.shape[1])], X.index

@@ -12,12 +12,6 @@ from ._encoding import _column
 # column "<transformer name>__<column>", and forbids "__" in transformer names.
 _PREFIX_SEPARATOR = "__"
 
-# Transformer names that say "this step encodes categories": the names
-# make_column_transformer derives from the class (``ordinalencoder``) and the
-# usual hand-written ones (``cat``, ``categorical``, ``ord``, ``encoder``...).
-_ENCODER_WORDS = frozenset({"cat", "cats", "ord", "enc"})
-_ENCODER_STEMS = ("categ", "ordinal", "encod")
-
 
 def resolve_categorical_mask(X, categorical_features, feature_names):
     """Boolean mask of the categorical columns, as in HistGradientBoosting.
@@ -130,45 +124,71 @@ def _position(name, feature_names):
     return None
 
 
-def _is_encoder_prefix(name):
-    prefix, separator, _ = str(name).partition(_PREFIX_SEPARATOR)
-    if not separator:
-        return False
-    words = re.findall(r"[a-z]+", prefix.lower())
-    return any(
-        word in _ENCODER_WORDS or word.startswith(_ENCODER_STEMS) or word.endswith("encoder")
-        for word in words
-    )
+def _transformer_blocks(feature_names):
+    """Positions of the columns each ColumnTransformer step output, step by step.
+
+    A ColumnTransformer stacks each transformer's output side by side, every
+    column named ``<step>__<column>``: a run of columns sharing a prefix is
+    one step's output. The prefix only tells the steps apart; what it says
+    is never read. Columns without a prefix belong to no step.
+    """
+    blocks = {}
+    for j, name in enumerate(feature_names):
+        prefix, separator, _ = str(name).partition(_PREFIX_SEPARATOR)
+        if separator:
+            blocks.setdefault(prefix, []).append(j)
+    return list(blocks.values())
 
 
-def _looks_like_codes(values):
+def _code_range(values):
+    """``(low, high)`` of a column of category codes, None if it cannot be one.
+
+    Codes are numeric, not boolean, and their finite values are every whole
+    number from -1 (a usual unknown or missing value) or 0 up to the
+    highest: an encoder numbers all categories it learned, and ``fit`` sees
+    the data the encoder learned from.
+    """
     values = pd.Series(values, copy=False)
     if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-        return False
+        return None
     finite = values.to_numpy(dtype=np.float64, na_value=np.nan)
     finite = finite[np.isfinite(finite)]
-    # Codes are whole numbers from -1 (a usual unknown_value) up; 0/1 columns
-    # (one-hot indicators, or a two-category code) are as good numeric as coded.
-    return (
-        finite.size > 0
-        and np.array_equal(finite, np.round(finite))
-        and finite.min() >= -1
-        and finite.max() >= 2
-    )
+    if finite.size == 0 or not np.array_equal(finite, np.round(finite)):
+        return None
+    low, high = finite.min(), finite.max()
+    if low not in (-1, 0) or np.unique(finite).size != high - low + 1:
+        return None
+    return low, high
+
+
+def _suspected_codes(X, is_categorical, feature_names):
+    """Columns that one step of a ColumnTransformer output as category codes.
+
+    A step is judged by all its undeclared columns at once, so that a
+    whole-number quantity passed through next to other numbers is not taken
+    for codes; its columns 0/1 (one-hot indicators, two-category codes) work
+    as numbers and are not reported.
+    """
+    suspects = []
+    for block in _transformer_blocks(feature_names):
+        undeclared = [j for j in block if not is_categorical[j]]
+        ranges = [_code_range(_column(X, j)) for j in undeclared]
+        if undeclared and all(ranges):
+            suspects += [j for j, (_, high) in zip(undeclared, ranges) if high >= 2]
+    return suspects
 
 
 def check_category_codes(X, is_categorical, feature_names):
     """Warn about category codes that would be treated as numbers.
 
-    A column triggers this when all of the following hold: ``X`` has column
-    names; the column is not declared categorical; its name has the form
-    ``<transformer>__<column>`` that a ColumnTransformer gives with
-    ``verbose_feature_names_out=True``, where the transformer name says it
-    encodes categories (one of its words is ``cat``, ``cats``, ``ord`` or
-    ``enc``, starts with ``categ``, ``ordinal`` or ``encod``, or ends with
-    ``encoder``, e.g. ``ordinalencoder``, ``cat``, ``categorical``); and its
-    values are whole numbers from -1 up with at least one of 2 or more (so
-    that one-hot indicators do not trigger it). Such a column holding NaN
+    A column triggers this when ``X`` has column names of the form
+    ``<step>__<column>`` that a ColumnTransformer gives with
+    ``verbose_feature_names_out=True``, every column of its step that is not
+    declared categorical holds category codes (whole numbers, every one from
+    -1 or 0 up to the highest: what ``OrdinalEncoder`` outputs), and the
+    column itself holds a code of 2 or more (so that one-hot indicators do
+    not trigger it). The step's name plays no part: ``"ids"`` and ``"cat"``
+    are judged alike. Such a column holding NaN
     (``OrdinalEncoder(encoded_missing_value=np.nan)``) is an error instead.
 
     Parameters
@@ -187,13 +207,7 @@ def check_category_codes(X, is_categorical, feature_names):
     """
     if feature_names is None:
         return
-    suspects = [
-        j
-        for j, name in enumerate(feature_names)
-        if not is_categorical[j]
-        and _is_encoder_prefix(name)
-        and _looks_like_codes(_column(X, j))
-    ]
+    suspects = _suspected_codes(X, is_categorical, feature_names)
     if not suspects:
         return
     names = [str(feature_names[j]) for j in suspects]
@@ -216,11 +230,13 @@ def check_category_codes(X, is_categorical, feature_names):
         )
     warnings.warn(
         f"Columns {names} look like category codes from an encoder in a ColumnTransformer "
-        "(whole numbers in columns named '<encoder>__<column>') but are not declared "
-        "categorical, so they are standardized and used as numbers, which loses their "
-        f"meaning. To embed them as categories, {declare}; or keep the categories "
-        "categorical with sklearn_mtl.preprocessing.CategoricalPassthrough in place of "
-        "the encoder. To treat them as numbers on purpose, rename the transformer.",
+        "(every column of their step holds the whole numbers 0, 1, 2, ... up to its "
+        "highest) but are not declared categorical, so they are standardized and used as "
+        f"numbers, which loses their meaning. To embed them as categories, {declare}; or "
+        "keep the categories categorical with sklearn_mtl.preprocessing."
+        "CategoricalPassthrough in place of the encoder. If they are quantities, ignore "
+        "this warning "
+        "(warnings.filterwarnings('ignore', 'Columns .* look like category codes')).",
         UserWarning,
         stacklevel=4,
     )

@@ -35,7 +35,7 @@ AUTO_EARLY_STOPPING_MIN_SAMPLES = 10_000
 def check_features(model, X, *, reset):
     """``X`` checked as ``model`` takes it; on ``reset`` (a first fit) it
     also sets which columns are categorical."""
-    check_container(X)
+    X = check_container(X)
     if sp.issparse(X):
         raise TypeError(
             "Sparse input is not supported: densify it first (.toarray()), or use "

@@ -2,17 +2,21 @@
 
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 
 from ._chunks import ChunkedData
 
 
 def check_container(X):
-    """Reject containers whose rows or columns would be misread.
+    """Reject containers whose rows or columns would be misread; X as read.
 
     A list of dicts (records) has no column order for NumPy; duplicate
-    column names make a column ambiguous.
+    column names make a column ambiguous. A polars DataFrame comes back as
+    the pandas one of :func:`as_pandas`, so that everything after this
+    reads one kind of frame.
     """
+    X = as_pandas(X)
     if isinstance(X, ChunkedData):
         raise TypeError(
             "ChunkedData is for fit only; predict or partial_fit chunk by chunk, e.g. "
@@ -30,3 +34,58 @@ def check_container(X):
             f"X has duplicate column names {duplicated}: each column must have its own "
             "name (rename or drop the duplicates)."
         )
+    return X
+
+
+def _is_polars(obj):
+    # The class's module, not an import: polars is optional.
+    return type(obj).__module__.partition(".")[0] == "polars"
+
+
+def as_pandas(data):
+    """A polars DataFrame or Series as pandas, with the same names; anything else as is.
+
+    ``pl.Categorical`` and ``pl.Enum`` become pandas ``category`` (an Enum
+    keeps its declared categories, a Categorical gets those present), a
+    ``pl.List`` or ``pl.Array`` column an object column of lists (missing
+    rows None), other columns their NumPy values (nulls as NaN or None).
+    Needs no pyarrow.
+
+    Parameters
+    ----------
+    data : object
+        ``X``, ``Y`` or a label column.
+
+    Returns
+    -------
+    object
+        A pandas DataFrame or Series for polars input, ``data`` otherwise.
+    """
+    if not _is_polars(data):
+        return data
+    import polars as pl
+
+    if isinstance(data, pl.LazyFrame):
+        raise TypeError(
+            "X or Y is a polars LazyFrame, which holds no rows yet; collect it first: "
+            "frame.collect()."
+        )
+    if isinstance(data, pl.Series):
+        return pd.Series(_pandas_values(data), name=data.name or None)
+    if isinstance(data, pl.DataFrame):
+        return pd.DataFrame({name: _pandas_values(data[name]) for name in data.columns})
+    return data
+
+
+def _pandas_values(series):
+    import polars as pl
+
+    dtype = series.dtype
+    if isinstance(dtype, pl.Enum):
+        codes = series.to_physical().fill_null(-1).to_numpy().astype(np.int64)
+        return pd.Categorical.from_codes(codes, categories=dtype.categories.to_list())
+    if isinstance(dtype, pl.Categorical):
+        return pd.Categorical(series.cast(pl.String).to_numpy())
+    if isinstance(dtype, (pl.List, pl.Array)):
+        return pd.Series(series.to_list(), dtype=object).to_numpy()
+    return series.to_numpy()

@@ -20,6 +20,11 @@ class FunnelMixin:
     rates ``P(step_t | step_{t-1})``. A model computes those from its
     end-to-end logits unless it overrides :meth:`_step_log_rates` (ESMM
     reads its CVR tower).
+
+    Labels: a later step that is NaN where the previous step is 0 is known
+    to be 0 (no conversion without a click) and trains as 0; NaN after a 1,
+    or in the first step, is unobserved and left out of that step's loss
+    (see :func:`sklearn_mtl._targets.check_funnel`).
     """
 
     def predict_cvr(self, X):
