@@ -400,11 +400,14 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         outputs = self._task_outputs(self._proba_from_logits(self._forward(X, _task_logits)))
         columns = aligned_task_columns(self, y)
         weight = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        truths = np.column_stack(
+            [t.truth(c, name) for c, name, t in zip(columns, self.task_names_, self._task_targets)]
+        )
+        # The model's own label rules, e.g. a funnel step NaN after a 0 is a known 0.
+        self._check_task_labels(truths)
         scores = [
-            score_task(target.metrics[0], target.truth(column, name), target.decode(output), weight)
-            for column, name, target, output in zip(
-                columns, self.task_names_, self._task_targets, outputs
-            )
+            score_task(target.metrics[0], truths[:, t], target.decode(output), weight)
+            for t, (target, output) in enumerate(zip(self._task_targets, outputs))
         ]
         if np.isnan(scores).all():
             warnings.warn(

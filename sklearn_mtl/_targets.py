@@ -408,5 +408,12 @@ def check_funnel(Y, names, *, n_tasks=None, model):
                 f"subset of the previous step's (e.g. no conversion without a click); "
                 "fix or drop those rows, or put the columns in funnel order."
             )
+    fill_unreached_steps(Y)
+
+
+def fill_unreached_steps(Y):
+    """Set to 0, in place, each funnel step that is NaN where the previous
+    step is 0 (known not reached); NaN after a 1 stays unobserved."""
+    for t in range(1, Y.shape[1]):
         # Step by step, so that a step filled with 0 fills the next one in turn.
         Y[np.isnan(Y[:, t]) & (Y[:, t - 1] == 0), t] = 0

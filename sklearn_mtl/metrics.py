@@ -30,6 +30,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 from sklearn.metrics._scorer import _BaseScorer
+from sklearn.utils import get_tags
 
 from ._calibration_metrics import (
     abs_log_ratio,
@@ -38,7 +39,7 @@ from ._calibration_metrics import (
     predicted_observed_ratio,
 )
 from ._fitted import fitted_tasks
-from ._targets import task_columns
+from ._targets import fill_unreached_steps, task_columns
 
 __all__ = [
     "TASK_METRICS",
@@ -298,6 +299,21 @@ _SCORED_OUTPUT = {
 _RESPONSE_METHOD = {"binary": "predict_proba", "multiclass": "predict_proba", "regression": "predict"}
 
 
+def _task_truths(parts, Y):
+    """Each task's labels as its metrics compare them (NaN where unobserved);
+    for a funnel model, a step NaN where the previous one is 0 is a known 0,
+    as in training."""
+    columns, _ = task_columns(Y)
+    names = parts.model.task_names_
+    truths = [target.truth(c, name) for c, target, name in zip(columns, parts.targets, names)]
+    tags = get_tags(parts.model) if hasattr(parts.model, "__sklearn_tags__") else None
+    if tags is None or tags.target_tags.single_output:
+        return truths
+    steps = np.column_stack(truths)
+    fill_unreached_steps(steps)
+    return list(steps.T)
+
+
 def _task_index(estimator, task):
     if isinstance(task, str):
         names = list(estimator.task_names_)
@@ -381,8 +397,8 @@ class TaskScorer(_BaseScorer):
                 f"{name!r} is a {kind} task; use one of "
                 f"{sorted(m for m, s in TASK_METRICS.items() if s.task_type == kind)}."
             )
-        columns, _ = task_columns(Y)
-        y_true = parts.targets[t].truth(columns[t], name)
+        truths = _task_truths(parts, Y)
+        y_true = truths[t]
         if sample_weight is not None:
             sample_weight = np.asarray(sample_weight, dtype=np.float64)
         if self.given is None:
@@ -390,7 +406,7 @@ class TaskScorer(_BaseScorer):
             score = score_task(self.metric, y_true, y_score, sample_weight)
         else:
             g = _task_index(model, self.given)
-            y_given = parts.targets[g].truth(columns[g], model.task_names_[g])
+            y_given = truths[g]
             conditional = conditional_proba(
                 predictions.positive_proba(t), predictions.positive_proba(g)
             )

@@ -1,27 +1,20 @@
 """NaN in funnel labels: known 0 after a 0, unobserved after a 1 or in the first step."""
 
-import inspect
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from sklearn.utils import get_tags
 
-from sklearn_mtl._base import BaseMultiTaskClassifier
-from sklearn_mtl._discovery import public_objects
 from sklearn_mtl._targets import check_funnel
 from sklearn_mtl.datasets import make_funnel
+from sklearn_mtl.metrics import make_task_scorer
+
+from ._settings import ESTIMATORS, is_funnel
 
 #: Every public funnel model: a multi-task model that refuses a single-output y.
-FUNNEL_MODELS = [
-    obj
-    for _, _, obj in public_objects()
-    if inspect.isclass(obj)
-    and issubclass(obj, BaseMultiTaskClassifier)
-    and not get_tags(obj()).target_tags.single_output
-]
+FUNNEL_MODELS = [Estimator for Estimator in ESTIMATORS if is_funnel(Estimator)]
 
 
 def test_the_funnel_models_are_found():
@@ -96,3 +89,16 @@ def test_a_later_step_reached_without_the_filled_one_is_an_error():
     Y = np.array([[0.0, np.nan, 1.0], [1.0, 1.0, 1.0]], dtype=np.float32)
     with pytest.raises(ValueError, match=r"1 row\(s\) have 'c'=1 but 'b'=0"):
         check_funnel(Y, ["a", "b", "c"], model="M")
+
+
+@pytest.mark.parametrize("Model", FUNNEL_MODELS, ids=lambda cls: cls.__name__)
+def test_scorers_and_score_read_nan_after_a_zero_as_a_known_zero(Model):
+    X, Y = make_funnel(n_samples=2000, random_state=0, return_X_y=True)
+    gaps = Y.astype(float)
+    gaps.loc[Y.iloc[:, 0] == 0, Y.columns[1]] = np.nan  # unclicked rows: conversion unknown
+    model = Model(max_epochs=2, random_state=0).fit(X, Y)
+    last = Y.columns[-1]
+    assert make_task_scorer("roc_auc", last)(model, X, gaps) == make_task_scorer(
+        "roc_auc", last
+    )(model, X, Y)
+    assert model.score(X, gaps) == model.score(X, Y)
