@@ -1,0 +1,268 @@
+"""The identity of a category, whatever the container it arrives in.
+
+A categorical value is reduced to a canonical key of one of three kinds, and
+both hashing and vocabulary look-ups work on these keys, value by value:
+
+- a number equal to an integer (``7``, ``7.0``, ``np.int64(7)``,
+  ``np.float32(7)``, ``True`` as ``1``) is that integer (an ``int64``);
+- any other number (``7.5``, ``inf``, or an integral float beyond the
+  ``int64`` range) is its ``float64`` value;
+- a string is itself; any other object (bytes, a date...) is the text
+  ``"<type name>:<str(value)>"``;
+- None, NaN, ``pd.NA`` and ``NaT`` are missing.
+
+Two values share a key exactly when Python's ``==`` calls them equal (the
+rule of ``OrdinalEncoder``'s categories and of pandas' ``value_counts``): the
+string ``"7"`` is not the number ``7``. A value's key depends on the value
+alone, never on the other values of its column, its dtype (object, numeric,
+nullable, categorical) or the rows it comes with, so that a row encodes the
+same alone or in any batch.
+"""
+
+from numbers import Integral, Real
+
+import numpy as np
+import pandas as pd
+
+MISSING, INTEGER, FLOAT, TEXT = 0, 1, 2, 3
+
+# Floats from -2**63 to under 2**63 convert to int64 exactly.
+_INT64_BOUND = 2.0**63
+# Above this, float64 cannot hold every integer: such Python ints are read one by one.
+_EXACT_FLOAT_INTS = 2.0**53
+# infer_dtype's names of object columns that hold only numbers.
+_NUMBER_COLUMNS = frozenset({"integer", "floating", "mixed-integer-float", "decimal"})
+
+
+class CanonicalKeys:
+    """The keys of ``n`` values: ``kind`` (n,) int8, and the keys of each
+    kind in row order (``ints`` int64, ``floats`` float64, ``texts`` object
+    array of str)."""
+
+    def __init__(self, kind, ints, floats, texts):
+        self.kind = kind
+        self.ints = ints
+        self.floats = floats
+        self.texts = texts
+
+    def parts(self):
+        """``(kind, mask, keys)`` of each kind present."""
+        for kind, keys in ((INTEGER, self.ints), (FLOAT, self.floats), (TEXT, self.texts)):
+            if len(keys):
+                yield kind, self.kind == kind, keys
+
+
+def canonical_keys(values):
+    """The :class:`CanonicalKeys` of a column (array, Series, Index or list)."""
+    dtype = getattr(values, "dtype", None)
+    if isinstance(dtype, pd.CategoricalDtype):
+        values = pd.Series(values, copy=False)
+        categories = canonical_keys(values.cat.categories)
+        return _gather(categories, values.cat.codes.to_numpy())
+    if isinstance(dtype, np.dtype) and dtype.kind in "biuf":
+        return _from_numbers(np.asarray(values))
+    if isinstance(dtype, np.dtype) and dtype.kind in "OUS":
+        values = np.asarray(values, dtype=object)
+    else:  # extension arrays (nullable, strings, Arrow), datetimes, lists
+        values = pd.Series(values, copy=False).to_numpy(dtype=object)
+    return _from_objects(values.reshape(-1))
+
+
+def _empty(n):
+    return CanonicalKeys(
+        np.zeros(n, dtype=np.int8),
+        np.empty(0, dtype=np.int64),
+        np.empty(0, dtype=np.float64),
+        np.empty(0, dtype=object),
+    )
+
+
+def _from_numbers(values):
+    if values.dtype.kind in "bi" or (values.dtype.kind == "u" and values.dtype.itemsize < 8):
+        return _integers(values.astype(np.int64, copy=False))
+    if values.dtype.kind == "u" and (not len(values) or values.max() < _INT64_BOUND):
+        return _integers(values.astype(np.int64))
+    return _from_floats(values.astype(np.float64, copy=False))
+
+
+def _integers(ints):
+    return CanonicalKeys(
+        np.full(len(ints), INTEGER, dtype=np.int8), ints, np.empty(0, np.float64), np.empty(0, object)
+    )
+
+
+def _from_floats(floats, present=None):
+    """Keys of float64 values; ``present`` places them among ``n`` rows (the others missing)."""
+    n = len(floats) if present is None else len(present)
+    integral = np.isfinite(floats) & (np.abs(floats) < _INT64_BOUND)
+    integral &= floats == np.round(floats)
+    kind = np.where(integral, INTEGER, FLOAT).astype(np.int8)
+    kind[np.isnan(floats)] = MISSING
+    if present is not None:
+        full = np.zeros(n, dtype=np.int8)
+        full[present] = kind
+        kind = full
+    ints = floats[integral].astype(np.int64)
+    floats = floats[~integral & ~np.isnan(floats)]
+    return CanonicalKeys(kind, ints, floats, np.empty(0, object))
+
+
+def _from_objects(values):
+    n = len(values)
+    missing = pd.isna(values) if n else np.zeros(0, dtype=bool)
+    present = ~missing
+    values_present = values[present] if missing.any() else values
+    if not len(values_present):
+        return _empty(n)
+    inferred = pd.api.types.infer_dtype(values_present, skipna=False)
+    if inferred == "string":
+        kind = np.where(present, TEXT, MISSING).astype(np.int8)
+        return CanonicalKeys(kind, np.empty(0, np.int64), np.empty(0, np.float64), values_present)
+    if inferred == "boolean":
+        keys = _integers(values_present.astype(bool).astype(np.int64))
+        keys.kind = np.where(present, INTEGER, MISSING).astype(np.int8)
+        return keys
+    if inferred in _NUMBER_COLUMNS:
+        try:
+            floats = values_present.astype(np.float64)
+        except (TypeError, ValueError, OverflowError):
+            floats = None
+        # Large Python ints would lose digits as floats: those go one by one.
+        if floats is not None and not (np.abs(floats) >= _EXACT_FLOAT_INTS).any():
+            return _from_floats(floats, present if missing.any() else None)
+    return _from_mixed(values, missing)
+
+
+def _key(value):
+    """``(kind, key)`` of one present value."""
+    if isinstance(value, str):
+        return TEXT, value
+    if isinstance(value, (bool, np.bool_)):
+        return INTEGER, int(value)
+    if isinstance(value, Integral):
+        value = int(value)
+        if -_INT64_BOUND <= value < _INT64_BOUND:
+            return INTEGER, value
+        return FLOAT, float(value)
+    if isinstance(value, Real) or type(value).__name__ == "Decimal":
+        number = float(value)
+        if np.isfinite(number) and abs(number) < _INT64_BOUND and number == round(number):
+            return INTEGER, int(number)
+        return FLOAT, number
+    return TEXT, f"{type(value).__name__}:{value}"
+
+
+def _from_mixed(values, missing):
+    kind = np.zeros(len(values), dtype=np.int8)
+    parts = {INTEGER: [], FLOAT: [], TEXT: []}
+    positions = np.flatnonzero(~missing)
+    for position, value in zip(positions, values[positions]):
+        k, key = _key(value)
+        kind[position] = k
+        parts[k].append(key)
+    return CanonicalKeys(
+        kind,
+        np.array(parts[INTEGER], dtype=np.int64),
+        np.array(parts[FLOAT], dtype=np.float64),
+        np.array(parts[TEXT], dtype=object),
+    )
+
+
+def _gather(keys, codes):
+    """Keys of ``codes`` into the values whose keys are ``keys`` (-1: missing)."""
+    kind = np.append(keys.kind, MISSING)[codes]
+    out = _empty(len(codes))
+    out.kind = kind
+    for k, mask, part in keys.parts():
+        rank = np.cumsum(mask) - 1  # position of each value among those of its kind
+        picked = rank[codes[kind == k]]
+        if k == INTEGER:
+            out.ints = part[picked]
+        elif k == FLOAT:
+            out.floats = part[picked]
+        else:
+            out.texts = part[picked]
+    return out
+
+
+def hash_keys(keys):
+    """A stable 64-bit hash of each value (0 where missing): pandas'
+    ``hash_array`` of the int64, float64 or string key."""
+    hashed = np.zeros(len(keys.kind), dtype=np.uint64)
+    for _, mask, part in keys.parts():
+        hashed[mask] = pd.util.hash_array(part)
+    return hashed
+
+
+class KeyIndex:
+    """Positions of values among categories, matched by canonical key.
+
+    Parameters
+    ----------
+    categories : array-like
+        Categories with distinct keys (see :func:`unique_by_key`).
+    """
+
+    def __init__(self, categories):
+        keys = canonical_keys(categories)
+        positions = np.arange(len(keys.kind))
+        self._parts = {
+            kind: (pd.Index(part), positions[mask]) for kind, mask, part in keys.parts()
+        }
+
+    def get_indexer(self, values):
+        """Position of each value's category; -1 for an unknown or missing value."""
+        keys = canonical_keys(values)
+        found = np.full(len(keys.kind), -1, dtype=np.int64)
+        for kind, mask, part in keys.parts():
+            if kind in self._parts:
+                index, positions = self._parts[kind]
+                at = index.get_indexer(part)
+                found[mask] = np.where(at >= 0, positions[at], -1)
+        return found
+
+
+def unique_by_key(counts):
+    """Merge the entries of a Series of counts whose categories share a key
+    (e.g. ``7`` and ``7.0`` counted in two chunks), keeping the first
+    category of each; missing categories are dropped. Categories come out
+    sorted: numbers by value, then texts."""
+    keys = canonical_keys(counts.index)
+    values = counts.to_numpy()
+    firsts, totals, sort_keys = [], [], []
+    for kind, mask, part in keys.parts():
+        group, uniques = pd.factorize(part)
+        rows = np.flatnonzero(mask)
+        first = np.full(len(uniques), len(values), dtype=np.int64)
+        np.minimum.at(first, group, rows)
+        firsts.append(first)
+        totals.append(np.bincount(group, weights=values[rows], minlength=len(uniques)))
+        sort_keys.append((kind, uniques))
+    if not firsts:
+        return counts.iloc[:0]
+    order = _sorted_order(sort_keys)
+    first = np.concatenate(firsts)[order]
+    total = np.concatenate(totals)[order].astype(np.int64)
+    return pd.Series(total, index=counts.index[first], name=counts.name)
+
+
+def _sorted_order(sort_keys):
+    """Order of the concatenated unique keys: numbers by value, then texts."""
+    numbers, texts, offset = [], [], 0
+    for kind, uniques in sort_keys:
+        positions = np.arange(offset, offset + len(uniques))
+        offset += len(uniques)
+        (texts if kind == TEXT else numbers).append((positions, np.asarray(uniques), kind))
+    order = []
+    if numbers:
+        # No int key equals a float key (an integral float is an int key); float64
+        # rounds ints above 2**53, so their exact values break the ties.
+        value = np.concatenate([u.astype(np.float64) for _, u, _ in numbers])
+        exact = np.concatenate(
+            [u if kind == INTEGER else np.zeros(len(u), np.int64) for _, u, kind in numbers]
+        )
+        order.append(np.concatenate([p for p, _, _ in numbers])[np.lexsort((exact, value))])
+    if texts:
+        value = np.concatenate([u for _, u, _ in texts])
+        order.append(np.concatenate([p for p, _, _ in texts])[np.argsort(value, kind="stable")])
+    return np.concatenate(order)
