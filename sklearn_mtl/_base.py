@@ -34,6 +34,7 @@ from ._data import (
     TensorData,
     check_category_codes,
     check_container,
+    check_sample_weight_range,
     module_inputs,
     multi_valued_mask,
     prediction_batches,
@@ -807,6 +808,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         )
         if not sample_weight.any():
             raise ValueError("Sample weights must contain at least one non-zero number.")
+        check_sample_weight_range(sample_weight)
         return sample_weight
 
     def _set_tasks(self, columns, task_names, classes, sample_weight):

@@ -14,7 +14,7 @@ from ._tensors import (
     prediction_batches,
     split_validation,
 )
-from ._validation import check_container
+from ._validation import check_container, check_sample_weight_range
 
 __all__ = [
     "UNKNOWN_CODE",
@@ -25,6 +25,7 @@ __all__ = [
     "TensorData",
     "check_category_codes",
     "check_container",
+    "check_sample_weight_range",
     "module_inputs",
     "multi_valued_mask",
     "prediction_batches",

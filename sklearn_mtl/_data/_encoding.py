@@ -9,6 +9,7 @@ import pandas as pd
 from sklearn.utils import Bunch
 
 from ._keys import MISSING, KeyIndex, canonical_keys, hash_keys, unique_by_key
+from ._validation import FLOAT32_MAX, beyond_float32
 
 #: Code of every unknown or missing category; known categories start at 1.
 UNKNOWN_CODE = 0
@@ -121,10 +122,11 @@ def _flatten(values, name):
     weights = np.fromiter(
         chain.from_iterable(row.values() for row in rows), dtype=np.float64, count=count
     )
-    if not np.isfinite(weights).all() or (weights < 0).any():
+    if not np.isfinite(weights).all() or (weights < 0).any() or beyond_float32(weights):
         raise ValueError(
-            f"Multi-valued column {name} has item weights that are negative or not finite; "
-            "weights must be finite and non-negative."
+            f"Multi-valued column {name} has item weights that are negative, not finite or "
+            f"beyond float32's range ({FLOAT32_MAX:.3g}); weights must be finite, "
+            "non-negative and at most that."
         )
     return items, lengths, weights
 
@@ -317,6 +319,12 @@ class _NumericStats:
         return np.where(scale > 0, scale, 1.0)
 
 
+#: What infer_dtype calls an object column that holds only numbers (or nothing).
+_NUMBER_KINDS = frozenset(
+    {"integer", "floating", "mixed-integer-float", "decimal", "boolean", "empty", "integer-na"}
+)
+
+
 def _numeric_values(values, name):
     """A numeric column as float64; dates and durations as seconds."""
     dtype = getattr(values, "dtype", None)
@@ -332,6 +340,13 @@ def _numeric_values(values, name):
             series = series.dt.tz_convert("UTC").dt.tz_localize(None)
         since = series - pd.Timestamp("1970-01-01")
         return since.dt.total_seconds().to_numpy(dtype=np.float64, na_value=np.nan)
+    if dtype is not None and (dtype.kind in "OSU" or pd.api.types.is_string_dtype(dtype)):
+        # NumPy would parse "06000" as 6000.0: a postcode or an ID read as text must
+        # not turn into a number silently, whatever its digits.
+        kind = pd.api.types.infer_dtype(values, skipna=True)
+        if kind not in _NUMBER_KINDS:
+            present = pd.Series(values, copy=False).dropna()
+            raise TypeError(f"it holds {kind} values such as {present.iloc[0]!r}")
     if isinstance(values, pd.Series):
         # Nullable columns hold pd.NA, which only to_numpy turns into NaN.
         return values.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -637,12 +652,22 @@ class FeatureEncoder:
         numeric = np.empty((n, self.n_numeric), dtype=np.float32)
         mean, scale = self._stats.mean, self._stats.scale
         for rows, block in _row_blocks(X):
-            numeric[rows] = (self._numeric_block(block) - mean) / scale
+            standardized = (self._numeric_block(block) - mean) / scale
+            self._check_float32(standardized, "after standardizing with the mean and scale "
+                                "of the training data")
+            numeric[rows] = standardized
         if not len(self.multi_index):
             return EncodedFeatures(codes, numeric)
         items, lengths, weights = [], [], []
         for j in self.multi_index:
             flat, counts, item_weights = _flatten(_column(X, j), self._name(j))
+            if item_weights is not None and self._name(j) not in self.weighted_columns:
+                raise ValueError(
+                    f"Multi-valued column {self._name(j)} holds {{item: weight}} dicts, but "
+                    "the model was fitted on plain lists in it: its pooling has no item "
+                    "weights, so they would be ignored. Give lists of items (e.g. "
+                    "list(row) for a dict row), or refit on weighted items."
+                )
             items.append(self._books[j].codes(flat).astype(index_dtype))
             lengths.append(counts)
             weights.append(np.ones(len(flat)) if item_weights is None else item_weights)
@@ -664,7 +689,21 @@ class FeatureEncoder:
                 self._raise_non_numeric(_column(X, j), j, exc)
         values = np.column_stack(columns) if columns else np.empty((X.shape[0], 0))
         self._check_finite(values)
+        self._check_float32(values, "")
         return values
+
+    def _check_float32(self, values, when):
+        bad = beyond_float32(values, axis=0)
+        if bad.any():
+            names = [self._name(j) for j in self.numeric_index[bad]]
+            largest = np.abs(values[:, bad]).max()
+            raise ValueError(
+                f"Input X has values beyond float32's range in numeric column(s) "
+                f"{', '.join(names)}{' ' + when if when else ''} (largest {largest:.3g}, "
+                f"limit {FLOAT32_MAX:.3g}): the network computes in float32, where they "
+                "become infinity. Rescale or clip the column (e.g. a log transform in a "
+                "Pipeline), or check it for corrupt values."
+            )
 
     def _raise_non_numeric(self, values, j, exc):
         if is_multi_valued(values):

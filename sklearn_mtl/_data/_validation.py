@@ -2,6 +2,7 @@
 
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 
 from ._chunks import ChunkedData
@@ -29,4 +30,29 @@ def check_container(X):
         raise ValueError(
             f"X has duplicate column names {duplicated}: each column must have its own "
             "name (rename or drop the duplicates)."
+        )
+
+
+#: The largest magnitude a float32 holds: features, weights and targets are
+#: float32 in the network, where a larger value becomes infinity, then NaN.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def beyond_float32(values, axis=None):
+    """Whether any finite value of ``values`` (along ``axis``) overflows float32."""
+    values = np.asarray(values, dtype=np.float64)
+    if not values.size:
+        return np.zeros(values.shape[1], dtype=bool) if axis == 0 else False
+    with np.errstate(invalid="ignore"):
+        return (np.abs(values) > FLOAT32_MAX).any(axis=axis)
+
+
+def check_sample_weight_range(sample_weight):
+    """Refuse weights that float32 cannot hold (they would train on infinity)."""
+    if sample_weight is not None and beyond_float32(sample_weight):
+        raise ValueError(
+            f"sample_weight holds values beyond float32's range (largest "
+            f"{np.abs(sample_weight).max():.3g}, limit {FLOAT32_MAX:.3g}): the network "
+            "trains in float32, where they become infinity. Rescale the weights (only "
+            "their ratios matter to the fitted model)."
         )
