@@ -6,13 +6,16 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 
-from sklearn_mtl import SharedBottomClassifier
+from sklearn_mtl import PLEClassifier, SharedBottomClassifier
 from sklearn_mtl._data import FeatureEncoder
+from sklearn_mtl.loss_weighting import DWA, GradNorm, Progressive
+from sklearn_mtl.metrics import make_task_scorer
 
 from ._settings import FAST_PARAMS
 
@@ -155,3 +158,49 @@ def test_any_finite_numeric_column_encodes_finite_or_is_refused(values):
         assert "'x'" in str(error)
     else:
         assert np.isfinite(numeric).all()
+
+
+# ------------------------------------------------ loss weighting and scorers
+
+
+@pytest.mark.parametrize(
+    "strategy, name",
+    [
+        (GradNorm(alpha=np.nan), "alpha"),
+        (GradNorm(alpha=np.inf), "alpha"),
+        (GradNorm(alpha=-1.0), "alpha"),
+        (GradNorm(alpha="1.5"), "alpha"),
+        (DWA(temperature=0), "temperature"),
+        (DWA(temperature=-2.0), "temperature"),
+        (DWA(temperature=np.nan), "temperature"),
+        (DWA(temperature=np.inf), "temperature"),
+        (Progressive(decay=np.inf), "decay"),
+        (Progressive(decay=[0.9, np.nan]), "decay"),
+        (Progressive(decay=1e39), "decay"),
+    ],
+)
+def test_loss_weighting_parameters_that_cannot_train_are_named(strategy, name):
+    X, Y = data()
+    model = PLEClassifier(loss_weighting=strategy, **PARAMS)
+    with pytest.raises(ValueError, match=rf"{type(strategy).__name__}\({name}=.*"):
+        model.fit(X, Y)
+
+
+def test_a_tiny_dwa_temperature_gives_one_hot_weights_not_nan():
+    strategy = DWA(temperature=1e-45).setup(2, module=None)
+    for losses in ([1.0, 1.0], [1.0, 1.0], [0.5, 0.9]):
+        strategy.epoch_end(torch.tensor(losses))
+    assert strategy.weights().tolist() == [0.0, 2.0]
+
+
+@pytest.mark.parametrize("task, given", [("click", "click"), (0, 0), (1, np.int64(1))])
+def test_a_scorer_given_its_own_task_is_refused_at_construction(task, given):
+    with pytest.raises(ValueError, match="given names the scored task itself"):
+        make_task_scorer("roc_auc", task, given=given)
+
+
+def test_a_scorer_given_its_own_task_by_index_and_name_is_refused_when_scoring():
+    X, Y = data()
+    model = SharedBottomClassifier(**PARAMS).fit(X, Y)
+    with pytest.raises(ValueError, match=r"given names the scored task itself, 'buy' \(given=1\)"):
+        make_task_scorer("roc_auc", "buy", given=1)(model, X, Y)
