@@ -4,7 +4,7 @@ values in the batch, their order, the column's dtype or the column order."""
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
@@ -18,6 +18,7 @@ from ._settings import FAST_PARAMS
 # fractional floats, NumPy scalars, strings (also digit strings), booleans, missing.
 values = st.one_of(
     st.integers(-(2**70), 2**70),
+    st.integers(2**63 - 3, 2**63 + 3),
     st.integers(-5, 5),
     st.floats(allow_nan=True, allow_infinity=True, width=64),
     st.integers(-5, 5).map(float),
@@ -58,13 +59,18 @@ def test_a_row_encodes_the_same_alone_and_in_any_batch(params, fit_values, batch
 def test_the_column_dtype_does_not_change_a_code(params, batch):
     encoder = fitted(frame(batch), **params)
     codes = encoder.transform(frame(batch)).codes[:, 0]
-    categorical = pd.DataFrame({"c0": pd.Categorical(pd.Series(batch, dtype=object))})
+    try:
+        categorical = pd.DataFrame({"c0": pd.Categorical(pd.Series(batch, dtype=object))})
+    except ValueError:  # pandas refuses some mixes of tiny floats as categories
+        assume(False)
     np.testing.assert_array_equal(encoder.transform(categorical).codes[:, 0], codes)
     numbers = pd.to_numeric(pd.Series(batch, dtype=object), errors="coerce")
     if not numbers.isna().any() and not any(isinstance(v, str) for v in batch):
         # A numeric column (int64 or float64) encodes as the same values in an object column.
-        as_numeric = pd.DataFrame({"c0": np.array([v for v in batch])})
-        if as_numeric["c0"].dtype.kind in "biuf":
+        as_numeric = pd.DataFrame({"c0": np.array(batch)})
+        # Only where NumPy holds the values exactly (it turns 2**63 + 1 among ints into a float).
+        exact = all(a == b for a, b in zip(as_numeric["c0"].tolist(), batch))
+        if as_numeric["c0"].dtype.kind in "biuf" and exact:
             np.testing.assert_array_equal(encoder.transform(as_numeric).codes[:, 0], codes)
 
 

@@ -4,9 +4,9 @@ A categorical value is reduced to a canonical key of one of three kinds, and
 both hashing and vocabulary look-ups work on these keys, value by value:
 
 - a number equal to an integer (``7``, ``7.0``, ``np.int64(7)``,
-  ``np.float32(7)``, ``True`` as ``1``) is that integer (an ``int64``);
-- any other number (``7.5``, ``inf``, or an integral float beyond the
-  ``int64`` range) is its ``float64`` value;
+  ``np.float32(7)``, ``True`` as ``1``) is that integer (an ``int64``; beyond
+  that range, the text ``"int:<digits>"``);
+- any other number (``7.5``, ``inf``) is its ``float64`` value;
 - a string is itself; any other object (bytes, a date...) is the text
   ``"<type name>:<str(value)>"``;
 - None, NaN, ``pd.NA`` and ``NaT`` are missing.
@@ -24,7 +24,11 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 
-MISSING, INTEGER, FLOAT, TEXT = 0, 1, 2, 3
+MISSING, INTEGER, FLOAT, TEXT, OTHER = 0, 1, 2, 3, 4
+_KEY_DTYPES = {INTEGER: np.int64, FLOAT: np.float64, TEXT: object, OTHER: object}
+# Mixed into the hash of OTHER keys, so that the object 2**70 (key "int:<digits>")
+# and the string "int:<digits>" do not share a bucket by construction.
+_OTHER_SALT = np.uint64(0x9E3779B97F4A7C15)
 
 # Floats from -2**63 to under 2**63 convert to int64 exactly.
 _INT64_BOUND = 2.0**63
@@ -35,19 +39,17 @@ _NUMBER_COLUMNS = frozenset({"integer", "floating", "mixed-integer-float", "deci
 
 
 class CanonicalKeys:
-    """The keys of ``n`` values: ``kind`` (n,) int8, and the keys of each
-    kind in row order (``ints`` int64, ``floats`` float64, ``texts`` object
-    array of str)."""
+    """The keys of ``n`` values: ``kind`` (n,) int8, and ``keys[k]``, the
+    keys of kind ``k`` in row order (int64, float64, or object arrays of
+    str for TEXT, strings, and OTHER, anything else)."""
 
-    def __init__(self, kind, ints, floats, texts):
+    def __init__(self, kind, keys=None):
         self.kind = kind
-        self.ints = ints
-        self.floats = floats
-        self.texts = texts
+        self.keys = keys or {}
 
     def parts(self):
         """``(kind, mask, keys)`` of each kind present."""
-        for kind, keys in ((INTEGER, self.ints), (FLOAT, self.floats), (TEXT, self.texts)):
+        for kind, keys in sorted(self.keys.items()):
             if len(keys):
                 yield kind, self.kind == kind, keys
 
@@ -69,42 +71,41 @@ def canonical_keys(values):
 
 
 def _empty(n):
-    return CanonicalKeys(
-        np.zeros(n, dtype=np.int8),
-        np.empty(0, dtype=np.int64),
-        np.empty(0, dtype=np.float64),
-        np.empty(0, dtype=object),
-    )
+    return CanonicalKeys(np.zeros(n, dtype=np.int8))
 
 
 def _from_numbers(values):
     if values.dtype.kind in "bi" or (values.dtype.kind == "u" and values.dtype.itemsize < 8):
         return _integers(values.astype(np.int64, copy=False))
-    if values.dtype.kind == "u" and (not len(values) or values.max() < _INT64_BOUND):
-        return _integers(values.astype(np.int64))
+    if values.dtype.kind == "u":
+        if not len(values) or values.max() < _INT64_BOUND:
+            return _integers(values.astype(np.int64))
+        # Beyond int64: exact, one by one (float64 would merge neighbours).
+        return _from_mixed(values.astype(object), np.zeros(len(values), dtype=bool))
     return _from_floats(values.astype(np.float64, copy=False))
 
 
 def _integers(ints):
-    return CanonicalKeys(
-        np.full(len(ints), INTEGER, dtype=np.int8), ints, np.empty(0, np.float64), np.empty(0, object)
-    )
+    return CanonicalKeys(np.full(len(ints), INTEGER, dtype=np.int8), {INTEGER: ints})
 
 
 def _from_floats(floats, present=None):
     """Keys of float64 values; ``present`` places them among ``n`` rows (the others missing)."""
-    n = len(floats) if present is None else len(present)
-    integral = np.isfinite(floats) & (np.abs(floats) < _INT64_BOUND)
-    integral &= floats == np.round(floats)
+    whole = np.isfinite(floats) & (floats == np.round(floats))
+    integral = whole & (np.abs(floats) < _INT64_BOUND)
+    if (whole & ~integral).any():  # whole numbers beyond int64: exact, one by one
+        values = np.full(len(present) if present is not None else len(floats), None, object)
+        values[present if present is not None else slice(None)] = floats
+        return _from_mixed(values, pd.isna(values))
     kind = np.where(integral, INTEGER, FLOAT).astype(np.int8)
     kind[np.isnan(floats)] = MISSING
     if present is not None:
-        full = np.zeros(n, dtype=np.int8)
+        full = np.zeros(len(present), dtype=np.int8)
         full[present] = kind
         kind = full
     ints = floats[integral].astype(np.int64)
     floats = floats[~integral & ~np.isnan(floats)]
-    return CanonicalKeys(kind, ints, floats, np.empty(0, object))
+    return CanonicalKeys(kind, {INTEGER: ints, FLOAT: floats})
 
 
 def _from_objects(values):
@@ -117,7 +118,7 @@ def _from_objects(values):
     inferred = pd.api.types.infer_dtype(values_present, skipna=False)
     if inferred == "string":
         kind = np.where(present, TEXT, MISSING).astype(np.int8)
-        return CanonicalKeys(kind, np.empty(0, np.int64), np.empty(0, np.float64), values_present)
+        return CanonicalKeys(kind, {TEXT: values_present})
     if inferred == "boolean":
         keys = _integers(values_present.astype(bool).astype(np.int64))
         keys.kind = np.where(present, INTEGER, MISSING).astype(np.int8)
@@ -140,31 +141,33 @@ def _key(value):
     if isinstance(value, (bool, np.bool_)):
         return INTEGER, int(value)
     if isinstance(value, Integral):
-        value = int(value)
-        if -_INT64_BOUND <= value < _INT64_BOUND:
-            return INTEGER, value
-        return FLOAT, float(value)
+        return _integer_key(int(value))
     if isinstance(value, Real) or type(value).__name__ == "Decimal":
         number = float(value)
-        if np.isfinite(number) and abs(number) < _INT64_BOUND and number == round(number):
-            return INTEGER, int(number)
+        if np.isfinite(number) and number == round(number):
+            return _integer_key(int(number))
         return FLOAT, number
-    return TEXT, f"{type(value).__name__}:{value}"
+    return OTHER, f"{type(value).__name__}:{value}"
+
+
+def _integer_key(value):
+    if -_INT64_BOUND <= value < _INT64_BOUND:
+        return INTEGER, value
+    # Beyond int64, a whole number is its exact digits: 2**70 and 2**70 + 1 stay
+    # apart, and 2**70 as a float (exact, being whole) meets 2**70 as an int.
+    return OTHER, f"int:{value}"
 
 
 def _from_mixed(values, missing):
     kind = np.zeros(len(values), dtype=np.int8)
-    parts = {INTEGER: [], FLOAT: [], TEXT: []}
+    parts = {k: [] for k in _KEY_DTYPES}
     positions = np.flatnonzero(~missing)
     for position, value in zip(positions, values[positions]):
         k, key = _key(value)
         kind[position] = k
         parts[k].append(key)
     return CanonicalKeys(
-        kind,
-        np.array(parts[INTEGER], dtype=np.int64),
-        np.array(parts[FLOAT], dtype=np.float64),
-        np.array(parts[TEXT], dtype=object),
+        kind, {k: np.array(part, dtype=_KEY_DTYPES[k]) for k, part in parts.items()}
     )
 
 
@@ -175,13 +178,7 @@ def _gather(keys, codes):
     out.kind = kind
     for k, mask, part in keys.parts():
         rank = np.cumsum(mask) - 1  # position of each value among those of its kind
-        picked = rank[codes[kind == k]]
-        if k == INTEGER:
-            out.ints = part[picked]
-        elif k == FLOAT:
-            out.floats = part[picked]
-        else:
-            out.texts = part[picked]
+        out.keys[k] = part[rank[codes[kind == k]]]
     return out
 
 
@@ -189,8 +186,8 @@ def hash_keys(keys):
     """A stable 64-bit hash of each value (0 where missing): pandas'
     ``hash_array`` of the int64, float64 or string key."""
     hashed = np.zeros(len(keys.kind), dtype=np.uint64)
-    for _, mask, part in keys.parts():
-        hashed[mask] = pd.util.hash_array(part)
+    for kind, mask, part in keys.parts():
+        hashed[mask] = pd.util.hash_array(part) ^ (_OTHER_SALT if kind == OTHER else 0)
     return hashed
 
 
@@ -226,7 +223,7 @@ def unique_by_key(counts):
     """Merge the entries of a Series of counts whose categories share a key
     (e.g. ``7`` and ``7.0`` counted in two chunks), keeping the first
     category of each; missing categories are dropped. Categories come out
-    sorted: numbers by value, then texts."""
+    sorted: numbers by value, then strings, then other objects."""
     keys = canonical_keys(counts.index)
     values = counts.to_numpy()
     firsts, totals, sort_keys = [], [], []
@@ -247,22 +244,28 @@ def unique_by_key(counts):
 
 
 def _sorted_order(sort_keys):
-    """Order of the concatenated unique keys: numbers by value, then texts."""
-    numbers, texts, offset = [], [], 0
+    """Order of the concatenated unique keys: numbers by value, then strings,
+    then other objects by their text."""
+    groups, offset = {}, 0
     for kind, uniques in sort_keys:
         positions = np.arange(offset, offset + len(uniques))
         offset += len(uniques)
-        (texts if kind == TEXT else numbers).append((positions, np.asarray(uniques), kind))
+        group = "number" if kind in (INTEGER, FLOAT) else kind
+        groups.setdefault(group, []).append((positions, np.asarray(uniques), kind))
     order = []
-    if numbers:
+    for group in ("number", TEXT, OTHER):
+        if group not in groups:
+            continue
+        positions = np.concatenate([p for p, _, _ in groups[group]])
+        if group != "number":
+            value = np.concatenate([u for _, u, _ in groups[group]])
+            order.append(positions[np.argsort(value, kind="stable")])
+            continue
         # No int key equals a float key (an integral float is an int key); float64
         # rounds ints above 2**53, so their exact values break the ties.
-        value = np.concatenate([u.astype(np.float64) for _, u, _ in numbers])
+        value = np.concatenate([u.astype(np.float64) for _, u, _ in groups[group]])
         exact = np.concatenate(
-            [u if kind == INTEGER else np.zeros(len(u), np.int64) for _, u, kind in numbers]
+            [u if k == INTEGER else np.zeros(len(u), np.int64) for _, u, k in groups[group]]
         )
-        order.append(np.concatenate([p for p, _, _ in numbers])[np.lexsort((exact, value))])
-    if texts:
-        value = np.concatenate([u for _, u, _ in texts])
-        order.append(np.concatenate([p for p, _, _ in texts])[np.argsort(value, kind="stable")])
+        order.append(positions[np.lexsort((exact, value))])
     return np.concatenate(order)
