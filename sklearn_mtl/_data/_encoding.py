@@ -258,6 +258,10 @@ class _Hashing:
         self.n_codes = self.n_buckets + 1
 
     def codes(self, values):
+        if isinstance(getattr(values, "dtype", None), pd.CategoricalDtype):
+            # Hash the few categories, then gather by integer code.
+            lookup = np.append(self.codes(values.cat.categories), UNKNOWN_CODE)
+            return lookup[values.cat.codes.to_numpy()]
         keys = canonical_keys(values)
         hashed = hash_keys(keys) % np.uint64(self.n_buckets)
         return np.where(keys.kind == MISSING, UNKNOWN_CODE, hashed.astype(np.int64) + 1)

@@ -81,7 +81,7 @@ def _from_numbers(values):
         if not len(values) or values.max() < _INT64_BOUND:
             return _integers(values.astype(np.int64))
         # Beyond int64: exact, one by one (float64 would merge neighbours).
-        return _from_mixed(values.astype(object), np.zeros(len(values), dtype=bool))
+        return _one_by_one(values.astype(object), np.zeros(len(values), dtype=bool))
     return _from_floats(values.astype(np.float64, copy=False))
 
 
@@ -96,7 +96,7 @@ def _from_floats(floats, present=None):
     if (whole & ~integral).any():  # whole numbers beyond int64: exact, one by one
         values = np.full(len(present) if present is not None else len(floats), None, object)
         values[present if present is not None else slice(None)] = floats
-        return _from_mixed(values, pd.isna(values))
+        return _one_by_one(values, pd.isna(values))
     kind = np.where(integral, INTEGER, FLOAT).astype(np.int8)
     kind[np.isnan(floats)] = MISSING
     if present is not None:
@@ -158,7 +158,7 @@ def _integer_key(value):
     return OTHER, f"int:{value}"
 
 
-def _from_mixed(values, missing):
+def _one_by_one(values, missing):
     kind = np.zeros(len(values), dtype=np.int8)
     parts = {k: [] for k in _KEY_DTYPES}
     positions = np.flatnonzero(~missing)
@@ -169,6 +169,46 @@ def _from_mixed(values, missing):
     return CanonicalKeys(
         kind, {k: np.array(part, dtype=_KEY_DTYPES[k]) for k, part in parts.items()}
     )
+
+
+def _of_one_type(cls, values):
+    """Keys of values that are all of the type ``cls``, vectorised where the type allows."""
+    if issubclass(cls, str):
+        return CanonicalKeys(np.full(len(values), TEXT, dtype=np.int8), {TEXT: values})
+    if issubclass(cls, (bool, np.bool_)):
+        return _integers(values.astype(bool).astype(np.int64))
+    if issubclass(cls, (int, np.signedinteger)) or (
+        issubclass(cls, np.unsignedinteger) and np.dtype(cls).itemsize < 8
+    ):
+        try:
+            return _integers(values.astype(np.int64))
+        except OverflowError:  # Python ints beyond int64
+            pass
+    elif issubclass(cls, (float, np.floating)):
+        return _from_floats(values.astype(np.float64))
+    return _one_by_one(values, np.zeros(len(values), dtype=bool))
+
+
+def _from_mixed(values, missing):
+    """Keys of an object column of several types: one vectorised pass per type."""
+    kind = np.zeros(len(values), dtype=np.int8)
+    positions = np.flatnonzero(~missing)
+    present = values[positions]
+    types = np.fromiter(map(type, present), dtype=object, count=len(present))
+    type_codes, distinct = pd.factorize(types)
+    pieces = {}
+    for code, cls in enumerate(distinct):
+        at = positions[type_codes == code]
+        keys = _of_one_type(cls, values[at])
+        kind[at] = keys.kind
+        for k, mask, part in keys.parts():
+            pieces.setdefault(k, []).append((at[mask], part))
+    out = CanonicalKeys(kind)
+    for k, found in pieces.items():
+        rows = np.concatenate([where for where, _ in found])
+        keys = np.concatenate([part for _, part in found])
+        out.keys[k] = keys[np.argsort(rows, kind="stable")]  # back to row order
+    return out
 
 
 def _gather(keys, codes):
@@ -204,7 +244,8 @@ class KeyIndex:
         keys = canonical_keys(categories)
         positions = np.arange(len(keys.kind))
         self._parts = {
-            kind: (pd.Index(part), positions[mask]) for kind, mask, part in keys.parts()
+            kind: (pd.Index(part, dtype=_KEY_DTYPES[kind]), positions[mask])
+            for kind, mask, part in keys.parts()
         }
 
     def get_indexer(self, values):
@@ -214,7 +255,8 @@ class KeyIndex:
         for kind, mask, part in keys.parts():
             if kind in self._parts:
                 index, positions = self._parts[kind]
-                at = index.get_indexer(part)
+                # An Index of the known dtype: pandas then infers nothing per call.
+                at = index.get_indexer(pd.Index(part, dtype=_KEY_DTYPES[kind], copy=False))
                 found[mask] = np.where(at >= 0, positions[at], -1)
         return found
 
