@@ -344,17 +344,22 @@ def _numeric_values(values, name):
             series = series.dt.tz_convert("UTC").dt.tz_localize(None)
         since = series - pd.Timestamp("1970-01-01")
         return since.dt.total_seconds().to_numpy(dtype=np.float64, na_value=np.nan)
+    if isinstance(values, pd.Series):
+        # Nullable columns hold pd.NA, which only to_numpy turns into NaN.
+        numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        numbers = np.asarray(values, dtype=np.float64)
     if dtype is not None and (dtype.kind in "OSU" or pd.api.types.is_string_dtype(dtype)):
-        # NumPy would parse "06000" as 6000.0: a postcode or an ID read as text must
+        # NumPy parses "06000" as 6000.0: a postcode or an ID read as text must
         # not turn into a number silently, whatever its digits.
         kind = pd.api.types.infer_dtype(values, skipna=True)
         if kind not in _NUMBER_KINDS:
             present = pd.Series(values, copy=False).dropna()
-            raise TypeError(f"it holds {kind} values such as {present.iloc[0]!r}")
-    if isinstance(values, pd.Series):
-        # Nullable columns hold pd.NA, which only to_numpy turns into NaN.
-        return values.to_numpy(dtype=np.float64, na_value=np.nan)
-    return np.asarray(values, dtype=np.float64)
+            raise TypeError(
+                f"it holds {kind} values such as {present.iloc[0]!r}, which would be read "
+                "as numbers"
+            )
+    return numbers
 
 
 class EncodedFeatures:
