@@ -55,7 +55,7 @@ def worker(repeats):
     times = {}
     for name, values in columns().items():
         X = pd.DataFrame({"c": values})
-        for mode, params in (("hash", dict(hash_buckets=2**20)), ("vocabulary", {})):
+        for mode, params in (("hash", {"hash_buckets": 2**20}), ("vocabulary", {})):
             encoder = FeatureEncoder(np.array([True]), np.array(["c"], dtype=object), **params)
             encoder.fit(X)
             best = float("inf")
@@ -89,7 +89,8 @@ def main():
         archive = subprocess.run(
             ["git", "archive", args.ref, "sklearn_mtl"], cwd=ROOT, check=True, capture_output=True
         ).stdout
-        tarfile.open(fileobj=BytesIO(archive)).extractall(tmp, filter="data")
+        with tarfile.open(fileobj=BytesIO(archive)) as package:
+            package.extractall(tmp, filter="data")
         before = run(Path(tmp), args.repeats)
     after = run(ROOT, args.repeats)
     lines = [

@@ -60,8 +60,8 @@ def test_a_truncated_file_is_named(tmp_path):
 @pytest.mark.parametrize(
     "params, role",
     [
-        (dict(target_columns=["click", "buy"]), "target_columns"),
-        (dict(target_columns=TARGETS, weight_column="weight"), "weight_column"),
+        ({"target_columns": ["click", "buy"]}, "target_columns"),
+        ({"target_columns": TARGETS, "weight_column": "weight"}, "weight_column"),
     ],
 )
 def test_a_missing_target_or_weight_column_is_named_with_its_file(tmp_path, params, role):
@@ -112,9 +112,9 @@ def test_an_empty_chunk_is_named_by_its_index():
 @pytest.mark.parametrize(
     "changes, problem",
     [
-        (dict(x=None), r"lacks the column\(s\) \['x'\]"),
-        (dict(x="text"), r"changes the type of 'x' \(double -> "),
-        (dict(extra=1.0), r"has the new column\(s\) \['extra'\]"),
+        ({"x": None}, r"lacks the column\(s\) \['x'\]"),
+        ({"x": "text"}, r"changes the type of 'x' \(double -> "),
+        ({"extra": 1.0}, r"has the new column\(s\) \['extra'\]"),
     ],
 )
 def test_a_schema_change_in_a_later_file_names_the_file(tmp_path, changes, problem):
@@ -157,7 +157,8 @@ def test_a_directory_refuses_links_to_files_outside_it(tmp_path):
     write(folder / "a.parquet")
     outside = write(tmp_path / "outside.parquet", seed=1)
     (folder / "b.parquet").symlink_to(outside)
-    with pytest.raises(ValueError, match=f"{named(folder / 'b.parquet')} is a symbolic link.*outside"):
+    link = named(folder / "b.parquet")
+    with pytest.raises(ValueError, match=f"{link} is a symbolic link.*outside"):
         ChunkedData(folder, target_columns=TARGETS)
     # A link within the directory is read like any file; a list may name any file.
     (folder / "b.parquet").unlink()

@@ -28,7 +28,7 @@ values = st.one_of(
     st.text(max_size=4),
 )
 columns = st.lists(values, min_size=1, max_size=25)
-ENCODINGS = [dict(hash_buckets=97), dict(), dict(min_frequency=2)]
+ENCODINGS = [{"hash_buckets": 97}, {}, {"min_frequency": 2}]
 
 
 def frame(*cols):
@@ -137,3 +137,25 @@ def test_a_hashed_id_predicts_the_same_alone_and_among_strings_through_a_pipelin
     among = pipe.predict_proba(mixed)
     for a, b in zip(alone, among):
         np.testing.assert_allclose(b[1:3], np.vstack([a, a]))
+
+
+@settings(max_examples=10, deadline=None)
+@given(order=st.permutations(["user", "city", "x"]))
+def test_a_model_fitted_with_names_refuses_reordered_columns_rather_than_misread_them(order):
+    rng = np.random.RandomState(0)
+    X = pd.DataFrame(
+        {
+            "user": pd.Series(rng.randint(0, 9, 80), dtype=object),
+            "city": rng.choice(["a", "b"], 80),
+            "x": rng.normal(size=80),
+        }
+    )
+    Y = pd.DataFrame({"click": rng.randint(0, 2, 80), "buy": rng.randint(0, 2, 80)})
+    model = SharedBottomClassifier(
+        categorical_features=["user", "city"], hash_buckets={"user": 64}, **FAST_PARAMS
+    ).fit(X, Y)
+    if order == list(X.columns):
+        assert np.isfinite(model.predict_proba(X[order])[0]).all()
+    else:
+        with pytest.raises(ValueError, match="same order"):
+            model.predict_proba(X[order])
