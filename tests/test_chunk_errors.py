@@ -76,6 +76,12 @@ def test_target_columns_as_a_string_is_refused_at_construction(tmp_path):
         ChunkedData(tmp_path, target_columns="click")
 
 
+def test_parquet_parameters_with_a_callable_are_refused_at_construction():
+    X, Y = chunk()
+    with pytest.raises(ValueError, match="target_columns and weight_column apply to Parquet"):
+        ChunkedData(lambda: [(X, Y)], target_columns=TARGETS)
+
+
 @pytest.mark.parametrize("rows, error", [(0, ValueError), (-5, ValueError), (True, TypeError),
                                          (2.5, TypeError)])
 def test_chunk_rows_must_be_a_positive_int_at_construction(tmp_path, rows, error):

@@ -75,6 +75,12 @@ class ChunkedData:
         self.chunk_rows = chunk_rows
         # What needs no reading is checked now, not at the first epoch.
         if callable(chunks):
+            if target_columns is not None or weight_column is not None:
+                raise ValueError(
+                    "target_columns and weight_column apply to Parquet files only: with a "
+                    "callable, each chunk carries its labels and weights, (X, Y) or "
+                    "(X, Y, sample_weight)."
+                )
             self._paths = None
             return
         if isinstance(chunk_rows, (bool, np.bool_)) or not isinstance(chunk_rows, Integral):
