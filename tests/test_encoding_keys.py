@@ -159,3 +159,21 @@ def test_a_model_fitted_with_names_refuses_reordered_columns_rather_than_misread
     else:
         with pytest.raises(ValueError, match="same order"):
             model.predict_proba(X[order])
+
+
+@pytest.mark.parametrize("params", ENCODINGS)
+@settings(max_examples=40, deadline=None)
+@given(rows=st.lists(st.lists(values, max_size=4), min_size=1, max_size=12))
+def test_the_items_of_a_bag_encode_the_same_alone_and_in_any_batch(params, rows):
+    X = pd.DataFrame({"tags": pd.Series([list(r) for r in rows] + [[7, "a"]], dtype=object)})
+    encoder = fitted(X, **params)
+
+    def bags(frame):
+        encoded = encoder.transform(frame)
+        return [
+            encoded.items[start : start + length].tolist()
+            for start, length in zip(encoded.starts[:, 0], encoded.lengths[:, 0])
+        ]
+
+    together = bags(X)
+    assert together == [bags(X.iloc[[i]])[0] for i in range(len(X))]

@@ -205,6 +205,9 @@ def _from_mixed(values, missing):
             pieces.setdefault(k, []).append((at[mask], part))
     out = CanonicalKeys(kind)
     for k, found in pieces.items():
+        if len(found) == 1:  # one type of this kind: its rows are in order already
+            out.keys[k] = found[0][1]
+            continue
         rows = np.concatenate([where for where, _ in found])
         keys = np.concatenate([part for _, part in found])
         out.keys[k] = keys[np.argsort(rows, kind="stable")]  # back to row order
