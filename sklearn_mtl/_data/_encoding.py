@@ -662,8 +662,7 @@ class FeatureEncoder:
         mean, scale = self._stats.mean, self._stats.scale
         for rows, block in _row_blocks(X):
             standardized = (self._numeric_block(block) - mean) / scale
-            self._check_float32(standardized, "after standardizing with the mean and scale "
-                                "of the training data")
+            self._check_float32(standardized, standardized=True)
             numeric[rows] = standardized
         if not len(self.multi_index):
             return EncodedFeatures(codes, numeric)
@@ -698,17 +697,22 @@ class FeatureEncoder:
                 self._raise_non_numeric(_column(X, j), j, exc)
         values = np.column_stack(columns) if columns else np.empty((X.shape[0], 0))
         self._check_finite(values)
-        self._check_float32(values, "")
+        self._check_float32(values)
         return values
 
-    def _check_float32(self, values, when):
+    def _check_float32(self, values, standardized=False):
         bad = beyond_float32(values, axis=0)
         if bad.any():
             names = [self._name(j) for j in self.numeric_index[bad]]
             largest = np.abs(values[:, bad]).max()
+            when = (
+                " after standardizing with the mean and scale of the training data"
+                if standardized
+                else ""
+            )
             raise ValueError(
                 f"Input X has values beyond float32's range in numeric column(s) "
-                f"{', '.join(names)}{' ' + when if when else ''} (largest {largest:.3g}, "
+                f"{', '.join(names)}{when} (largest {largest:.3g}, "
                 f"limit {FLOAT32_MAX:.3g}): the network computes in float32, where they "
                 "become infinity. Rescale or clip the column (e.g. a log transform in a "
                 "Pipeline), or check it for corrupt values."

@@ -1,14 +1,16 @@
 """The identity of a category, whatever the container it arrives in.
 
-A categorical value is reduced to a canonical key of one of three kinds, and
+A categorical value is reduced to a canonical key of one of four kinds, and
 both hashing and vocabulary look-ups work on these keys, value by value:
 
-- a number equal to an integer (``7``, ``7.0``, ``np.int64(7)``,
-  ``np.float32(7)``, ``True`` as ``1``) is that integer (an ``int64``; beyond
-  that range, the text ``"int:<digits>"``);
-- any other number (``7.5``, ``inf``) is its ``float64`` value;
-- a string is itself; any other object (bytes, a date...) is the text
-  ``"<type name>:<str(value)>"``;
+- INTEGER: a number equal to an integer of the int64 range (``7``, ``7.0``,
+  ``np.int64(7)``, ``np.float32(7)``, ``True`` as ``1``) is that ``int64``;
+- FLOAT: any other float (``7.5``, ``inf``) is its ``float64`` value;
+- TEXT: a string is itself;
+- OTHER: a whole number beyond int64 is the text ``"int:<digits>"`` (exact,
+  so that ``2**70`` and ``2**70 + 1`` stay apart), any other object (bytes,
+  a date...) the text ``"<type name>:<str(value)>"``; kept apart from the
+  strings that read the same;
 - None, NaN, ``pd.NA`` and ``NaT`` are missing.
 
 Two values share a key exactly when Python's ``==`` calls them equal (the
