@@ -64,6 +64,13 @@ def test_the_column_dtype_does_not_change_a_code(params, batch):
     except ValueError:  # pandas refuses some mixes of tiny floats as categories
         assume(False)
     np.testing.assert_array_equal(encoder.transform(categorical).codes[:, 0], codes)
+    present = [v for v in batch if not pd.isna(v)]
+    if all(isinstance(v, str) for v in present):  # pandas' string dtype, with <NA>
+        strings = pd.DataFrame({"c0": pd.array(batch, dtype="string")})
+        np.testing.assert_array_equal(encoder.transform(strings).codes[:, 0], codes)
+    if all(isinstance(v, (int, np.integer)) and abs(v) < 2**63 for v in present):
+        nullable = pd.DataFrame({"c0": pd.array(batch, dtype="Int64")})  # with <NA>
+        np.testing.assert_array_equal(encoder.transform(nullable).codes[:, 0], codes)
     numbers = pd.to_numeric(pd.Series(batch, dtype=object), errors="coerce")
     if not numbers.isna().any() and not any(isinstance(v, str) for v in batch):
         # A numeric column (int64 or float64) encodes as the same values in an object column.
