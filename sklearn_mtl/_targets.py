@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.multiclass import type_of_target
 
-from ._data._validation import as_pandas
+from ._data._validation import FLOAT32_MAX, as_pandas, beyond_float32
 
 
 def task_columns(Y):
@@ -301,8 +301,15 @@ class RegressionTarget:
                 f"Task {name!r} has no observed target (every value is NaN or has zero "
                 "weight); each task needs labelled rows."
             )
-        mean = np.average(values[keep], weights=weights[keep])
-        scale = np.sqrt(np.average((values[keep] - mean) ** 2, weights=weights[keep]))
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean = np.average(values[keep], weights=weights[keep])
+            scale = np.sqrt(np.average((values[keep] - mean) ** 2, weights=weights[keep]))
+        if not np.isfinite(scale):
+            raise ValueError(
+                f"Regression task {name!r} has targets too large to standardize (mean "
+                f"{mean:.3g}): their variance overflows float64. Rescale the target first "
+                "(e.g. other units, or a log)."
+            )
         return cls(float(mean), float(scale) if scale > 0 else 1.0, regression_loss)
 
     @staticmethod
@@ -323,7 +330,16 @@ class RegressionTarget:
         return values
 
     def encode(self, column, name):
-        return ((self.values(column, name) - self.mean) / self.scale).astype(np.float32)
+        standardized = (self.values(column, name) - self.mean) / self.scale
+        if beyond_float32(standardized):
+            raise ValueError(
+                f"Regression task {name!r} has targets that overflow float32 once "
+                f"standardized with the training mean {self.mean:.3g} and scale "
+                f"{self.scale:.3g} (largest {np.nanmax(np.abs(standardized)):.3g}, limit "
+                f"{FLOAT32_MAX:.3g}): they would train on infinity. Check the target for "
+                "corrupt values, or rescale it before fitting."
+            )
+        return standardized.astype(np.float32)
 
     def decode(self, encoded):
         return encoded * self.scale + self.mean

@@ -11,6 +11,8 @@ are recorded in ``history_`` as ``loss_weight_<task>``.
 """
 
 import copy
+import math
+from numbers import Real
 
 import torch
 from torch import nn
@@ -67,6 +69,18 @@ def shared_parameters(module):
             "loss_weighting='fixed', 'uncertainty' or 'dwa'."
         )
     return parameters
+
+
+def _checked_number(strategy, name, value, *, positive, why):
+    """``value`` as a float if it is a finite real (and positive when asked),
+    else a ValueError naming the strategy's parameter and what goes wrong."""
+    ok = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 0 or (positive and value == 0):
+        bound = "a finite number above 0" if positive else "a finite number, 0 or more"
+        raise ValueError(
+            f"{type(strategy).__name__}({name}={value!r}): {name} must be {bound}; {why}."
+        )
+    return float(value)
 
 
 class LossWeighting(nn.Module):
@@ -233,7 +247,8 @@ class GradNorm(LossWeighting):
     Parameters
     ----------
     alpha : float, default=1.5
-        Restoring force: larger pulls the training rates closer together.
+        Restoring force, a finite number, 0 or more: larger pulls the
+        training rates closer together (0 equalises the gradient norms).
 
     Examples
     --------
@@ -250,6 +265,15 @@ class GradNorm(LossWeighting):
         return f"alpha={self.alpha!r}"
 
     def setup(self, n_tasks, module, task_weights=None):
+        _checked_number(
+            self,
+            "alpha",
+            self.alpha,
+            positive=False,
+            why="it is the exponent of the target gradient norms (NaN or infinity makes "
+            "them NaN and the weights with them; below 0 pushes the tasks' training rates "
+            "apart instead of together)",
+        )
         super().setup(n_tasks, module, task_weights)
         if not any(p.dim() >= 2 for p in shared_parameters(module)):
             raise ValueError(
@@ -293,7 +317,8 @@ class DWA(LossWeighting):
     Parameters
     ----------
     temperature : float, default=2.0
-        Softmax temperature ``T``; larger gives more even weights.
+        Softmax temperature ``T``, a finite number above 0; larger gives more
+        even weights, close to 0 all the weight to the slowest task.
 
     Examples
     --------
@@ -314,6 +339,14 @@ class DWA(LossWeighting):
         return f"temperature={self.temperature!r}"
 
     def setup(self, n_tasks, module, task_weights=None):
+        _checked_number(
+            self,
+            "temperature",
+            self.temperature,
+            positive=True,
+            why="the loss ratios are divided by it (0 gives NaN weights, a negative one "
+            "favours the tasks that learn fastest instead of the slowest)",
+        )
         super().setup(n_tasks, module, task_weights)
         self.register_buffer("epoch_losses", torch.full((2, n_tasks), float("nan")))
         self.register_buffer("task_weights", torch.ones(n_tasks))
@@ -329,7 +362,10 @@ class DWA(LossWeighting):
             return
         # A task unobserved for a whole epoch has no rate of change: it counts as 1.
         rate = torch.nan_to_num(losses[1] / losses[0], nan=1.0, posinf=1.0)
-        self.task_weights.copy_(len(rate) * torch.softmax(rate / self.temperature, dim=0))
+        # Shifted by the largest rate first, so that a tiny temperature gives a
+        # one-hot softmax instead of infinity over infinity.
+        scaled = (rate - rate.max()) / self.temperature
+        self.task_weights.copy_(len(rate) * torch.softmax(scaled, dim=0))
 
 
 class Progressive(LossWeighting):
@@ -344,7 +380,7 @@ class Progressive(LossWeighting):
     Parameters
     ----------
     decay : float or sequence of float, default=0.9
-        ``gamma``, one positive rate for every task or one per task.
+        ``gamma``, one positive, finite rate for every task or one per task.
 
     Examples
     --------
@@ -367,10 +403,16 @@ class Progressive(LossWeighting):
         decay = torch.as_tensor(self.decay, dtype=torch.float64).flatten()
         if decay.numel() == 1:
             decay = decay.expand(n_tasks)
-        if decay.numel() != n_tasks or not (decay > 0).all():
+        if (
+            decay.numel() != n_tasks
+            or not (decay > 0).all()
+            or not torch.isfinite(decay.float()).all()
+        ):
             raise ValueError(
                 f"Progressive(decay={self.decay!r}) needs one positive rate, or one per "
-                f"task ({n_tasks} tasks)."
+                f"task ({n_tasks} tasks), each finite and at most "
+                f"{torch.finfo(torch.float32).max:.3g} (the weights are float32): an "
+                "infinite rate makes the weights, then the loss, infinite."
             )
         initial = torch.ones(n_tasks) if task_weights is None else torch.as_tensor(task_weights)
         self.register_buffer("initial_weights", initial.float())

@@ -325,6 +325,21 @@ def _task_index(estimator, task):
     return task
 
 
+def _same_task(task, given):
+    try:
+        return bool(task == given)
+    except (TypeError, ValueError):  # e.g. comparing arrays
+        return False
+
+
+def _raise_given_is_task(task):
+    raise ValueError(
+        f"given names the scored task itself, {task}: P(task | task) is 1 on every row "
+        "where the task happened, so the score is undefined. Give the previous funnel "
+        "step, e.g. make_task_scorer('roc_auc', 'conversion', given='click')."
+    )
+
+
 class TaskScorer(_BaseScorer):
     """Scorer of one task of a fitted multi-task classifier.
 
@@ -376,6 +391,8 @@ class TaskScorer(_BaseScorer):
         self.metric = metric
         self.task = task
         self.given = given
+        if given is not None and _same_task(task, given):
+            _raise_given_is_task(repr(task))
 
     def __call__(self, estimator, X, Y, sample_weight=None):
         return self._score(None, estimator, X, Y, sample_weight=sample_weight)
@@ -406,6 +423,8 @@ class TaskScorer(_BaseScorer):
             score = score_task(self.metric, y_true, y_score, sample_weight)
         else:
             g = _task_index(model, self.given)
+            if g == t:  # one task named by its index, the other by its name
+                _raise_given_is_task(f"{self.task!r} (given={self.given!r})")
             y_given = truths[g]
             conditional = conditional_proba(
                 predictions.positive_proba(t), predictions.positive_proba(g)

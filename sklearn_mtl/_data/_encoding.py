@@ -8,6 +8,9 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
 
+from ._keys import MISSING, KeyIndex, canonical_keys, hash_keys, unique_by_key
+from ._validation import FLOAT32_MAX, beyond_float32
+
 #: Code of every unknown or missing category; known categories start at 1.
 UNKNOWN_CODE = 0
 
@@ -119,10 +122,11 @@ def _flatten(values, name):
     weights = np.fromiter(
         chain.from_iterable(row.values() for row in rows), dtype=np.float64, count=count
     )
-    if not np.isfinite(weights).all() or (weights < 0).any():
+    if not np.isfinite(weights).all() or (weights < 0).any() or beyond_float32(weights):
         raise ValueError(
-            f"Multi-valued column {name} has item weights that are negative or not finite; "
-            "weights must be finite and non-negative."
+            f"Multi-valued column {name} has item weights that are negative, not finite or "
+            f"beyond float32's range ({FLOAT32_MAX:.3g}); weights must be finite, "
+            "non-negative and at most that."
         )
     return items, lengths, weights
 
@@ -133,9 +137,8 @@ def _flatten(values, name):
 def _value_kind(value):
     if isinstance(value, (str, np.str_)):
         return "string"
-    if isinstance(value, (bool, np.bool_)):
-        return "bool"
-    if isinstance(value, Number):
+    # Booleans are numbers: True is the category 1, as True == 1.
+    if isinstance(value, (Number, np.bool_)):
         return "number"
     return type(value).__name__
 
@@ -162,14 +165,12 @@ class _Vocabulary:
     def fit(self, counted, declared, n_samples):
         """Set the vocabulary from :meth:`count`'s result (merged over chunks)."""
         self.declared = declared
-        categories, counts = counted.index, counted.to_numpy()
-        # Sorted as in OrdinalEncoder, so that codes do not depend on a dtype's order.
-        try:
-            order = np.argsort(np.asarray(categories), kind="mergesort")
-        except TypeError:  # mixed types cannot be ordered; keep first-seen order
-            order = np.arange(len(categories))
-        categories, counts = categories[order], counts[order]
-        self.categories = pd.Index(categories)
+        # One entry per category key, sorted as in OrdinalEncoder (numbers, then
+        # strings), so that codes depend neither on a dtype's order nor on row order.
+        counted = unique_by_key(counted)
+        counts = counted.to_numpy()
+        self.categories = pd.Index(counted.index)
+        self._index = KeyIndex(self.categories)
         infrequent = self._infrequent(counts, n_samples)
         self.infrequent_categories = self.categories[infrequent]
         # Frequent categories keep their order as codes 1..K; the infrequent share K + 1.
@@ -203,7 +204,7 @@ class _Vocabulary:
         if isinstance(getattr(values, "dtype", None), pd.CategoricalDtype):
             # Map the few categories, then gather by integer code: no hashing per row.
             return self._dtype_info(values.dtype)[0][np.asarray(values.array.codes)]
-        return self.categories.get_indexer(np.asarray(values))
+        return self._index.get_indexer(values)
 
     def _dtype_info(self, dtype):
         """The positions of a CategoricalDtype's categories (-1 appended, for
@@ -212,7 +213,7 @@ class _Vocabulary:
         dtype, so that predicting row by row maps the categories once."""
         cached = self.__dict__.get("_last_dtype")
         if cached is None or cached[0] is not dtype:
-            lookup = np.append(self.categories.get_indexer(dtype.categories), -1)
+            lookup = np.append(self._index.get_indexer(dtype.categories), -1)
             cached = (dtype, lookup, self._unknown_kind(dtype.categories))
             self._last_dtype = cached
         return cached[1:]
@@ -244,9 +245,10 @@ class _Vocabulary:
 class _Hashing:
     """A fixed number of buckets and no vocabulary: code ``1 + hash % n_buckets``.
 
-    The hash is pandas' ``hash_array`` (SipHash with a fixed key), the same in
-    every process; integral floats hash as the integers they equal, so
-    ``5`` and ``5.0`` share a bucket (a column that gains NaN turns float).
+    The hash is pandas' ``hash_array`` of each value's canonical key (see
+    :mod:`._keys`): the same in every process, and a function of the value
+    alone, so that ``5``, ``5.0``, ``np.int64(5)`` share a bucket whatever
+    the other values of the column.
     """
 
     declared = True
@@ -257,31 +259,33 @@ class _Hashing:
 
     def codes(self, values):
         if isinstance(getattr(values, "dtype", None), pd.CategoricalDtype):
+            # Hash the few categories, then gather by integer code.
             lookup = np.append(self.codes(values.cat.categories), UNKNOWN_CODE)
             return lookup[values.cat.codes.to_numpy()]
-        values = np.asarray(values)
-        missing = pd.isna(values)
-        hashed = pd.util.hash_array(_hashable(values, missing)) % np.uint64(self.n_buckets)
-        return np.where(missing, UNKNOWN_CODE, hashed.astype(np.int64) + 1)
+        keys = canonical_keys(values)
+        hashed = hash_keys(keys) % np.uint64(self.n_buckets)
+        return np.where(keys.kind == MISSING, UNKNOWN_CODE, hashed.astype(np.int64) + 1)
 
 
-def _hashable(values, missing):
-    """Integers (also integral floats, also in object columns) as int64, anything
-    else as its string, so that a value hashes the same whatever its container."""
-    present = values[~missing]
-    if values.dtype.kind in "iub":
-        return values.astype(np.int64)
-    if values.dtype.kind == "f" or pd.api.types.infer_dtype(present, skipna=False) in (
-        "integer",
-        "floating",
-        "mixed-integer-float",
-    ):
-        numbers = np.asarray(present, dtype=np.float64)
-        if np.array_equal(numbers, np.round(numbers)):
-            out = np.zeros(len(values), dtype=np.int64)
-            out[~missing] = numbers.astype(np.int64)
-            return out
-    return np.where(missing, "", values).astype(str).astype(object)
+#: The most buckets of one column. Each bucket is a row of the embedding
+#: table (2**31 rows of 8 float32 values are 64 GiB) and host codes are int32.
+MAX_HASH_BUCKETS = 2**31 - 1
+
+
+def _checked_buckets(n, name="hash_buckets"):
+    # bool is an Integral: True would pass as one bucket for every category.
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, Integral) or n < 1:
+        raise ValueError(
+            f"{name} must be a positive number of buckets (an int, not a bool), got {n!r}."
+        )
+    if n > MAX_HASH_BUCKETS:
+        raise ValueError(
+            f"{name}={n} is too large: at most 2**31 - 1 = {MAX_HASH_BUCKETS} buckets, since "
+            "each bucket is a row of the embedding table (2**31 rows of embedding_dim=8 "
+            "float32 values already take 64 GiB) and codes are held as 32-bit integers. "
+            "Typical values are 2**16 to 2**22."
+        )
+    return int(n)
 
 
 # ------------------------------------------------------------------ columns
@@ -319,6 +323,12 @@ class _NumericStats:
         return np.where(scale > 0, scale, 1.0)
 
 
+#: What infer_dtype calls an object column that holds only numbers (or nothing).
+_NUMBER_KINDS = frozenset(
+    {"integer", "floating", "mixed-integer-float", "decimal", "boolean", "empty", "integer-na"}
+)
+
+
 def _numeric_values(values, name):
     """A numeric column as float64; dates and durations as seconds."""
     dtype = getattr(values, "dtype", None)
@@ -336,8 +346,20 @@ def _numeric_values(values, name):
         return since.dt.total_seconds().to_numpy(dtype=np.float64, na_value=np.nan)
     if isinstance(values, pd.Series):
         # Nullable columns hold pd.NA, which only to_numpy turns into NaN.
-        return values.to_numpy(dtype=np.float64, na_value=np.nan)
-    return np.asarray(values, dtype=np.float64)
+        numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        numbers = np.asarray(values, dtype=np.float64)
+    if dtype is not None and (dtype.kind in "OSU" or pd.api.types.is_string_dtype(dtype)):
+        # NumPy parses "06000" as 6000.0: a postcode or an ID read as text must
+        # not turn into a number silently, whatever its digits.
+        kind = pd.api.types.infer_dtype(values, skipna=True)
+        if kind not in _NUMBER_KINDS:
+            present = pd.Series(values, copy=False).dropna()
+            raise TypeError(
+                f"it holds {kind} values such as {present.iloc[0]!r}, which would be read "
+                "as numbers"
+            )
+    return numbers
 
 
 class EncodedFeatures:
@@ -499,7 +521,7 @@ class FeatureEncoder:
                         "list (or an {item: weight} dict) in every row, e.g. [value]."
                     )
                 if j in counts:
-                    counted = counts[j][0].add(counted, fill_value=0).astype(np.int64)
+                    counted = unique_by_key(pd.concat([counts[j][0], counted]))
                     declared = declared and counts[j][1]
                 counts[j] = counted, declared
             self._update_stats(X, sample_weight)
@@ -539,11 +561,27 @@ class FeatureEncoder:
         """
         self._update_stats(X, sample_weight)
         for j, book in self._books.items():
-            if book.declared:
+            if isinstance(book, _Hashing):
                 continue
             values = _column(X, j)
             if j in self.multi_index:
                 values, _, _ = _flatten(values, self._name(j))
+            if isinstance(getattr(values, "dtype", None), pd.CategoricalDtype):
+                # A declared category is one the data may hold, seen in this chunk or not.
+                declared = values.dtype.categories
+                new = declared[book.positions(declared) < 0]
+                if len(new):
+                    warnings.warn(
+                        f"Column {self._name(j)} declares {len(new)} categor"
+                        f"{'y' if len(new) == 1 else 'ies'} in the CategoricalDtype of this "
+                        f"chunk that the first call to partial_fit did not know (e.g. "
+                        f"{new[0]!r}); its rows share the unknown code. Declare every "
+                        "category up front in the first chunk's CategoricalDtype, or hash the "
+                        "column (hash_buckets).",
+                        UserWarning,
+                        stacklevel=4,
+                    )
+                continue
             present = ~pd.isna(np.asarray(values, dtype=object))
             new = (book.positions(values) < 0) & present
             if new.any():
@@ -568,8 +606,8 @@ class FeatureEncoder:
         categorical_index = np.flatnonzero(self.is_categorical)
         if self.hash_buckets is None:
             return {}
-        if isinstance(self.hash_buckets, Integral):
-            return dict.fromkeys(categorical_index.tolist(), self.hash_buckets)
+        if not isinstance(self.hash_buckets, dict):
+            return dict.fromkeys(categorical_index.tolist(), _checked_buckets(self.hash_buckets))
         names = list(self.feature_names) if self.feature_names is not None else []
         buckets = {}
         for key, n in self.hash_buckets.items():
@@ -580,11 +618,7 @@ class FeatureEncoder:
                     "declare it in categorical_features too, or give the pandas 'category' "
                     "dtype to it."
                 )
-            if not isinstance(n, Integral) or n < 1:
-                raise ValueError(
-                    f"hash_buckets[{key!r}] must be a positive number of buckets, got {n!r}."
-                )
-            buckets[int(j)] = int(n)
+            buckets[int(j)] = _checked_buckets(n, f"hash_buckets[{key!r}]")
         return buckets
 
     # ------------------------------------------------------------ encoding
@@ -627,12 +661,21 @@ class FeatureEncoder:
         numeric = np.empty((n, self.n_numeric), dtype=np.float32)
         mean, scale = self._stats.mean, self._stats.scale
         for rows, block in _row_blocks(X):
-            numeric[rows] = (self._numeric_block(block) - mean) / scale
+            standardized = (self._numeric_block(block) - mean) / scale
+            self._check_float32(standardized, standardized=True)
+            numeric[rows] = standardized
         if not len(self.multi_index):
             return EncodedFeatures(codes, numeric)
         items, lengths, weights = [], [], []
         for j in self.multi_index:
             flat, counts, item_weights = _flatten(_column(X, j), self._name(j))
+            if item_weights is not None and self._name(j) not in self.weighted_columns:
+                raise ValueError(
+                    f"Multi-valued column {self._name(j)} holds {{item: weight}} dicts, but "
+                    "the model was fitted on plain lists in it: its pooling has no item "
+                    "weights, so they would be ignored. Give lists of items (e.g. "
+                    "list(row) for a dict row), or refit on weighted items."
+                )
             items.append(self._books[j].codes(flat).astype(index_dtype))
             lengths.append(counts)
             weights.append(np.ones(len(flat)) if item_weights is None else item_weights)
@@ -654,7 +697,26 @@ class FeatureEncoder:
                 self._raise_non_numeric(_column(X, j), j, exc)
         values = np.column_stack(columns) if columns else np.empty((X.shape[0], 0))
         self._check_finite(values)
+        self._check_float32(values)
         return values
+
+    def _check_float32(self, values, standardized=False):
+        bad = beyond_float32(values, axis=0)
+        if bad.any():
+            names = [self._name(j) for j in self.numeric_index[bad]]
+            largest = np.abs(values[:, bad]).max()
+            when = (
+                " after standardizing with the mean and scale of the training data"
+                if standardized
+                else ""
+            )
+            raise ValueError(
+                f"Input X has values beyond float32's range in numeric column(s) "
+                f"{', '.join(names)}{when} (largest {largest:.3g}, "
+                f"limit {FLOAT32_MAX:.3g}): the network computes in float32, where they "
+                "become infinity. Rescale or clip the column (e.g. a log transform in a "
+                "Pipeline), or check it for corrupt values."
+            )
 
     def _raise_non_numeric(self, values, j, exc):
         if is_multi_valued(values):

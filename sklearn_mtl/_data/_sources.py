@@ -26,7 +26,7 @@ from .._targets import TASK_TYPES, align_task_columns, check_task_types, task_co
 from ._columns import check_category_codes, resolve_categorical_mask
 from ._encoding import FeatureEncoder, multi_valued_mask
 from ._tensors import TensorData, module_inputs, split_validation
-from ._validation import check_container
+from ._validation import check_container, check_sample_weight_range
 
 #: Data sets larger than this get early stopping when ``early_stopping="auto"``.
 AUTO_EARLY_STOPPING_MIN_SAMPLES = 10_000
@@ -85,6 +85,7 @@ def _check_sample_weight_of(sample_weight, X):
     )
     if not sample_weight.any():
         raise ValueError("Sample weights must contain at least one non-zero number.")
+    check_sample_weight_range(sample_weight)
     return sample_weight
 
 

@@ -89,3 +89,28 @@ def _pandas_values(series):
     if isinstance(dtype, (pl.List, pl.Array)):
         return pd.Series(series.to_list(), dtype=object).to_numpy()
     return series.to_numpy()
+
+
+#: The largest magnitude a float32 holds: features, weights and targets are
+#: float32 in the network, where a larger value becomes infinity, then NaN.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def beyond_float32(values, axis=None):
+    """Whether any finite value of ``values`` (along ``axis``) overflows float32."""
+    values = np.asarray(values, dtype=np.float64)
+    if not values.size:
+        return np.zeros(values.shape[1], dtype=bool) if axis == 0 else False
+    with np.errstate(invalid="ignore"):
+        return (np.abs(values) > FLOAT32_MAX).any(axis=axis)
+
+
+def check_sample_weight_range(sample_weight):
+    """Refuse weights that float32 cannot hold (they would train on infinity)."""
+    if sample_weight is not None and beyond_float32(sample_weight):
+        raise ValueError(
+            f"sample_weight holds values beyond float32's range (largest "
+            f"{np.abs(sample_weight).max():.3g}, limit {FLOAT32_MAX:.3g}): the network "
+            "trains in float32, where they become infinity. Rescale the weights (only "
+            "their ratios matter to the fitted model)."
+        )

@@ -1,0 +1,130 @@
+"""Parquet files read chunk by chunk for :class:`ChunkedData`, with errors
+that name the file and chunk at fault."""
+
+import os
+from itertools import count
+from pathlib import Path
+
+
+def parquet_paths(source):
+    """The Parquet files of ``source`` (a directory, a file or a list of
+    files), checked to exist; read nothing.
+
+    A directory contributes its ``*.parquet`` files in name order, and
+    refuses a file that is a symbolic link to somewhere outside it: reading
+    a directory must not read files that its owner did not put there.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        folder = Path(source)
+        if folder.is_dir():
+            paths = sorted(folder.glob("*.parquet"))
+            if not paths:
+                raise ValueError(f"ChunkedData found no *.parquet file in the directory {source}.")
+            root = folder.resolve()
+            for path in paths:
+                target = path.resolve()
+                if path.is_symlink() and not target.is_relative_to(root):
+                    raise ValueError(
+                        f"ChunkedData: {path} is a symbolic link to {target}, outside the "
+                        f"directory {source}; links out of the directory are not followed. "
+                        "Copy the file into the directory, or list the files to read "
+                        "explicitly: ChunkedData([path, ...], ...)."
+                    )
+            return paths
+        paths = [source]
+    elif isinstance(source, (list, tuple)):
+        paths = list(source)
+        if not paths:
+            raise ValueError("ChunkedData was given an empty list of Parquet files.")
+    else:
+        raise TypeError(
+            "ChunkedData needs a callable returning a fresh iterable of chunks, a directory "
+            f"of Parquet files, or a list of Parquet files; got {type(source).__name__}."
+        )
+    for path in paths:
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(
+                f"ChunkedData's list of Parquet files holds {path!r} "
+                f"({type(path).__name__}), which is not a path."
+            )
+        if not Path(path).is_file():
+            raise ValueError(
+                f"ChunkedData: the Parquet file {path} does not exist (or is not a file)."
+            )
+    return [Path(path) for path in paths]
+
+
+def _schema(path, parquet):
+    """The Arrow schema of an opened file, as ``{column: type}``."""
+    schema = parquet.schema_arrow
+    return {name: schema.field(name).type for name in schema.names}
+
+
+def _check_same_schema(path, schema, first_path, first_schema):
+    missing = [name for name in first_schema if name not in schema]
+    extra = [name for name in schema if name not in first_schema]
+    retyped = [
+        f"{name!r} ({first_schema[name]} -> {schema[name]})"
+        for name in first_schema
+        if name in schema and schema[name] != first_schema[name]
+    ]
+    if missing or extra or retyped:
+        problems = [
+            f"lacks the column(s) {missing}" if missing else "",
+            f"has the new column(s) {extra}" if extra else "",
+            f"changes the type of {', '.join(retyped)}" if retyped else "",
+        ]
+        raise ValueError(
+            f"ChunkedData: the Parquet file {path} {'; '.join(p for p in problems if p)} "
+            f"compared with the first file, {first_path}. Every file must have the same "
+            "columns with the same types: rewrite the odd file, or leave it out."
+        )
+
+
+def read_parquet_chunks(paths, target_columns, weight_column, chunk_rows):
+    """Yield ``(X, Y, sample_weight, where)`` chunks of the files, ``where``
+    naming the file and the chunk's position in it for error messages."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    needed = list(target_columns) + ([weight_column] if weight_column is not None else [])
+    first = None
+    for path in paths:
+        try:
+            parquet = pq.ParquetFile(path)
+        except (pa.ArrowException, OSError) as exc:
+            raise ValueError(
+                f"ChunkedData could not read the Parquet file {path}: {exc}. Is it a "
+                "complete Parquet file (not truncated, not another format)?"
+            ) from exc
+        schema = _schema(path, parquet)
+        missing = [name for name in needed if name not in schema]
+        if missing:
+            role = "weight_column" if missing == [weight_column] else "target_columns"
+            raise ValueError(
+                f"ChunkedData: the Parquet file {path} has no column {missing} (from "
+                f"{role}); its columns are {list(schema)}."
+            )
+        if first is None:
+            first = path, schema
+        else:
+            _check_same_schema(path, schema, *first)
+        if not parquet.metadata.num_rows:
+            raise ValueError(f"ChunkedData: the Parquet file {path} holds no rows.")
+        batches = parquet.iter_batches(batch_size=chunk_rows)
+        for k in count():
+            try:
+                batch = next(batches, None)
+            except (pa.ArrowException, OSError) as exc:
+                raise ValueError(
+                    f"ChunkedData could not read chunk {k} of the Parquet file {path} "
+                    f"({chunk_rows} rows per chunk): {exc}. The file is probably corrupt."
+                ) from exc
+            if batch is None:
+                break
+            if not batch.num_rows:
+                continue  # an empty row group carries no rows, and no error
+            frame = batch.to_pandas()
+            weight = None if weight_column is None else frame[weight_column].to_numpy()
+            X = frame.drop(columns=needed)
+            yield X, frame[list(target_columns)], weight, f"chunk {k} of the Parquet file {path}"
