@@ -11,13 +11,11 @@ funnels, the order of the steps (pCTCVR never above pCTR).
 from numbers import Real
 
 import numpy as np
-import pandas as pd
 from scipy.optimize import minimize, minimize_scalar
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, _fit_context, clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.isotonic import IsotonicRegression
-from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.utils import _safe_indexing, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
@@ -34,6 +32,7 @@ from ._calibration_metrics import binary_labels, task_classes
 from ._pipeline import final_estimator
 from ._targets import align_task_columns
 from .inspection import predict_cvr, predict_proba_frame
+from .metrics import make_task_scorer
 
 __all__ = ["TaskCalibratedClassifier"]
 
@@ -482,10 +481,12 @@ class TaskCalibratedClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         return rates[:, 0] if rates.shape[1] == 1 else rates
 
     def score(self, X, y, sample_weight=None):
-        """Mean over tasks of each task's score on its observed labels.
+        """Mean over tasks of each task's ranking score, as the model's own ``score``.
 
-        Accuracy of the calibrated predictions for a classification task,
-        R2 for a regression task, as the model's own ``score``.
+        ROC AUC of a binary task (on the calibrated probabilities), macro
+        one-vs-rest ROC AUC of a multiclass task, R2 of a regression task,
+        each on its observed labels; the mean over the tasks where it is
+        defined.
 
         Parameters
         ----------
@@ -500,15 +501,13 @@ class TaskCalibratedClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         -------
         score : float
         """
-        Y_pred = self.predict(X).reshape(_num_samples(X), -1)
-        columns = align_task_columns(y, [str(name) for name in self.task_names_])
-        scores = []
-        for t, column in enumerate(columns):
-            observed = ~np.asarray(pd.isna(column), dtype=bool)
-            w = None if sample_weight is None else np.asarray(sample_weight)[observed]
-            score = r2_score if self.task_types_[t] == "regression" else accuracy_score
-            scores.append(score(column[observed], Y_pred[observed, t], sample_weight=w))
-        return float(np.mean(scores))
+        check_is_fitted(self)
+        align_task_columns(y, [str(name) for name in self.task_names_])  # named errors
+        scores = [
+            make_task_scorer(target.metrics[0], t)(self, X, y, sample_weight)
+            for t, target in enumerate(self._task_targets)
+        ]
+        return float(np.nanmean(scores)) if np.isfinite(scores).any() else np.nan
 
     # ------------------------------------------------------------ internals
 
