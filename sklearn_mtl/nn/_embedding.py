@@ -99,20 +99,27 @@ class CategoricalInputs:
         -------
         CategoricalInputs
         """
-        starts = self.starts[index].T.reshape(-1)
-        lengths = self.lengths[index].T.reshape(-1)
+        if isinstance(index, slice):
+            codes, starts, lengths = self.codes[index], self.starts[index], self.lengths[index]
+        else:
+            # index_select gathers 1.3-2x faster than advanced indexing on CPU.
+            codes, starts, lengths = (
+                t.index_select(0, index) for t in (self.codes, self.starts, self.lengths)
+            )
+        n, n_bags = starts.shape
+        starts, lengths = starts.T.reshape(-1), lengths.T.reshape(-1)
         new_starts = torch.cumsum(lengths, 0) - lengths
-        # Position of every kept item in ``items``, without a loop over bags.
-        positions = torch.repeat_interleave(starts - new_starts, lengths) + torch.arange(
-            int(lengths.sum()), device=lengths.device
+        # Position of every kept item in ``items``: its bag's shift plus a running count.
+        bag = torch.repeat_interleave(lengths)
+        positions = (starts - new_starts).index_select(0, bag) + torch.arange(
+            bag.shape[0], device=lengths.device
         )
-        n = len(self.codes[index])
         return CategoricalInputs(
-            self.codes[index],
-            self.items[positions],
-            new_starts.reshape(-1, n).T,
-            lengths.reshape(-1, n).T,
-            None if self.weights is None else self.weights[positions],
+            codes,
+            self.items.index_select(0, positions),
+            new_starts.reshape(n_bags, n).T,
+            lengths.reshape(n_bags, n).T,
+            None if self.weights is None else self.weights.index_select(0, positions),
         )
 
     __getitem__ = take
@@ -232,33 +239,42 @@ class MixedInputEmbedding(nn.Module):
     @torch.jit.unused
     def _pool(self, bags) -> torch.Tensor:
         n, n_bags = bags.starts.shape
+        lengths = bags.lengths.T.reshape(-1)
         # Every item of column j is shifted by that column's offset in the shared table.
         column_of_item = torch.repeat_interleave(
-            torch.arange(n_bags, device=bags.lengths.device), bags.lengths.sum(0)
+            torch.arange(n_bags, device=lengths.device), bags.lengths.sum(0)
         )
-        offsets = bags.starts.T.reshape(-1)
         codes = bags.items + self.bag_offsets[column_of_item]
-        if bags.weights is None:
-            pooled = F.embedding_bag(codes, self.table.weight, offsets, mode=self.pooling)
+        if self.pooling == "max":
+            if bags.weights is not None:
+                raise ValueError(
+                    "Weighted items cannot be max-pooled; use pooling='sum' or 'mean'."
+                )
+            offsets = bags.starts.T.reshape(-1)
+            pooled = F.embedding_bag(codes, self.table.weight, offsets, mode="max")
         else:
-            pooled = self._pool_weighted(codes, offsets, bags)
+            pooled = self._pool_sum(codes, lengths, bags.weights)
         # Bags come column by column: (n_bags * n, dim) -> (n, n_bags * dim).
         return pooled.reshape(n_bags, n, -1).transpose(0, 1).flatten(1)
 
-    def _pool_weighted(self, codes, offsets, bags):
-        if self.pooling == "max":
-            raise ValueError(
-                "Weighted items cannot be max-pooled; use pooling='sum' or 'mean'."
-            )
-        weights = bags.weights.to(self.table.weight.dtype)
-        pooled = F.embedding_bag(
-            codes, self.table.weight, offsets, mode="sum", per_sample_weights=weights
-        )
+    def _pool_sum(self, codes, lengths, weights):
+        """Sum or mean pooling as a gather and a segment sum: the same sums as
+        ``embedding_bag``'s, whose CPU backward (a sort of the items, then a
+        loop over them) costs several times the forward; ``index_select``'s
+        backward is an ``index_add`` and ``index_add``'s an ``index_select``."""
+        table = self.table.weight
+        rows = table.index_select(0, codes)
+        if weights is not None:
+            weights = weights.to(table.dtype)
+            rows = rows * weights.unsqueeze(1)
+        bag_of_item = torch.repeat_interleave(lengths)
+        pooled = rows.new_zeros(lengths.shape[0], table.shape[1]).index_add(0, bag_of_item, rows)
         if self.pooling == "sum":
             return pooled
-        bag_of_item = torch.repeat_interleave(
-            torch.arange(len(offsets), device=offsets.device), bags.lengths.T.reshape(-1)
-        )
-        total = torch.zeros(len(offsets), dtype=weights.dtype, device=weights.device)
-        total = total.index_add(0, bag_of_item, weights)
+        if weights is None:
+            total = lengths.to(table.dtype)
+        else:
+            total = torch.zeros(lengths.shape[0], dtype=table.dtype, device=table.device)
+            total = total.index_add(0, bag_of_item, weights)
+        # An empty bag (or one of zero total weight) pools to zeros.
         return pooled / torch.where(total > 0, total, torch.ones_like(total)).unsqueeze(1)
