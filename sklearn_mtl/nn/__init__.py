@@ -9,16 +9,19 @@ from ._attention import TransferAttention
 from ._embedding import CategoricalInputs, MixedInputEmbedding
 from ._experts import SoftmaxGate, importance_cv2, mix_experts
 from ._layers import MLP, ParallelBatchNorm, ParallelLinear, ParallelMLP, TaskTowers
+from ._optim import LazyAdam, RowWiseAdagrad
 from ._probability import log1mexp, product_logit
 
 __all__ = [
     "CGCLevel",
     "CategoricalInputs",
+    "LazyAdam",
     "MLP",
     "MixedInputEmbedding",
     "ParallelBatchNorm",
     "ParallelLinear",
     "ParallelMLP",
+    "RowWiseAdagrad",
     "SoftmaxGate",
     "TaskTowers",
     "TransferAttention",

@@ -164,6 +164,13 @@ class MixedInputEmbedding(nn.Module):
         (8,000 census rows, 4 epochs: multiclass education accuracy 0.550
         against 0.448). The estimators' ``embedding_init_std="auto"``
         therefore passes 1e-4 only to fits of at least 200 optimizer steps.
+    sparse : bool, default=False
+        Whether the table's gradient is a sparse tensor of the rows a batch
+        looks up, for :class:`LazyAdam` or :class:`RowWiseAdagrad` (dense
+        optimizers such as Adam reject it). A dense gradient has the table's
+        size: with millions of IDs, writing it and updating every row each
+        step costs more than the network (``benchmarks/bench_scale.py``).
+        ``pooling="max"`` has no sparse gradient in torch.
 
     Attributes
     ----------
@@ -188,6 +195,9 @@ class MixedInputEmbedding(nn.Module):
     torch.Size([2, 10])
     """
 
+    #: Modules pickled before the option existed have dense gradients.
+    sparse = False
+
     def __init__(
         self,
         cardinalities,
@@ -197,10 +207,16 @@ class MixedInputEmbedding(nn.Module):
         bag_cardinalities=(),
         pooling="mean",
         init_std=None,
+        sparse=False,
     ):
         super().__init__()
         cardinalities = [int(c) for c in cardinalities]
         bag_cardinalities = [int(c) for c in bag_cardinalities]
+        if sparse and pooling == "max" and bag_cardinalities:
+            raise ValueError(
+                "pooling='max' has no sparse gradient (torch's embedding_bag cannot "
+                "max-pool with sparse=True); use pooling='mean' or 'sum', or sparse=False."
+            )
         n_single, n_bags = len(cardinalities), len(bag_cardinalities)
         all_offsets = torch.cumsum(torch.tensor([0, *cardinalities, *bag_cardinalities]), 0)
         self.register_buffer("offsets", all_offsets[:n_single].clone())
@@ -213,6 +229,7 @@ class MixedInputEmbedding(nn.Module):
         self.n_single = n_single
         self.n_bags = n_bags
         self.pooling = pooling
+        self.sparse = sparse
         self.out_features = (n_single + n_bags) * embedding_dim + n_numeric
 
     def forward(self, categorical, numeric):
@@ -222,15 +239,20 @@ class MixedInputEmbedding(nn.Module):
         parts: List[torch.Tensor] = []
         if self.table is not None:
             if self.n_single:
-                # index_select's backward is an index_add, several times faster on
-                # CPU than nn.Embedding's dense backward (same values).
-                rows = self.table.weight.index_select(0, (codes + self.offsets).flatten())
+                rows = self._lookup((codes + self.offsets).flatten())
                 parts.append(rows.view(codes.shape[0], codes.shape[1] * rows.shape[1]))
             if self.n_bags:
                 parts.append(self._pool(categorical))
         if self.n_numeric:
             parts.append(numeric)
         return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+
+    def _lookup(self, codes: torch.Tensor) -> torch.Tensor:
+        if self.sparse:
+            return F.embedding(codes, self.table.weight, sparse=True)
+        # index_select's backward is an index_add, several times faster on CPU
+        # than nn.Embedding's dense backward (same values).
+        return self.table.weight.index_select(0, codes)
 
     @torch.jit.unused
     def _codes(self, categorical) -> torch.Tensor:
@@ -263,7 +285,7 @@ class MixedInputEmbedding(nn.Module):
         loop over them) costs several times the forward; ``index_select``'s
         backward is an ``index_add`` and ``index_add``'s an ``index_select``."""
         table = self.table.weight
-        rows = table.index_select(0, codes)
+        rows = self._lookup(codes)
         if weights is not None:
             weights = weights.to(table.dtype)
             rows = rows * weights.unsqueeze(1)
