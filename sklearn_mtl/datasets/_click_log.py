@@ -312,7 +312,8 @@ def make_click_log(
     signal : float, default=2.0
         Standard deviation of each score: how predictable the steps are.
     random_state : int, RandomState instance or None, default=None
-        Seeds the effects, the features and the labels.
+        Seeds the effect tables, and the rows block by block (each block of
+        131,072 rows from its own seed derived from it).
     return_X_y : bool, default=False
         Return ``(X, Y)`` instead of a Bunch.
 

@@ -22,7 +22,31 @@ def _check_table(param, name):
         )
 
 
-class RowWiseAdagrad(torch.optim.Optimizer):
+class _RowsStep:
+    """``step`` of the table optimizers: the closure first, then ``_step_rows``."""
+
+    def step(self, closure=None):
+        """Update the rows touched by the gradients.
+
+        Parameters
+        ----------
+        closure : callable, default=None
+            Re-evaluates the model and returns the loss.
+
+        Returns
+        -------
+        loss : torch.Tensor or None
+            The closure's loss.
+        """
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        self._step_rows()
+        return loss
+
+
+class RowWiseAdagrad(_RowsStep, torch.optim.Optimizer):
     """Adagrad with one accumulator per row of an embedding table.
 
     The row-wise Adagrad of TorchRec and FBGEMM (``ROWWISE_ADAGRAD``): each
@@ -85,23 +109,7 @@ class RowWiseAdagrad(torch.optim.Optimizer):
                 )
 
     @torch.no_grad()
-    def step(self, closure=None):
-        """Update the rows touched by the gradients.
-
-        Parameters
-        ----------
-        closure : callable, default=None
-            Re-evaluates the model and returns the loss.
-
-        Returns
-        -------
-        loss : torch.Tensor or None
-            The closure's loss.
-        """
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+    def _step_rows(self):
         for group in self.param_groups:
             for param in group["params"]:
                 if param.grad is None:
@@ -121,10 +129,9 @@ class RowWiseAdagrad(torch.optim.Optimizer):
                     param.sub_(update)
                 else:
                     param.index_add_(0, rows, update, alpha=-1.0)
-        return loss
 
 
-class LazyAdam(torch.optim.SparseAdam):
+class LazyAdam(_RowsStep, torch.optim.SparseAdam):
     """:class:`torch.optim.SparseAdam` with decoupled weight decay of the touched rows.
 
     Lazy Adam: a sparse gradient updates the moments and weights of the rows
@@ -182,23 +189,7 @@ class LazyAdam(torch.optim.SparseAdam):
                 _check_table(param, "LazyAdam")
 
     @torch.no_grad()
-    def step(self, closure=None):
-        """Decay, then update, the rows touched by the gradients.
-
-        Parameters
-        ----------
-        closure : callable, default=None
-            Re-evaluates the model and returns the loss.
-
-        Returns
-        -------
-        loss : torch.Tensor or None
-            The closure's loss.
-        """
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+    def _step_rows(self):
         for group in self.param_groups:
             if not group["weight_decay"]:
                 continue
@@ -216,5 +207,4 @@ class LazyAdam(torch.optim.SparseAdam):
                 param.index_copy_(
                     0, rows, param.index_select(0, rows) * (1 - group["lr"] * group["weight_decay"])
                 )
-        super().step()
-        return loss
+        torch.optim.SparseAdam.step(self)
