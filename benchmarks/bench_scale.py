@@ -97,7 +97,7 @@ def part_generate(args):
             size = sum(p.stat().st_size for p in Path(folder).rglob("*.parquet")) / 2**20
         lines.append(
             f"write_click_log({rows:,}): {seconds:.1f} s = {rows / seconds:,.0f} rows/s, "
-            f"peak memory {peak:,.0f} MiB (imports included), {size:,.0f} MiB of Parquet"
+            f"(imports included), peak memory {peak:,.0f} MiB, {size:,.0f} MiB of Parquet"
         )
     return lines
 

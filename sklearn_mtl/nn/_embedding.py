@@ -131,9 +131,12 @@ class MixedInputEmbedding(nn.Module):
     All categorical columns share one embedding table: each column's codes are
     shifted by an offset so that a single lookup embeds every column at once.
     Code 0 of every column is reserved for unknown or missing categories.
-    Multi-valued columns (bags of items) are embedded from the same table by
-    one :func:`~torch.nn.functional.embedding_bag` call that pools each
-    row's items (``pooling``); an empty bag pools to a zero vector. With
+    Multi-valued columns (bags of items) are embedded from the same table and
+    pooled over each row's items (``pooling``) in one pass over all bags: on
+    CPU a gather and a segment sum (the sums of
+    :func:`~torch.nn.functional.embedding_bag`, with a cheaper backward),
+    elsewhere and for ``"max"`` ``embedding_bag`` itself; an empty bag pools
+    to a zero vector. With
     item weights, ``"sum"`` is the weighted sum and ``"mean"`` the weighted
     mean (a bag of zero total weight pools to zeros).
 
@@ -267,30 +270,38 @@ class MixedInputEmbedding(nn.Module):
             torch.arange(n_bags, device=lengths.device), bags.lengths.sum(0)
         )
         codes = bags.items + self.bag_offsets[column_of_item]
+        offsets = bags.starts.T.reshape(-1)
         if self.pooling == "max":
             if bags.weights is not None:
                 raise ValueError(
                     "Weighted items cannot be max-pooled; use pooling='sum' or 'mean'."
                 )
-            offsets = bags.starts.T.reshape(-1)
             pooled = F.embedding_bag(codes, self.table.weight, offsets, mode="max")
         else:
-            pooled = self._pool_sum(codes, lengths, bags.weights)
+            pooled = self._pool_sum(codes, offsets, lengths, bags.weights)
         # Bags come column by column: (n_bags * n, dim) -> (n, n_bags * dim).
         return pooled.reshape(n_bags, n, -1).transpose(0, 1).flatten(1)
 
-    def _pool_sum(self, codes, lengths, weights):
-        """Sum or mean pooling as a gather and a segment sum: the same sums as
-        ``embedding_bag``'s, whose CPU backward (a sort of the items, then a
-        loop over them) costs several times the forward; ``index_select``'s
-        backward is an ``index_add`` and ``index_add``'s an ``index_select``."""
+    def _pool_sum(self, codes, offsets, lengths, weights):
         table = self.table.weight
-        rows = self._lookup(codes)
         if weights is not None:
             weights = weights.to(table.dtype)
-            rows = rows * weights.unsqueeze(1)
         bag_of_item = torch.repeat_interleave(lengths)
-        pooled = rows.new_zeros(lengths.shape[0], table.shape[1]).index_add(0, bag_of_item, rows)
+        if table.device.type == "cpu":
+            # A gather and a segment sum: the sums of embedding_bag, in its order, whose
+            # CPU backward (a sort of the items, then a loop over them) costs several
+            # times the forward; index_select's backward is an index_add and index_add's
+            # an index_select.
+            rows = self._lookup(codes)
+            if weights is not None:
+                rows = rows * weights.unsqueeze(1)
+            pooled = rows.new_zeros(lengths.shape[0], table.shape[1])
+            pooled = pooled.index_add(0, bag_of_item, rows)
+        else:
+            # A GPU's index_add adds in no fixed order; embedding_bag's sums repeat.
+            pooled = F.embedding_bag(
+                codes, table, offsets, mode="sum", per_sample_weights=weights, sparse=self.sparse
+            )
         if self.pooling == "sum":
             return pooled
         if weights is None:
