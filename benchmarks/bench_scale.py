@@ -42,7 +42,7 @@ import torch  # noqa: E402
 from sklearn_mtl import ESMMClassifier  # noqa: E402
 from sklearn_mtl._data import module_inputs  # noqa: E402
 from sklearn_mtl._data._tensors import BatchIterator, TensorData  # noqa: E402
-from sklearn_mtl.datasets import make_click_log, write_click_log  # noqa: E402
+from sklearn_mtl.datasets import make_click_log  # noqa: E402
 
 #: CPU time of this process: on a shared machine wall time counts the others' load too.
 #: Every run is single-threaded (``--threads 1``) unless asked otherwise.
@@ -78,7 +78,7 @@ def _cpu_seconds_and_peak_of(code):
 
 def part_generate(args):
     lines = [
-        header(args, "## generate: make_click_log and write_click_log (defaults: 1M users, 1M items)"),
+        header(args, "## generate: make_click_log and write_click_log (1M users, 1M items)"),
         "rows per CPU second of the process (the machine is shared: wall time would count "
         "the other processes' load)",
     ]
@@ -96,7 +96,7 @@ def part_generate(args):
             seconds, peak = _cpu_seconds_and_peak_of(code)
             size = sum(p.stat().st_size for p in Path(folder).rglob("*.parquet")) / 2**20
         lines.append(
-            f"write_click_log({rows:,}): {seconds:.1f} s = {rows / seconds:,.0f} rows/s, "
+            f"write_click_log({rows:,}): {seconds:.1f} s = {rows / seconds:,.0f} rows/s "
             f"(imports included), peak memory {peak:,.0f} MiB, {size:,.0f} MiB of Parquet"
         )
     return lines

@@ -40,7 +40,9 @@ def reference_pool(embedding, inputs):
         offsets = inputs.starts[:, j] - first
         codes = items + embedding.bag_offsets[j]
         if inputs.weights is None:
-            out.append(F.embedding_bag(codes, embedding.table.weight, offsets, mode=embedding.pooling))
+            out.append(
+                F.embedding_bag(codes, embedding.table.weight, offsets, mode=embedding.pooling)
+            )
             continue
         weights = inputs.weights[first : first + len(items)]
         total = F.embedding_bag(

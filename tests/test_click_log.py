@@ -127,7 +127,8 @@ def test_truths_are_calibrated():
     )
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=8, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(n=st.integers(1, 400), rows_per_file=st.integers(1, 450), block=st.integers(16, 128))
 def test_parquet_parts_hold_the_rows_make_click_log_returns(
     tmp_path_factory, monkeypatch, n, rows_per_file, block

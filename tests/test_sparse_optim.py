@@ -18,7 +18,8 @@ lookups = st.lists(st.lists(st.integers(0, N_ROWS - 1), min_size=1, max_size=8),
 
 def sparse_step(table, optimizer, rows, seed):
     """One step on the loss sum(table(rows) * c) for a random c (float64)."""
-    c = torch.randn(len(rows), DIM, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+    generator = torch.Generator().manual_seed(seed)
+    c = torch.randn(len(rows), DIM, dtype=torch.float64, generator=generator)
     optimizer.zero_grad()
     (table(torch.tensor(rows)) * c).sum().backward()
     optimizer.step()
@@ -73,7 +74,9 @@ def test_lazy_adam_is_adamw_on_the_touched_rows(rows, n_steps, lr, weight_decay)
     for k in range(n_steps):
         sparse_step(table, lazy, rows, k)
         sparse_step(reference, dense, rows, k)
-    torch.testing.assert_close(table.weight[touched], reference.weight[touched], rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(
+        table.weight[touched], reference.weight[touched], rtol=1e-9, atol=1e-12
+    )
     assert torch.equal(table.weight.detach()[~touched], start[~touched])
 
 

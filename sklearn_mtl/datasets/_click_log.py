@@ -344,8 +344,9 @@ def make_click_log(
     --------
     >>> from sklearn_mtl.datasets import make_click_log
     >>> log = make_click_log(1000, random_state=0)
-    >>> list(log.data.columns)
-    ['user_id', 'item_id', 'cat_0', 'cat_1', 'cat_2', 'num_0', 'num_1', 'num_2', 'tags', 'timestamp']
+    >>> list(log.data.columns)  # doctest: +NORMALIZE_WHITESPACE
+    ['user_id', 'item_id', 'cat_0', 'cat_1', 'cat_2', 'num_0', 'num_1', 'num_2',
+     'tags', 'timestamp']
     >>> bool((log.target["conversion"] <= log.target["click"]).all())
     True
     >>> bool(log.data["timestamp"].is_monotonic_increasing)
@@ -363,7 +364,9 @@ def make_click_log(
     return Bunch(
         data=X,
         target=Y,
-        true_proba=pd.DataFrame(np.concatenate([b["true_proba"] for b in blocks]), columns=_TARGETS),
+        true_proba=pd.DataFrame(
+            np.concatenate([b["true_proba"] for b in blocks]), columns=_TARGETS
+        ),
         confounder=np.concatenate([b["confounder"] for b in blocks]),
         feature_names=log.feature_names,
         target_names=list(_TARGETS),

@@ -169,10 +169,11 @@ class MixedInputEmbedding(nn.Module):
         therefore passes 1e-4 only to fits of at least 200 optimizer steps.
     sparse : bool, default=False
         Whether the table's gradient is a sparse tensor of the rows a batch
-        looks up, for :class:`LazyAdam` or :class:`RowWiseAdagrad` (dense
-        optimizers such as Adam reject it). A dense gradient has the table's
-        size: with millions of IDs, writing it and updating every row each
-        step costs more than the network (``benchmarks/bench_scale.py``).
+        looks up, for :class:`~sklearn_mtl.nn.LazyAdam` or
+        :class:`~sklearn_mtl.nn.RowWiseAdagrad` (dense optimizers such as
+        Adam reject it). A dense gradient has the table's size: with
+        millions of IDs, writing it and updating every row each step costs
+        more than the network (``benchmarks/bench_scale.py``).
         ``pooling="max"`` has no sparse gradient in torch.
 
     Attributes
