@@ -271,7 +271,7 @@ def part_vocab(args):
     lines = [
         header(args, "## vocab: dense Adam, LazyAdam and RowWiseAdagrad on a growing table"),
         "ESMM's network (towers 64-32, embedding width 8), user_id and item_id of "
-        f"make_click_log({args.vocab_rows:,}) hashed to N buckets each (table 2N + 70 rows), "
+        f"make_click_log({args.vocab_rows:,}) hashed to N buckets each (table 2N + 71 rows), "
         "3 small categorical and 3 numeric columns, batch 2048, hand-written loop, "
         f"about {args.vocab_seconds:.0f} CPU s of steps after 3 warm-up steps (samples per "
         "CPU second), one fresh process "
