@@ -40,9 +40,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from sklearn_mtl import ESMMClassifier  # noqa: E402
-from sklearn_mtl._data import module_inputs  # noqa: E402
 from sklearn_mtl._data._tensors import BatchIterator, TensorData  # noqa: E402
 from sklearn_mtl.datasets import make_click_log  # noqa: E402
+from sklearn_mtl.export import transform_inputs  # noqa: E402
 
 #: CPU time of this process: on a shared machine wall time counts the others' load too.
 #: Every run is single-threaded (``--threads 1``) unless asked otherwise.
@@ -121,10 +121,7 @@ def _hand_steps(estimator, X, Y, epochs):
     estimator's encoded data, from a copy of its module; and seconds of the
     batch cutting alone."""
     module = copy.deepcopy(estimator.net_.module_)
-    data = TensorData(
-        module_inputs(estimator._feature_encoder.transform(X), torch.float32),
-        torch.from_numpy(Y.to_numpy(np.float32)),
-    )
+    data = TensorData(transform_inputs(estimator, X), torch.from_numpy(Y.to_numpy(np.float32)))
     optimizer = torch.optim.Adam(module.parameters(), lr=1e-3)
     batches = BatchIterator(data, 2048, shuffle=True)
     start = CLOCK()
@@ -157,7 +154,7 @@ def part_lists(args):
             estimator = _esmm(with_tags, epochs).fit(frame, Y)
             fit[with_tags].append(len(frame) * epochs / (CLOCK() - start))
             start = CLOCK()
-            estimator._feature_encoder.transform(frame)
+            transform_inputs(estimator, frame)
             encode[with_tags].append(CLOCK() - start)
             steps, cutting, n_batches = _hand_steps(estimator, frame, Y, epochs)
             step[with_tags].append(len(frame) * epochs / steps)
