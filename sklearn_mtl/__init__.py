@@ -3,10 +3,12 @@
 from ._data import ChunkedData
 from .models import (
     AITMClassifier,
+    AdaTTClassifier,
     ESCM2Classifier,
     ESMMClassifier,
     MMoEClassifier,
     PLEClassifier,
+    STEMClassifier,
     SharedBottomClassifier,
     SingleTaskClassifier,
 )
@@ -15,11 +17,13 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AITMClassifier",
+    "AdaTTClassifier",
     "ChunkedData",
     "ESCM2Classifier",
     "ESMMClassifier",
     "MMoEClassifier",
     "PLEClassifier",
+    "STEMClassifier",
     "SharedBottomClassifier",
     "SingleTaskClassifier",
 ]

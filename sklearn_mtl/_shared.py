@@ -359,6 +359,28 @@ Returns
 -------
 self : object
     The fitted estimator.""",
+    # The gated estimators' parameters that read the same in each model.
+    "gated_layers": """\
+expert_hidden_units : tuple of int, default=(32,)
+    Hidden layer widths of each expert; the last is the expert output.
+tower_hidden_units : tuple of int, default=(16,)
+    Hidden layer widths of each task tower (before its output).""",
+    "gate_balance_weight_levels": """\
+gate_balance_weight : float, default=0.0
+    Weight of a load-balancing penalty against expert collapse: the
+    squared coefficient of variation of each gate's per-batch importance
+    over the experts it weighs (Shazeer et al., ICLR 2017), averaged over
+    every gate of every level and added to the training loss. 0 (the
+    paper's model) switches it off.""",
+    "gate_dropout": """\
+gate_dropout : float, default=0.0
+    Gate dropout, a remedy for expert collapse beside
+    ``gate_balance_weight``: in training, every gate drops each expert
+    from its mixture of a row with this probability and spreads the weight
+    over the experts it kept, so that no task leans on one expert alone
+    and every expert keeps getting gradient. Prediction uses the full
+    softmax. 0 switches it off. See ``benchmarks/results_expert_health.txt``
+    for its effect on expert health and AUC.""",
     # The data of the estimators' examples: 2,000 rows of the bundled census sample.
     "census_example_data": """\
 >>> from sklearn_mtl.datasets import load_census_income
