@@ -13,6 +13,7 @@ from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ._interactions import INTERACTIONS, interaction_embedding
 from ._data import (
     ChunkedData,
     ChunkSource,
@@ -73,6 +74,8 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             StrOptions({"auto"}),
             None,
         ],
+        "interaction": [StrOptions(set(INTERACTIONS)), None],
+        "interaction_params": [dict, None],
         "categorical_features": ["array-like", StrOptions({"from_dtype"}), callable, None],
         "multi_valued_pooling": [StrOptions({"mean", "sum", "max"})],
         "min_frequency": [
@@ -533,6 +536,8 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             pooling=self.multi_valued_pooling,
             init_std=init_std,
         )
+        # The one place an interaction block joins: every model reads it as its embedding.
+        embedding = interaction_embedding(embedding, self.interaction, self.interaction_params)
         module = self._build_module(embedding, self.n_tasks_).to(self._dtype)
         loss_weighting = make_loss_weighting(self.loss_weighting).setup(
             self.n_tasks_, module, check_task_weights(self.task_weights, self.n_tasks_)

@@ -26,6 +26,8 @@ SHARED_PARAMS = {
     "dropout": 0.0,
     "embedding_dim": 8,
     "embedding_init_std": "auto",
+    "interaction": None,
+    "interaction_params": None,
     "categorical_features": "from_dtype",
     "multi_valued_pooling": "mean",
     "min_frequency": None,
@@ -128,6 +130,25 @@ embedding_init_std : "auto", float or None, default="auto"
     raised held-out income AUC at every data size given 160 steps or
     more, and lost on one task or the other in fits of 100 steps or
     fewer: see :class:`~sklearn_mtl.nn.MixedInputEmbedding`.""",
+    "interaction": """\
+interaction : {"dcn_v2", "dcn_v2_mix", "fm"} or None, default=None
+    An explicit feature-interaction block between the embedding and the
+    {layers}, which then read its output: ``"dcn_v2"``, DCN-v2's
+    full-rank cross network (:class:`~sklearn_mtl.nn.CrossNetwork`, in
+    place of the embedding); ``"dcn_v2_mix"``, its low-rank mixture of
+    experts (:class:`~sklearn_mtl.nn.CrossNetworkMix`, in place of the
+    embedding); ``"fm"``, a factorisation machine's pooled pairwise
+    interactions (:class:`~sklearn_mtl.nn.FactorizationMachine`) beside
+    the embedding, as in DeepFM. None: the embedding alone. See the user
+    guide's page on interactions.""",
+    "interaction_params": """\
+interaction_params : dict, default=None
+    Options of the ``interaction`` block: ``num_layers`` for
+    ``"dcn_v2"``; ``num_layers``, ``num_experts`` and ``low_rank`` for
+    ``"dcn_v2_mix"``; ``numeric_factors`` and ``output`` for ``"fm"``;
+    and for each, ``combine`` (``"replace"`` or ``"concat"``: whether the
+    embedding output is passed on beside the block's). An unknown key is
+    a ValueError.""",
     "categorical_features": """\
 categorical_features : "from_dtype", array-like, callable or None, default="from_dtype"
     Which columns are categorical: ``"from_dtype"`` takes pandas

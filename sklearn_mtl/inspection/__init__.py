@@ -5,11 +5,17 @@ weights, funnel step rates, attention); the displays draw its training and
 gates with matplotlib (the ``plots`` extra), imported only when a display draws.
 """
 
-from ._display import AttentionDisplay, GateWeightsDisplay, TrainingHistoryDisplay
+from ._display import (
+    AttentionDisplay,
+    ExpertHealthDisplay,
+    GateWeightsDisplay,
+    TrainingHistoryDisplay,
+)
 from ._outputs import attention_weights, gate_weights, predict_cvr, predict_proba_frame
 
 __all__ = [
     "AttentionDisplay",
+    "ExpertHealthDisplay",
     "GateWeightsDisplay",
     "TrainingHistoryDisplay",
     "attention_weights",
