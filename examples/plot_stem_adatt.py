@@ -25,7 +25,7 @@ from sklearn_mtl.metrics import task_scorers
 
 train = load_census_income(subset="train")
 test = load_census_income(subset="test")
-X, Y = train.data[:8000], train.target[:8000]
+X, Y = train.data[:5000], train.target[:5000]
 common = dict(max_epochs=4, early_stopping=False, random_state=0)
 models = {
     "MMoE": MMoEClassifier(num_experts=4, **common),

@@ -461,6 +461,15 @@ def _entries(docs, names, notes, layers):
     return "\n".join(lines)
 
 
+def doc_section(obj, title):
+    """The body of the numpydoc section ``title`` of ``obj``'s docstring, dedented
+    (e.g. a network's References, for the estimator built on it)."""
+    doc = inspect.cleandoc(obj.__doc__)
+    start = doc.index(f"{title}\n{'-' * len(title)}\n") + 2 * len(title) + 2
+    end = doc.find("\n\n", start)
+    return doc[start:] if end < 0 else doc[start:end]
+
+
 def compose_docstring(cls):
     """Fill ``cls``'s docstring: ``{shared}`` becomes its shared parameters'
     entries followed by the Attributes section; then :func:`fill_doc`."""
@@ -483,4 +492,4 @@ def compose_docstring(cls):
             _entries(ATTRIBUTE_DOCS, attributes, getattr(cls, "_attribute_notes", {}), layers),
         ]
     )
-    return fill_doc(cls, {"shared": composed})
+    return fill_doc(cls, {**getattr(cls, "_doc_fragments", {}), "shared": composed})

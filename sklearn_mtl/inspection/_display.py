@@ -8,6 +8,26 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from .._pipeline import final_estimator, unwrap
+from .._shared import fill_doc
+
+#: The drawn state of the displays of per-epoch curves, in their docstrings.
+_CURVE_DISPLAY = {
+    "curve_display_epochs": """\
+epochs : ndarray of shape (n_epochs,)
+    Epoch numbers, from 1.""",
+    "curve_display_name_and_attributes": """\
+estimator_name : str, default=None
+    Name shown in the figure title.
+
+Attributes
+----------
+axes_ : ndarray of matplotlib Axes
+    One Axes per drawn panel.
+figure_ : matplotlib Figure
+    The figure of the axes.
+lines_ : dict of str to dict of str to matplotlib Line2D
+    The drawn lines, by panel and label, as in ``curves``.""",
+}
 
 _PANELS = ("loss", "metric", "loss_weight")
 
@@ -62,6 +82,11 @@ def _expert_names(tasks, n_experts, n_specific):
     return [f"{owner} {i}" for i, owner in enumerate(owners)]
 
 
+def _curve_display_doc(cls):
+    return fill_doc(cls, _CURVE_DISPLAY)
+
+
+@_curve_display_doc
 class TrainingHistoryDisplay:
     """Per-task training curves: losses, validation scores and loss weights.
 
@@ -70,25 +95,14 @@ class TrainingHistoryDisplay:
 
     Parameters
     ----------
-    epochs : ndarray of shape (n_epochs,)
-        Epoch numbers, from 1.
+    {curve_display_epochs}
     curves : dict of str to dict of str to ndarray
         For each panel (``"loss"``, ``"metric"``, ``"loss_weight"``), the
         curves drawn in it by label, each of shape ``(n_epochs,)``. NaN
         where an epoch did not record the value.
     metric : str
         The validation metric of the ``"metric"`` panel, e.g. ``"roc_auc"``.
-    estimator_name : str, default=None
-        Name shown in the figure title.
-
-    Attributes
-    ----------
-    axes_ : ndarray of matplotlib Axes
-        One Axes per drawn panel.
-    figure_ : matplotlib Figure
-        The figure of the axes.
-    lines_ : dict of str to dict of str to matplotlib Line2D
-        The drawn lines, by panel and label, as in ``curves``.
+    {curve_display_name_and_attributes}
 
     See Also
     --------
@@ -221,6 +235,7 @@ class TrainingHistoryDisplay:
         return self
 
 
+@_curve_display_doc
 class ExpertHealthDisplay(TrainingHistoryDisplay):
     """Expert health of a mixture-of-experts model per epoch, from its history.
 
@@ -234,23 +249,12 @@ class ExpertHealthDisplay(TrainingHistoryDisplay):
 
     Parameters
     ----------
-    epochs : ndarray of shape (n_epochs,)
-        Epoch numbers, from 1.
+    {curve_display_epochs}
     curves : dict of str to dict of str to ndarray
         For each panel (``"zero_share"``, ``"gate_entropy"``,
         ``"exclusivity"``), the curves drawn in it by label, each of shape
         ``(n_epochs,)``.
-    estimator_name : str, default=None
-        Name shown in the figure title.
-
-    Attributes
-    ----------
-    axes_ : ndarray of matplotlib Axes
-        One Axes per drawn panel.
-    figure_ : matplotlib Figure
-        The figure of the axes.
-    lines_ : dict of str to dict of str to matplotlib Line2D
-        The drawn lines, by panel and label, as in ``curves``.
+    {curve_display_name_and_attributes}
 
     See Also
     --------
@@ -260,16 +264,15 @@ class ExpertHealthDisplay(TrainingHistoryDisplay):
     --------
     >>> import matplotlib
     >>> matplotlib.use("Agg")
-    >>> from sklearn_mtl import MMoEClassifier
-    >>> from sklearn_mtl.datasets import make_funnel
+    >>> from sklearn_mtl import STEMClassifier
     >>> from sklearn_mtl.inspection import ExpertHealthDisplay
-    >>> X, Y = make_funnel(1000, random_state=0, return_X_y=True)
-    >>> model = MMoEClassifier(num_experts=3, max_epochs=3, random_state=0).fit(X, Y)
+    {census_example_data}
+    >>> model = STEMClassifier(max_epochs=2, random_state=0).fit(X, Y)
     >>> display = ExpertHealthDisplay.from_estimator(model)
-    >>> sorted(display.lines_)
-    ['exclusivity', 'gate_entropy', 'zero_share']
-    >>> sorted(display.lines_["zero_share"])
-    ['experts 0', 'experts 1', 'experts 2']
+    >>> sorted(display.lines_["gate_entropy"])
+    ['income', 'never_married']
+    >>> list(display.lines_["zero_share"])  # task 0's, task 1's, the shared expert
+    ['levels_0_specific_experts 0', 'levels_0_specific_experts 1', 'levels_0_shared_experts 0']
     """
 
     def __init__(self, *, epochs, curves, estimator_name=None):

@@ -5,6 +5,7 @@ from numbers import Integral
 from sklearn.utils._param_validation import Interval
 
 from .._base import BaseMultiTaskClassifier
+from .._shared import doc_section
 from ..nn import AdaTT
 from ._gated import (
     GATE_HISTORY_NOTE,
@@ -59,9 +60,7 @@ class AdaTTClassifier(LevelGateWeightsMixin, GatedExpertsMixin, BaseMultiTaskCla
 
     References
     ----------
-    D. Li, Z. Zhang, S. Yuan, M. Gao, W. Zhang, C. Yang, X. Liu, J. Yang.
-    "AdaTT: Adaptive Task-to-Task Fusion Network for Multitask Learning in
-    Recommendations", KDD 2023.
+    {references}
 
     Examples
     --------
@@ -91,6 +90,7 @@ class AdaTTClassifier(LevelGateWeightsMixin, GatedExpertsMixin, BaseMultiTaskCla
         **gated_params(GATED_PARAMS, *_FIXED_GATES),
     }
     _doc_layers = "experts and the task towers"
+    _doc_fragments = {"references": doc_section(AdaTT, "References")}
     _attribute_notes = {"history_": GATE_HISTORY_NOTE}
     _mixes_task_types = True
 

@@ -5,6 +5,7 @@ from numbers import Integral
 from sklearn.utils._param_validation import Interval
 
 from .._base import BaseMultiTaskClassifier
+from .._shared import doc_section
 from ..nn import STEM
 from ._gated import (
     GATE_HISTORY_NOTE,
@@ -57,9 +58,7 @@ class STEMClassifier(LevelGateWeightsMixin, GatedExpertsMixin, BaseMultiTaskClas
 
     References
     ----------
-    L. Su, J. Pan, X. Wang, X. Xiao, S. Quan, X. Chen, J. Jiang. "STEM:
-    Unleashing the Power of Embeddings for Multi-task Recommendation",
-    AAAI 2024.
+    {references}
 
     Examples
     --------
@@ -87,6 +86,7 @@ class STEMClassifier(LevelGateWeightsMixin, GatedExpertsMixin, BaseMultiTaskClas
         **gated_params(GATED_PARAMS, "gate_bias"),
     }
     _doc_layers = "experts and the task towers"
+    _doc_fragments = {"references": doc_section(STEM, "References")}
     _attribute_notes = {"history_": GATE_HISTORY_NOTE}
     _mixes_task_types = True
 
