@@ -62,7 +62,7 @@ def health(model):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--gate-dropout", type=float, nargs="+", default=[0.0, 0.2])
+    parser.add_argument("--gate-dropout", type=float, nargs="+", default=[0.0, 0.2, 0.5])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
@@ -107,6 +107,9 @@ def main():
     text = header
     for data_name in DATASETS:
         part = table.loc[data_name].loc[:, mean.loc[data_name].notna().all()]
+        # Scores first, then the gates, then the experts, whatever the task names.
+        order = ("auc", "entropy", "zero", "dead", "exclusivity")
+        part = part[sorted(part.columns, key=lambda c: order.index(c.split()[0]))]
         text += f"{data_name}\n{part.T.to_string()}\n\n"
     print(text)
     if args.output:
