@@ -13,7 +13,6 @@ from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._interactions import INTERACTIONS, interaction_embedding
 from ._data import (
     ChunkedData,
     ChunkSource,
@@ -22,6 +21,7 @@ from ._data import (
     check_features,
     prediction_batches,
 )
+from ._interactions import INTERACTIONS, interaction_embedding
 from ._params import DTYPES, OPTIMIZERS, PRECISIONS, check_task_weights
 from ._shared import TRAINING_PARAMS, compose_docstring, fill_doc, make_init
 from ._training import TrainingSession
