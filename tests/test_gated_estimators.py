@@ -199,8 +199,13 @@ def test_expert_health_display_draws_every_expert_per_epoch(census):
 
     matplotlib.use("Agg")
     X, Y = census
-    model = STEMClassifier(num_levels=2, **FAST_PARAMS).fit(X[:600], Y[:600])
-    display = ExpertHealthDisplay.from_estimator(model)
+    prep = ColumnTransformer(
+        [("num", StandardScaler(), make_column_selector(dtype_exclude="category"))],
+        remainder="passthrough", verbose_feature_names_out=False,
+    ).set_output(transform="pandas")
+    pipe = Pipeline([("prep", prep), ("mtl", STEMClassifier(num_levels=2, **FAST_PARAMS))])
+    model = pipe.fit(X[:600], Y[:600])[-1]
+    display = ExpertHealthDisplay.from_estimator(pipe)
     assert sorted(display.lines_["gate_entropy"]) == sorted(model.task_names_)
     # One level: task 0's, task 1's and the shared expert, at each of two levels.
     assert len(display.lines_["zero_share"]) == 6

@@ -4,6 +4,12 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
+from sklearn.compose import ColumnTransformer, make_column_selector
+from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_mtl.preprocessing import CategoricalPassthrough
 
 from sklearn_mtl import MMoEClassifier, STEMClassifier, SharedBottomClassifier
 from sklearn_mtl.datasets import make_funnel
@@ -135,3 +141,20 @@ def test_the_block_sits_between_embedding_and_model(funnel):
     with torch.no_grad():
         expected = wrapped.interaction(wrapped.embedding(**inputs))
         torch.testing.assert_close(wrapped(**inputs), expected)
+
+
+def test_grid_search_over_interactions_through_a_pipeline(funnel):
+    X, Y = funnel
+    prep = ColumnTransformer(
+        [("cat", CategoricalPassthrough(), make_column_selector(dtype_include="category")),
+         ("num", StandardScaler(), make_column_selector(dtype_exclude="category"))],
+    ).set_output(transform="pandas")
+    pipe = Pipeline([("prep", prep), ("mtl", MMoEClassifier(num_experts=2, **PARAMS))])
+    grid = {"mtl__interaction": [None, "dcn_v2", "fm"]}
+    search = GridSearchCV(pipe, grid, cv=KFold(2)).fit(X, Y)
+    assert search.cv_results_["mean_test_score"].shape == (3,)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    best = search.best_estimator_[-1]
+    # The encoder saw the categories through the passthrough, under their prefixed names.
+    assert best.is_categorical_.any()
+    assert (best.interaction is None) == (not _embeddings(best.net_.module_))
