@@ -101,24 +101,21 @@ def test_history_records_the_gates_and_the_experts_health(census, Model):
     inputs = transform_inputs(model, X)
     with torch.no_grad():
         task_gates = module.task_gate_weights(**inputs).double().numpy()
-        outputs = {}
-        hooks = [
-            group.register_forward_hook(
-                lambda m, i, out, name=name.replace(".", "_"): outputs.__setitem__(name, out))
-            for name, group in module.named_modules()
-            if name.rpartition(".")[2].endswith("experts") and isinstance(group, ParallelMLP)
-        ]
         if Model is PLEClassifier:  # its first level bypasses the groups' own forward
-            for hook in hooks:
-                hook.remove()
-            hooks = []
             x = module.embedding(**inputs)
             outputs = {"levels_0_specific_experts": module.levels[0].specific_experts(x),
                        "levels_0_shared_experts": module.levels[0].shared_experts(x)}
         else:
+            outputs = {}
+            hooks = [
+                group.register_forward_hook(
+                    lambda m, i, out, name=name.replace(".", "_"): outputs.__setitem__(name, out))
+                for name, group in module.named_modules()
+                if name.rpartition(".")[2].endswith("experts") and isinstance(group, ParallelMLP)
+            ]
             module(**inputs)
-        for hook in hooks:
-            hook.remove()
+            for hook in hooks:
+                hook.remove()
     shares = task_gates.mean(0)
     last = model.history_[-1]
     for t, task in enumerate(model.task_names_):
