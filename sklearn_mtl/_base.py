@@ -21,6 +21,7 @@ from ._data import (
     check_features,
     prediction_batches,
 )
+from ._interactions import INTERACTIONS, interaction_embedding
 from ._params import DTYPES, OPTIMIZERS, PRECISIONS, check_task_weights, torch_threads
 from ._shared import TRAINING_PARAMS, compose_docstring, fill_doc, make_init
 from ._training import TrainingSession
@@ -73,6 +74,8 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             StrOptions({"auto"}),
             None,
         ],
+        "interaction": [StrOptions(set(INTERACTIONS)), None],
+        "interaction_params": [dict, None],
         "categorical_features": ["array-like", StrOptions({"from_dtype"}), callable, None],
         "multi_valued_pooling": [StrOptions({"mean", "sum", "max"})],
         "min_frequency": [
@@ -538,6 +541,8 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             pooling=self.multi_valued_pooling,
             init_std=init_std,
         )
+        # The one place an interaction block joins: every model reads it as its embedding.
+        embedding = interaction_embedding(embedding, self.interaction, self.interaction_params)
         module = self._build_module(embedding, self.n_tasks_).to(self._dtype)
         loss_weighting = make_loss_weighting(self.loss_weighting).setup(
             self.n_tasks_, module, check_task_weights(self.task_weights, self.n_tasks_)

@@ -26,6 +26,8 @@ SHARED_PARAMS = {
     "dropout": 0.0,
     "embedding_dim": 8,
     "embedding_init_std": "auto",
+    "interaction": None,
+    "interaction_params": None,
     "categorical_features": "from_dtype",
     "multi_valued_pooling": "mean",
     "min_frequency": None,
@@ -130,6 +132,25 @@ embedding_init_std : "auto", float or None, default="auto"
     raised held-out income AUC at every data size given 160 steps or
     more, and lost on one task or the other in fits of 100 steps or
     fewer: see :class:`~sklearn_mtl.nn.MixedInputEmbedding`.""",
+    "interaction": """\
+interaction : {"dcn_v2", "dcn_v2_mix", "fm"} or None, default=None
+    An explicit feature-interaction block between the embedding and the
+    {layers}, which then read its output: ``"dcn_v2"``, DCN-v2's
+    full-rank cross network (:class:`~sklearn_mtl.nn.CrossNetwork`, in
+    place of the embedding); ``"dcn_v2_mix"``, its low-rank mixture of
+    experts (:class:`~sklearn_mtl.nn.CrossNetworkMix`, in place of the
+    embedding); ``"fm"``, a factorisation machine's pooled pairwise
+    interactions (:class:`~sklearn_mtl.nn.FactorizationMachine`) beside
+    the embedding, as in DeepFM. None: the embedding alone. See the user
+    guide's page on interactions.""",
+    "interaction_params": """\
+interaction_params : dict, default=None
+    Options of the ``interaction`` block: ``num_layers`` for
+    ``"dcn_v2"``; ``num_layers``, ``num_experts`` and ``low_rank`` for
+    ``"dcn_v2_mix"``; ``numeric_factors`` and ``output`` for ``"fm"``;
+    and for each, ``combine`` (``"replace"`` or ``"concat"``: whether the
+    embedding output is passed on beside the block's). An unknown key is
+    a ValueError.""",
     "categorical_features": """\
 categorical_features : "from_dtype", array-like, callable or None, default="from_dtype"
     Which columns are categorical: ``"from_dtype"`` takes pandas
@@ -371,6 +392,28 @@ Returns
 -------
 self : object
     The fitted estimator.""",
+    # The gated estimators' parameters that read the same in each model.
+    "gated_layers": """\
+expert_hidden_units : tuple of int, default=(32,)
+    Hidden layer widths of each expert; the last is the expert output.
+tower_hidden_units : tuple of int, default=(16,)
+    Hidden layer widths of each task tower (before its output).""",
+    "gate_balance_weight_levels": """\
+gate_balance_weight : float, default=0.0
+    Weight of a load-balancing penalty against expert collapse: the
+    squared coefficient of variation of each gate's per-batch importance
+    over the experts it weighs (Shazeer et al., ICLR 2017), averaged over
+    every gate of every level and added to the training loss. 0 (the
+    paper's model) switches it off.""",
+    "gate_dropout": """\
+gate_dropout : float, default=0.0
+    Gate dropout, a remedy for expert collapse beside
+    ``gate_balance_weight``: in training, every gate drops each expert
+    from its mixture of a row with this probability and spreads the weight
+    over the experts it kept, so that no task leans on one expert alone
+    and every expert keeps getting gradient. Prediction uses the full
+    softmax. 0 switches it off. See ``benchmarks/results_expert_health.txt``
+    for its effect on expert health and AUC.""",
     # The data of the estimators' examples: 2,000 rows of the bundled census sample.
     "census_example_data": """\
 >>> from sklearn_mtl.datasets import load_census_income
@@ -430,6 +473,15 @@ def _entries(docs, names, notes, layers):
     return "\n".join(lines)
 
 
+def doc_section(obj, title):
+    """The body of the numpydoc section ``title`` of ``obj``'s docstring, dedented
+    (e.g. a network's References, for the estimator built on it)."""
+    doc = inspect.cleandoc(obj.__doc__)
+    start = doc.index(f"{title}\n{'-' * len(title)}\n") + 2 * len(title) + 2
+    end = doc.find("\n\n", start)
+    return doc[start:] if end < 0 else doc[start:end]
+
+
 def compose_docstring(cls):
     """Fill ``cls``'s docstring: ``{shared}`` becomes its shared parameters'
     entries followed by the Attributes section; then :func:`fill_doc`."""
@@ -452,4 +504,4 @@ def compose_docstring(cls):
             _entries(ATTRIBUTE_DOCS, attributes, getattr(cls, "_attribute_notes", {}), layers),
         ]
     )
-    return fill_doc(cls, {"shared": composed})
+    return fill_doc(cls, {**getattr(cls, "_doc_fragments", {}), "shared": composed})

@@ -10,6 +10,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from sklearn_mtl import (
+    AdaTTClassifier,
     AITMClassifier,
     ESCM2Classifier,
     ESMMClassifier,
@@ -17,6 +18,7 @@ from sklearn_mtl import (
     PLEClassifier,
     SharedBottomClassifier,
     SingleTaskClassifier,
+    STEMClassifier,
 )
 from sklearn_mtl.export import feature_encoding, to_onnx, to_torchscript, transform_inputs
 
@@ -35,6 +37,11 @@ MODELS = [
     SingleTaskClassifier(task_types=["binary", "multiclass", "regression"], **PARAMS),
     SharedBottomClassifier(batch_norm=True, **PARAMS),
     PLEClassifier(num_levels=2, batch_norm=True, **PARAMS),
+    STEMClassifier(num_levels=2, gate_dropout=0.2, interaction="dcn_v2",
+                   task_types=["binary", "multiclass", "regression"], **PARAMS),
+    AdaTTClassifier(num_shared_experts=1, num_levels=2, gate_balance_weight=0.1,
+                    interaction="fm", batch_norm=True, **PARAMS),
+    MMoEClassifier(gate_dropout=0.3, interaction="dcn_v2_mix", **PARAMS),
 ]
 
 

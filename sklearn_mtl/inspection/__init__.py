@@ -6,12 +6,18 @@ gates, attention and calibration (reliability diagrams) with matplotlib
 (the ``plots`` extra), imported only when a display draws.
 """
 
-from ._display import AttentionDisplay, GateWeightsDisplay, TrainingHistoryDisplay
+from ._display import (
+    AttentionDisplay,
+    ExpertHealthDisplay,
+    GateWeightsDisplay,
+    TrainingHistoryDisplay,
+)
 from ._outputs import attention_weights, gate_weights, predict_cvr, predict_proba_frame
 from ._reliability import ReliabilityDisplay
 
 __all__ = [
     "AttentionDisplay",
+    "ExpertHealthDisplay",
     "GateWeightsDisplay",
     "ReliabilityDisplay",
     "TrainingHistoryDisplay",

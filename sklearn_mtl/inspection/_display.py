@@ -8,6 +8,26 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from .._pipeline import final_estimator, unwrap
+from .._shared import fill_doc
+
+#: The drawn state of the displays of per-epoch curves, in their docstrings.
+_CURVE_DISPLAY = {
+    "curve_display_epochs": """\
+epochs : ndarray of shape (n_epochs,)
+    Epoch numbers, from 1.""",
+    "curve_display_name_and_attributes": """\
+estimator_name : str, default=None
+    Name shown in the figure title.
+
+Attributes
+----------
+axes_ : ndarray of matplotlib Axes
+    One Axes per drawn panel.
+figure_ : matplotlib Figure
+    The figure of the axes.
+lines_ : dict of str to dict of str to matplotlib Line2D
+    The drawn lines, by panel and label, as in ``curves``.""",
+}
 
 _PANELS = ("loss", "metric", "loss_weight")
 
@@ -62,6 +82,11 @@ def _expert_names(tasks, n_experts, n_specific):
     return [f"{owner} {i}" for i, owner in enumerate(owners)]
 
 
+def _curve_display_doc(cls):
+    return fill_doc(cls, _CURVE_DISPLAY)
+
+
+@_curve_display_doc
 class TrainingHistoryDisplay:
     """Per-task training curves: losses, validation scores and loss weights.
 
@@ -70,25 +95,14 @@ class TrainingHistoryDisplay:
 
     Parameters
     ----------
-    epochs : ndarray of shape (n_epochs,)
-        Epoch numbers, from 1.
+    {curve_display_epochs}
     curves : dict of str to dict of str to ndarray
         For each panel (``"loss"``, ``"metric"``, ``"loss_weight"``), the
         curves drawn in it by label, each of shape ``(n_epochs,)``. NaN
         where an epoch did not record the value.
     metric : str
         The validation metric of the ``"metric"`` panel, e.g. ``"roc_auc"``.
-    estimator_name : str, default=None
-        Name shown in the figure title.
-
-    Attributes
-    ----------
-    axes_ : ndarray of matplotlib Axes
-        One Axes per drawn panel.
-    figure_ : matplotlib Figure
-        The figure of the axes.
-    lines_ : dict of str to dict of str to matplotlib Line2D
-        The drawn lines, by panel and label, as in ``curves``.
+    {curve_display_name_and_attributes}
 
     See Also
     --------
@@ -179,6 +193,13 @@ class TrainingHistoryDisplay:
         )
         return display.plot(ax=ax)
 
+    def _titles(self):
+        return {
+            "loss": "loss per task",
+            "metric": f"validation {self.metric} per task",
+            "loss_weight": "loss weight per task",
+        }
+
     def plot(self, ax=None):
         """Draw the curves.
 
@@ -192,19 +213,15 @@ class TrainingHistoryDisplay:
         display : TrainingHistoryDisplay
             The display, with ``axes_``, ``figure_`` and ``lines_`` set.
         """
-        titles = {
-            "loss": "loss per task",
-            "metric": f"validation {self.metric} per task",
-            "loss_weight": "loss weight per task",
-        }
-        self.figure_, self.axes_ = _get_axes(ax, len(self.curves), "TrainingHistoryDisplay.plot")
+        titles = self._titles()
+        self.figure_, self.axes_ = _get_axes(ax, len(self.curves), f"{type(self).__name__}.plot")
         self.lines_ = {}
         for axis, (panel, drawn) in zip(self.axes_, self.curves.items()):
             colours = {}
             self.lines_[panel] = {}
             for label, values in drawn.items():
                 # A task keeps its colour across the train and valid curves.
-                task = label.split(" ", 1)[-1]
+                task = label.split(" ", 1)[-1] if label.startswith(("train ", "valid ")) else label
                 style = "--" if label.startswith("valid ") else "-"
                 (line,) = axis.plot(
                     self.epochs, values, style, label=label, color=colours.get(task)
@@ -216,6 +233,110 @@ class TrainingHistoryDisplay:
         if self.estimator_name:
             self.figure_.suptitle(self.estimator_name)
         return self
+
+
+@_curve_display_doc
+class ExpertHealthDisplay(TrainingHistoryDisplay):
+    """Expert health of a mixture-of-experts model per epoch, from its history.
+
+    Three panels: each expert's share of zero outputs (its ReLU's silence;
+    one line per expert and group, e.g. ``experts 3`` or
+    ``levels_0_shared_experts 0``), each task gate's entropy (0: one
+    expert, 1: an even spread) and each expert's exclusivity (the share of
+    its use from the task that uses it most: ``1 / n_tasks`` when all use
+    it alike, 1 when one task has it to itself). Build it with
+    :meth:`from_estimator`; the constructor only stores the curves.
+
+    Parameters
+    ----------
+    {curve_display_epochs}
+    curves : dict of str to dict of str to ndarray
+        For each panel (``"zero_share"``, ``"gate_entropy"``,
+        ``"exclusivity"``), the curves drawn in it by label, each of shape
+        ``(n_epochs,)``.
+    {curve_display_name_and_attributes}
+
+    See Also
+    --------
+    GateWeightsDisplay : The fitted gates' weights on data.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from sklearn_mtl import STEMClassifier
+    >>> from sklearn_mtl.inspection import ExpertHealthDisplay
+    {census_example_data}
+    >>> model = STEMClassifier(max_epochs=2, random_state=0).fit(X, Y)
+    >>> display = ExpertHealthDisplay.from_estimator(model)
+    >>> sorted(display.lines_["gate_entropy"])
+    ['income', 'never_married']
+    >>> list(display.lines_["zero_share"])  # task 0's, task 1's, the shared expert
+    ['levels_0_specific_experts 0', 'levels_0_specific_experts 1', 'levels_0_shared_experts 0']
+    """
+
+    def __init__(self, *, epochs, curves, estimator_name=None):
+        super().__init__(epochs=epochs, curves=curves, metric=None,
+                         estimator_name=estimator_name)
+
+    @classmethod
+    def from_estimator(cls, estimator, *, ax=None):
+        """Draw the expert health a fitted gated model recorded per epoch.
+
+        Parameters
+        ----------
+        estimator : estimator or Pipeline
+            A fitted mixture-of-experts estimator (MMoE, PLE, STEM, AdaTT),
+            or a fitted Pipeline ending in one.
+        ax : sequence of 3 matplotlib Axes, default=None
+            One Axes per panel; a new figure when None.
+
+        Returns
+        -------
+        display : ExpertHealthDisplay
+            The display, with the figure drawn.
+        """
+        model = _fitted_model(estimator, "history_", cls.__name__)
+        history = list(model.history_)
+        if "expert_exclusivity" not in history[-1]:
+            raise TypeError(
+                f"ExpertHealthDisplay needs a mixture-of-experts model, whose history "
+                f"records its experts' health; {type(model).__name__} has no gates."
+            )
+
+        def per_expert(key):
+            # (n_epochs, n_experts); an epoch without the entry is NaN.
+            width = len(history[-1][key])
+            return np.array([row.get(key, [np.nan] * width) for row in history], dtype=float)
+
+        prefix = "expert_zero_share_"
+        zero_share = {
+            f"{key[len(prefix):]} {e}": values
+            for key in history[-1]
+            if key.startswith(prefix)
+            for e, values in enumerate(per_expert(key).T)
+        }
+        entropy = {
+            str(t): np.array([row.get(f"gate_entropy_{t}", np.nan) for row in history])
+            for t in model.task_names_
+        }
+        exclusivity = {
+            f"expert {e}": values for e, values in enumerate(per_expert("expert_exclusivity").T)
+        }
+        display = cls(
+            epochs=np.arange(1, len(history) + 1),
+            curves={"zero_share": zero_share, "gate_entropy": entropy,
+                    "exclusivity": exclusivity},
+            estimator_name=type(model).__name__,
+        )
+        return display.plot(ax=ax)
+
+    def _titles(self):
+        return {
+            "zero_share": "share of zero outputs per expert",
+            "gate_entropy": "gate entropy per task",
+            "exclusivity": "exclusivity per expert",
+        }
 
 
 class GateWeightsDisplay:

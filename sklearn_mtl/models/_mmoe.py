@@ -144,6 +144,7 @@ class MMoEClassifier(GatedExpertsMixin, BaseMultiTaskClassifier):
         MMoE's income AUC as it was (0.9491 +- 0.0009 against 0.9490 +-
         0.0013 over three seeds) and steadied PLE's (see
         ``benchmarks/README.md``).
+    {gate_dropout}
     {shared}
 
     See Also
@@ -183,7 +184,7 @@ class MMoEClassifier(GatedExpertsMixin, BaseMultiTaskClassifier):
     _attribute_notes = {"history_": GATE_HISTORY_NOTE}
     _mixes_task_types = True
 
-    def _build_module(self, embedding, n_tasks):
+    def _build_network(self, embedding, n_tasks):
         return MMoE(
             embedding,
             n_tasks,

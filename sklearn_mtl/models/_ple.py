@@ -4,13 +4,13 @@ from numbers import Integral
 from typing import List
 
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted
 import torch
 from torch import nn
 
 from .._base import BaseMultiTaskClassifier
 from .._shared import fill_doc
 from ._gated import GATE_HISTORY_NOTE, GATED_CONSTRAINTS, GATED_PARAMS, GatedExpertsMixin
+from ._levels import LevelGateWeightsMixin
 from ..nn import CGCLevel, TaskTowers
 from ..nn._experts import GateBalanceMixin
 
@@ -165,7 +165,7 @@ class PLE(GateBalanceMixin, nn.Module):
         return self.towers(self._extract(categorical, numeric)[0])
 
 
-class PLEClassifier(GatedExpertsMixin, BaseMultiTaskClassifier):
+class PLEClassifier(LevelGateWeightsMixin, GatedExpertsMixin, BaseMultiTaskClassifier):
     """Progressive Layered Extraction multi-task classifier (Tang et al., RecSys 2020).
 
     Each level (a CGC) has experts of each task and shared experts; task
@@ -201,6 +201,7 @@ class PLEClassifier(GatedExpertsMixin, BaseMultiTaskClassifier):
         With ``batch_norm=True`` it steadied PLE on the full census-income
         set (income AUC over three seeds 0.9485, 0.9485, 0.9479 against
         0.9448, 0.9491, 0.9330 without it; see ``benchmarks/README.md``).
+    {gate_dropout}
     {shared}
 
     See Also
@@ -246,7 +247,7 @@ class PLEClassifier(GatedExpertsMixin, BaseMultiTaskClassifier):
     }
     _mixes_task_types = True
 
-    def _build_module(self, embedding, n_tasks):
+    def _build_network(self, embedding, n_tasks):
         return PLE(
             embedding,
             n_tasks,
@@ -256,28 +257,6 @@ class PLEClassifier(GatedExpertsMixin, BaseMultiTaskClassifier):
             **self._gated_network_params(),
         )
 
-    def gate_weights(self, X):
-        """Every gate's weights over the experts of its level, per sample.
-
-        {X_returns}
-        list of ndarray, one per level
-            Level ``j``'s array has shape ``(n_samples, n_gates, n_experts)``
-            with ``n_experts = n_tasks * num_specific_experts +
-            num_shared_experts``, ordered task 0's experts, task 1's, ...,
-            then the shared experts. Rows ``0 .. n_tasks - 1`` are the task
-            gates; below the last level a last row is the shared gate
-            (``n_gates = n_tasks + 1``; ``n_tasks`` at the last level). Each
-            row sums to one and is exactly zero on the experts its gate does
-            not see (another task's experts).
-        """
-        check_is_fitted(self)
-        # The fitted network's levels: num_levels may have been changed since.
-        levels = len(self.net_.module_.levels)
-        return [self._forward(X, _level_gate_weights(j)) for j in range(levels)]
-
-
-def _level_gate_weights(level):
-    def gate_weights(module, inputs):
-        return module.gate_weights(**inputs)[level]
-
-    return gate_weights
+    def _shared_gate_columns(self):
+        # A task gate sees its own experts first, then the shared ones.
+        return slice(self.num_specific_experts, None)

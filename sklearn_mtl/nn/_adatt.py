@@ -175,6 +175,9 @@ class AdaTT(GatedLevelsMixin, nn.Module):
         Each task's number of outputs; one each when None.
     batch_norm : bool, default=False
         BatchNorm in the experts' and towers' hidden layers.
+    balance_gates : bool, default=False
+        Keep every gate's weights of each training pass for
+        :meth:`gate_balance_loss`, the load-balancing penalty.
 
     Notes
     -----
@@ -215,8 +218,10 @@ class AdaTT(GatedLevelsMixin, nn.Module):
         dropout=0.0,
         output_widths=None,
         batch_norm=False,
+        balance_gates=False,
     ):
         super().__init__()
+        self.balance_gates = balance_gates
         check_counts({"num_task_experts": (num_task_experts, 1),
                       "num_shared_experts": (num_shared_experts, 0), "num_levels": (num_levels, 1)})
         check_expert_hidden_units(expert_hidden_units)

@@ -27,6 +27,12 @@ class SoftmaxGate(nn.Module):
         Optional hidden layers before the linear map; empty is the paper's gate.
     bias : bool, default=False
         Whether the final linear map has a bias (the paper's has none).
+    dropout : float, default=0.0
+        Gate dropout: in training, each gate drops each expert from its
+        mixture of a row with this probability and spreads the weight
+        over the experts it kept (a row that would drop them all keeps
+        them all), so that no gate leans on one expert alone. The
+        weights are those of the softmax in evaluation.
 
     Examples
     --------
@@ -40,8 +46,12 @@ class SoftmaxGate(nn.Module):
     True
     """
 
-    def __init__(self, in_features, n_experts, n_gates, *, hidden_units=(), bias=False):
+    def __init__(self, in_features, n_experts, n_gates, *, hidden_units=(), bias=False,
+                 dropout=0.0):
         super().__init__()
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
+        self.dropout = float(dropout)
         self.hidden = ParallelMLP(n_gates, in_features, hidden_units)
         self.linear = ParallelLinear(n_gates, self.hidden.out_features, n_experts, bias=bias)
 
@@ -66,6 +76,11 @@ class SoftmaxGate(nn.Module):
         # CPU than these elementwise steps (forward and backward); the max is a
         # constant shift, which the softmax ignores, so it needs no gradient.
         exp = (logits - logits.detach().amax(dim=-1, keepdim=True)).exp()
+        if self.training and self.dropout > 0.0:
+            keep = torch.rand_like(exp) >= self.dropout
+            # A mixture needs an expert: a row that dropped every one keeps them all.
+            keep = keep | ~keep.any(dim=-1, keepdim=True)
+            exp = exp * keep.to(exp.dtype)
         return exp / exp.sum(dim=-1, keepdim=True)
 
 

@@ -5,12 +5,14 @@ from typing import List
 import torch
 from torch import nn
 
+from ._experts import GateBalanceMixin
 from ._layers import TaskTowers
 
 
-class GatedLevelsMixin:
+class GatedLevelsMixin(GateBalanceMixin):
     """For a network whose ``levels`` each return ``(output, gate weights)``,
-    under ``towers``: its forward pass and its gates.
+    under ``towers``: its forward pass and its gates, every one of which a
+    load-balancing penalty sees with ``balance_gates``.
 
     The network defines ``_level_input(categorical, numeric)``, the first
     level's input, and builds its levels and towers with :meth:`_stack_levels`.
@@ -69,4 +71,7 @@ class GatedLevelsMixin:
         return self.gate_weights(categorical, numeric)[-1]
 
     def forward(self, categorical, numeric):
-        return self.towers(self._extract(categorical, numeric)[0])
+        x, gates = self._extract(categorical, numeric)
+        if not torch.jit.is_scripting():  # a scripted module is for inference only
+            self._keep_gates(gates)
+        return self.towers(x)

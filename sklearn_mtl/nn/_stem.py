@@ -161,6 +161,9 @@ class STEM(GatedLevelsMixin, nn.Module):
     batch_norm : bool, default=False
         BatchNorm in the experts' and towers' hidden layers (never in the
         gates, unlike the authors' code).
+    balance_gates : bool, default=False
+        Keep every gate's weights of each training pass for
+        :meth:`gate_balance_loss`, the load-balancing penalty.
 
     Attributes
     ----------
@@ -209,8 +212,10 @@ class STEM(GatedLevelsMixin, nn.Module):
         dropout=0.0,
         output_widths=None,
         batch_norm=False,
+        balance_gates=False,
     ):
         super().__init__()
+        self.balance_gates = balance_gates
         check_counts({"num_specific_experts": (num_specific_experts, 1),
                       "num_shared_experts": (num_shared_experts, 1), "num_levels": (num_levels, 1)})
         check_expert_hidden_units(expert_hidden_units)

@@ -1,0 +1,106 @@
+"""AdaTT: Adaptive Task-to-Task Fusion Network (Li et al., KDD 2023)."""
+
+from numbers import Integral
+
+from sklearn.utils._param_validation import Interval
+
+from .._base import BaseMultiTaskClassifier
+from .._shared import doc_section
+from ..nn import AdaTT
+from ._gated import (
+    GATE_HISTORY_NOTE,
+    GATED_CONSTRAINTS,
+    GATED_PARAMS,
+    GatedExpertsMixin,
+    gated_params,
+)
+from ._levels import LevelGateWeightsMixin
+
+# AdaTT's gates are one linear map with a bias, as in the authors' code.
+_FIXED_GATES = ("gate_hidden_units", "gate_bias")
+
+
+class AdaTTClassifier(LevelGateWeightsMixin, GatedExpertsMixin, BaseMultiTaskClassifier):
+    """Adaptive Task-to-Task Fusion Network classifier (Li et al., KDD 2023).
+
+    Every task has experts of its own. At each fusion level, task ``k``'s
+    fusion unit weighs **all** the experts of the level by a softmax gate
+    on its input and adds a learned linear combination of its own
+    ("native") experts, a residual that keeps what is task-specific while
+    the gate learns from the other tasks what helps. Optional shared
+    experts are seen by every unit (the authors' general form; without
+    them it is the paper's AdaTT-sp).
+
+    Parameters
+    ----------
+    num_task_experts : int, default=1
+        Experts of each task, per level.
+    num_shared_experts : int, default=0
+        Shared experts, per level (0: AdaTT-sp).
+    num_levels : int, default=1
+        Number of fusion levels.
+    native_residual : bool, default=True
+        Whether each fusion unit adds the linear combination of its task's
+        own experts (the authors call it crucial).
+    {gated_layers}
+    {gate_balance_weight_levels}
+    {gate_dropout}
+    {shared}
+
+    See Also
+    --------
+    MMoEClassifier : Experts all shared, one gate per task.
+    STEMClassifier : Task embeddings, task and shared experts.
+
+    Notes
+    -----
+    The gate weights (``gate_weights``, ``gate_shares_<task>``) are the
+    softmax weights before the native residual is added; ``gate_dropout``
+    drops experts from the gate's mixture, never from the residual.
+
+    References
+    ----------
+    {references}
+
+    Examples
+    --------
+    >>> from sklearn_mtl import AdaTTClassifier
+    {census_example_data}
+    >>> model = AdaTTClassifier(num_task_experts=2, num_levels=2, max_epochs=2, random_state=0)
+    >>> model.fit(X, Y).predict(X[:3]).shape
+    (3, 2)
+    >>> [w.shape for w in model.gate_weights(X[:3])]
+    [(3, 2, 4), (3, 2, 4)]
+    """
+
+    _parameter_constraints: dict = {
+        **BaseMultiTaskClassifier._parameter_constraints,
+        "num_task_experts": [Interval(Integral, 1, None, closed="left")],
+        "num_shared_experts": [Interval(Integral, 0, None, closed="left")],
+        "num_levels": [Interval(Integral, 1, None, closed="left")],
+        "native_residual": ["boolean"],
+        **gated_params(GATED_CONSTRAINTS, *_FIXED_GATES),
+    }
+
+    _own_params = {
+        "num_task_experts": 1,
+        "num_shared_experts": 0,
+        "num_levels": 1,
+        "native_residual": True,
+        **gated_params(GATED_PARAMS, *_FIXED_GATES),
+    }
+    _doc_layers = "experts and the task towers"
+    _doc_fragments = {"references": doc_section(AdaTT, "References")}
+    _attribute_notes = {"history_": GATE_HISTORY_NOTE}
+    _mixes_task_types = True
+
+    def _build_network(self, embedding, n_tasks):
+        return AdaTT(
+            embedding,
+            n_tasks,
+            num_task_experts=self.num_task_experts,
+            num_shared_experts=self.num_shared_experts,
+            num_levels=self.num_levels,
+            native_residual=self.native_residual,
+            **self._gated_network_params(),
+        )

@@ -1,0 +1,101 @@
+"""STEM: Shared and Task-specific EMbeddings (Su et al., AAAI 2024)."""
+
+from numbers import Integral
+
+from sklearn.utils._param_validation import Interval
+
+from .._base import BaseMultiTaskClassifier
+from .._shared import doc_section
+from ..nn import STEM
+from ._gated import (
+    GATE_HISTORY_NOTE,
+    GATED_CONSTRAINTS,
+    GATED_PARAMS,
+    GatedExpertsMixin,
+    gated_params,
+)
+from ._levels import LevelGateWeightsMixin
+
+
+class STEMClassifier(LevelGateWeightsMixin, GatedExpertsMixin, BaseMultiTaskClassifier):
+    """Shared and Task-specific EMbeddings classifier (Su et al., AAAI 2024).
+
+    Each task has an embedding table of its own and all tasks share one
+    more. At each level, each task's experts read its own embedding, the
+    shared experts the shared one; task ``k``'s gate weighs all the
+    experts, but the other tasks' experts enter its mixture with their
+    gradient stopped, so a task's loss never updates another task's
+    embedding or experts while every task reads them all. This keeps the
+    tasks' embeddings apart where MMoE and PLE share one table.
+
+    Parameters
+    ----------
+    num_specific_experts : int, default=1
+        Experts of each task, per level.
+    num_shared_experts : int, default=1
+        Shared experts, per level.
+    num_levels : int, default=1
+        Number of levels (the paper's STEM has one).
+    {gated_layers}
+    gate_hidden_units : tuple of int, default=()
+        Optional hidden layers in each gate before its linear map (the
+        authors' code uses ``(128, 64)``).
+    {gate_balance_weight_levels}
+    {gate_dropout}
+    {shared}
+
+    See Also
+    --------
+    PLEClassifier : Task and shared experts over one shared embedding.
+    AdaTTClassifier : Task experts fused by every task's gate.
+
+    Notes
+    -----
+    ``n_tasks + 1`` embedding tables make the model's embeddings that many
+    times larger than MMoE's. The task gates' weights (``gate_weights``,
+    ``gate_shares_<task>``) cover every expert of the level: task 0's,
+    ..., the last task's, then the shared ones.
+
+    References
+    ----------
+    {references}
+
+    Examples
+    --------
+    >>> from sklearn_mtl import STEMClassifier
+    {census_example_data}
+    >>> model = STEMClassifier(num_specific_experts=2, max_epochs=2, random_state=0)
+    >>> model.fit(X, Y).predict(X[:3]).shape
+    (3, 2)
+    >>> [w.shape for w in model.gate_weights(X[:3])]
+    [(3, 2, 5)]
+    """
+
+    _parameter_constraints: dict = {
+        **BaseMultiTaskClassifier._parameter_constraints,
+        "num_specific_experts": [Interval(Integral, 1, None, closed="left")],
+        "num_shared_experts": [Interval(Integral, 1, None, closed="left")],
+        "num_levels": [Interval(Integral, 1, None, closed="left")],
+        **gated_params(GATED_CONSTRAINTS, "gate_bias"),
+    }
+
+    _own_params = {
+        "num_specific_experts": 1,
+        "num_shared_experts": 1,
+        "num_levels": 1,
+        **gated_params(GATED_PARAMS, "gate_bias"),
+    }
+    _doc_layers = "experts and the task towers"
+    _doc_fragments = {"references": doc_section(STEM, "References")}
+    _attribute_notes = {"history_": GATE_HISTORY_NOTE}
+    _mixes_task_types = True
+
+    def _build_network(self, embedding, n_tasks):
+        return STEM(
+            embedding,
+            n_tasks,
+            num_specific_experts=self.num_specific_experts,
+            num_shared_experts=self.num_shared_experts,
+            num_levels=self.num_levels,
+            **self._gated_network_params(),
+        )
