@@ -1,4 +1,4 @@
-"""What the export, metrics and inspection modules read of a fitted estimator.
+"""What the export and inspection modules read of a fitted estimator.
 
 One accessor instead of reaching into the estimator's private attributes: a
 change of the estimator's internals is mirrored here and nowhere else.
@@ -6,9 +6,9 @@ change of the estimator's internals is mirrored here and nowhere else.
 
 from collections import namedtuple
 
-from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from ._base import BaseMultiTaskClassifier
 from ._pipeline import final_estimator
 
 FittedParts = namedtuple(
@@ -27,6 +27,12 @@ def fitted_parts(estimator):
     """The :class:`FittedParts` of a fitted estimator or of a fitted Pipeline's
     final estimator; NotFittedError if it is not fitted."""
     model = final_estimator(estimator)
+    if not isinstance(model, BaseMultiTaskClassifier):
+        raise TypeError(
+            f"Expected a sklearn_mtl estimator or a Pipeline ending in one, but the final "
+            f"estimator is {type(model).__name__}; export and encode the multi-task model "
+            "itself (its preprocessing steps have no network to export)."
+        )
     check_is_fitted(model)
     return FittedParts(
         model,
@@ -37,17 +43,3 @@ def fitted_parts(estimator):
         model._dtype,
     )
 
-
-FittedTasks = namedtuple("FittedTasks", ["model", "targets"])
-FittedTasks.__doc__ = """The tasks of a fitted estimator (or of a wrapper that scores like
-one, such as a calibrated model): ``model`` gives ``task_names_`` and
-``task_types_``, ``targets`` one fitted task target per task."""
-
-
-def fitted_tasks(estimator):
-    """The :class:`FittedTasks` of a fitted estimator, or of a fitted Pipeline's
-    final estimator; what the scorers need of it."""
-    model = final_estimator(estimator)
-    if isinstance(model, BaseEstimator):  # a scorer also takes plain prediction stand-ins
-        check_is_fitted(model)
-    return FittedTasks(model, list(model._task_targets))

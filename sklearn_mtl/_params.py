@@ -118,10 +118,11 @@ def check_device(device):
         )
     if checked.type not in ("cpu", "cuda"):
         try:
-            torch.empty(0, device=checked)
-        except (RuntimeError, AssertionError):
+            # Data must round-trip: "meta" accepts tensors but holds no values.
+            torch.ones(1, device=checked).cpu()
+        except (RuntimeError, AssertionError, NotImplementedError):
             raise ValueError(
-                f"device={device!r} is not available in this torch build; "
+                f"device={device!r} is not a device this torch build can train on; "
                 "use device='cpu' or 'cuda'."
             ) from None
     return str(checked)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.multiclass import type_of_target
 
-from ._data._validation import FLOAT32_MAX, as_pandas, beyond_float32
+from ._frames import FLOAT32_MAX, as_pandas, beyond_float32
 
 
 def task_columns(Y):
@@ -388,7 +388,7 @@ def check_task_types(task_types, task_names):
     return task_types
 
 
-def check_funnel(Y, names, *, n_tasks=None, model):
+def check_funnel(Y, names, *, n_tasks=None, model, positives=None):
     """Check that encoded labels form a funnel, and fill the steps known not reached.
 
     Each step's positives must be among the previous step's positives (a
@@ -408,6 +408,9 @@ def check_funnel(Y, names, *, n_tasks=None, model):
         Exact number of steps required; at least two when None.
     model : str
         Estimator name, for the messages.
+    positives : sequence, default=None
+        Each step's label taken as positive (``classes_[t][1]``), named in
+        the message of a violation.
     """
     if (Y.shape[1] < 2) if n_tasks is None else (Y.shape[1] != n_tasks):
         wanted = "at least 2" if n_tasks is None else f"exactly {n_tasks}"
@@ -423,8 +426,24 @@ def check_funnel(Y, names, *, n_tasks=None, model):
                 f"{names[t - 1]!r}=0. {model} needs each step's positives to be a "
                 f"subset of the previous step's (e.g. no conversion without a click); "
                 "fix or drop those rows, or put the columns in funnel order."
+                + _positive_labels_hint(names, positives)
             )
     fill_unreached_steps(Y)
+
+
+def _plain(label):
+    """A NumPy scalar as the Python value it holds, for messages."""
+    return label.item() if isinstance(label, np.generic) else label
+
+
+def _positive_labels_hint(names, positives):
+    if positives is None:
+        return ""
+    taken = ", ".join(f"{name!r}: {_plain(label)!r}" for name, label in zip(names, positives))
+    return (
+        f" The label taken as positive of each step is the larger of its two ({taken}); "
+        "if that is not the event, encode the steps as 0/1 or False/True."
+    )
 
 
 def fill_unreached_steps(Y):

@@ -17,6 +17,7 @@ equal mass), ``"ece_uniform"`` (bins of equal width) and ``"abs_log_ratio"``
 :func:`expected_calibration_error` and :func:`predicted_observed_ratio`.
 """
 
+from collections import namedtuple
 from dataclasses import dataclass
 from functools import partial
 
@@ -29,8 +30,10 @@ from sklearn.metrics import (
     r2_score,
     roc_auc_score,
 )
+from sklearn.base import BaseEstimator
 from sklearn.metrics._scorer import _BaseScorer
 from sklearn.utils import get_tags
+from sklearn.utils.validation import check_is_fitted
 
 from ._calibration_metrics import (
     abs_log_ratio,
@@ -38,7 +41,7 @@ from ._calibration_metrics import (
     expected_calibration_error,
     predicted_observed_ratio,
 )
-from ._fitted import fitted_tasks
+from ._pipeline import final_estimator
 from ._targets import fill_unreached_steps, task_columns
 
 __all__ = [
@@ -297,6 +300,21 @@ _SCORED_OUTPUT = {
     "regression": _Predictions.values,
 }
 _RESPONSE_METHOD = {"binary": "predict_proba", "multiclass": "predict_proba", "regression": "predict"}
+
+
+FittedTasks = namedtuple("FittedTasks", ["model", "targets"])
+FittedTasks.__doc__ = """The tasks of a fitted estimator (or of a wrapper that scores like
+one, such as a calibrated model): ``model`` gives ``task_names_`` and
+``task_types_``, ``targets`` one fitted task target per task."""
+
+
+def fitted_tasks(estimator):
+    """What the scorers read of a fitted estimator (or of a fitted Pipeline's
+    final estimator): its :class:`FittedTasks`; one accessor, no reach-ins elsewhere."""
+    model = final_estimator(estimator)
+    if isinstance(model, BaseEstimator):  # a scorer also takes plain prediction stand-ins
+        check_is_fitted(model)
+    return FittedTasks(model, list(model._task_targets))
 
 
 def _task_truths(parts, Y):

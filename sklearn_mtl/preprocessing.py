@@ -10,7 +10,7 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils._set_output import _get_output_config
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._data._validation import as_pandas
+from ._frames import as_pandas
 
 
 __all__ = ["CategoricalPassthrough"]

@@ -10,9 +10,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.compose import ColumnTransformer
-from sklearn.pipeline import Pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
 
-from sklearn_mtl import PLEClassifier, SharedBottomClassifier
+from sklearn_mtl import ESMMClassifier, MMoEClassifier, PLEClassifier, SharedBottomClassifier
+from sklearn_mtl.datasets import make_funnel
 from sklearn_mtl._data import FeatureEncoder
 from sklearn_mtl.loss_weighting import DWA, GradNorm, Progressive
 from sklearn_mtl.metrics import make_task_scorer
@@ -204,3 +206,28 @@ def test_a_scorer_given_its_own_task_by_index_and_name_is_refused_when_scoring()
     model = SharedBottomClassifier(**PARAMS).fit(X, Y)
     with pytest.raises(ValueError, match=r"given names the scored task itself, 'buy' \(given=1\)"):
         make_task_scorer("roc_auc", "buy", given=1)(model, X, Y)
+
+
+def test_a_device_that_holds_no_data_is_refused(frame):
+    X, Y = frame
+    with pytest.raises(ValueError, match="device='meta' is not a device"):
+        MMoEClassifier(device="meta", max_epochs=1).fit(X, Y)
+
+
+def test_exporting_a_pipeline_that_does_not_end_in_a_model_names_it(frame):
+    from sklearn.linear_model import LogisticRegression
+
+    from sklearn_mtl.export import to_torchscript, transform_inputs
+
+    X, Y = frame
+    pipe = make_pipeline(StandardScaler(), LogisticRegression()).fit(X[["age", "income"]], Y["click"])
+    for export in (to_torchscript, lambda p: transform_inputs(p, X[["age", "income"]])):
+        with pytest.raises(TypeError, match="final estimator is LogisticRegression"):
+            export(pipe)
+
+
+def test_a_funnel_of_string_labels_names_the_labels_taken_as_positive():
+    X, Y = make_funnel(n_samples=400, random_state=0, return_X_y=True)
+    flipped = Y.replace({0: "yes", 1: "no"})  # "yes" sorts last: taken as positive
+    with pytest.raises(ValueError, match=r"taken as positive .*'click': 'yes'"):
+        ESMMClassifier(max_epochs=1).fit(X, flipped)

@@ -7,7 +7,7 @@ from sklearn.model_selection import GridSearchCV, KFold, cross_validate
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from sklearn_mtl import ESMMClassifier, SharedBottomClassifier
+from sklearn_mtl import ESMMClassifier, MMoEClassifier, SharedBottomClassifier
 from sklearn_mtl._targets import BinaryTarget
 from sklearn_mtl.datasets import load_census_income, make_funnel
 from sklearn_mtl.metrics import (
@@ -220,3 +220,18 @@ def test_sample_weight_reaches_the_scorers_through_metadata_routing(weighted_cen
     assert results["test_roc_auc_mean"] == pytest.approx(
         (results["test_roc_auc_income"] + results["test_roc_auc_never_married"]) / 2
     )
+
+
+def test_cross_validate_with_nan_labels_through_a_splitter_and_task_scorers():
+    X, Y = make_funnel(n_samples=600, n_categorical=0, random_state=0, return_X_y=True)
+    Y = Y.astype(float)
+    Y.iloc[::3, 1] = np.nan
+    model = MMoEClassifier(max_epochs=1, random_state=0)
+    # The documented route: an explicit splitter (scikit-learn refuses to
+    # stratify a label matrix with NaN) and one scorer per task.
+    scores = cross_validate(
+        model, X, Y, cv=KFold(2, shuffle=True, random_state=0), scoring=task_scorers(list(Y.columns))
+    )
+    assert np.isfinite(scores["test_roc_auc_conversion"]).all()
+    with pytest.raises(ValueError, match="Input y contains NaN"):
+        cross_validate(model, X, Y, cv=2, scoring=task_scorers(list(Y.columns)))

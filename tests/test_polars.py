@@ -11,7 +11,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_mtl import ESMMClassifier, MMoEClassifier
-from sklearn_mtl._data._validation import as_pandas
+from sklearn_mtl._frames import as_pandas
 from sklearn_mtl.datasets import make_funnel
 from sklearn_mtl.metrics import task_scorers
 from sklearn_mtl.preprocessing import CategoricalPassthrough

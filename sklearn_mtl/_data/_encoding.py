@@ -9,7 +9,7 @@ import pandas as pd
 from sklearn.utils import Bunch
 
 from ._keys import MISSING, KeyIndex, canonical_keys, hash_keys, unique_by_key
-from ._validation import FLOAT32_MAX, beyond_float32
+from .._frames import FLOAT32_MAX, beyond_float32
 
 #: Code of every unknown or missing category; known categories start at 1.
 UNKNOWN_CODE = 0

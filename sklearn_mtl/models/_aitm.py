@@ -257,7 +257,7 @@ class AITMClassifier(FunnelMixin, BaseMultiTaskClassifier):
         return CalibratedFunnelLoss(self.calibration_weight)
 
     def _check_task_labels(self, Y):
-        check_funnel(Y, self.task_names_, model=type(self).__name__)
+        check_funnel(Y, self.task_names_, model=type(self).__name__, positives=self._positives())
 
     def attention_weights(self, X):
         """Each later step's attention on the transferred and its own information.

@@ -176,7 +176,9 @@ class ESMMClassifier(FunnelMixin, BaseMultiTaskClassifier):
         )
 
     def _check_task_labels(self, Y):
-        check_funnel(Y, self.task_names_, n_tasks=2, model=type(self).__name__)
+        check_funnel(
+            Y, self.task_names_, n_tasks=2, model=type(self).__name__, positives=self._positives()
+        )
 
     def _validation_scores(self, Y, logits, sample_weight):
         scores = super()._validation_scores(Y, logits, sample_weight)

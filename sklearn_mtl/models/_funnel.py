@@ -27,6 +27,10 @@ class FunnelMixin:
     (see :func:`sklearn_mtl._targets.check_funnel`).
     """
 
+    def _positives(self):
+        """Each step's label taken as positive, for the funnel checks' messages."""
+        return [target.classes[1] for target in self._task_targets]
+
     def predict_cvr(self, X):
         """Conditional rate of each later funnel step given the previous one, for every row.
 
