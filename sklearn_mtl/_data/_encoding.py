@@ -102,8 +102,9 @@ def _flatten(values, name):
     # Every row is checked: a lone string would otherwise be split into characters.
     weighted = bool(len(rows)) and isinstance(rows[0], _WEIGHTED_TYPES)
     kinds = _WEIGHTED_TYPES if weighted else _SEQUENCE_TYPES
-    is_list = np.fromiter((isinstance(v, kinds) for v in rows), dtype=bool, count=len(rows))
-    if not is_list.all():
+    # One isinstance per distinct type, not per row: the rows' types are few.
+    if not all(issubclass(kind, kinds) for kind in set(map(type, rows))):
+        is_list = np.fromiter((isinstance(v, kinds) for v in rows), dtype=bool, count=len(rows))
         raise TypeError(
             f"Multi-valued column {name} holds {rows[~is_list][0]!r} among its "
             f"{'{item: weight} dicts' if weighted else 'lists'}: give every row "

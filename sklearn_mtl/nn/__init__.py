@@ -16,6 +16,7 @@ from ._interaction import (
     InteractionEmbedding,
 )
 from ._layers import MLP, ParallelBatchNorm, ParallelLinear, ParallelMLP, TaskTowers
+from ._optim import LazyAdam, RowWiseAdagrad
 from ._probability import log1mexp, product_logit
 from ._stem import STEM, STEMLevel
 
@@ -28,11 +29,13 @@ __all__ = [
     "CrossNetworkMix",
     "FactorizationMachine",
     "InteractionEmbedding",
+    "LazyAdam",
     "MLP",
     "MixedInputEmbedding",
     "ParallelBatchNorm",
     "ParallelLinear",
     "ParallelMLP",
+    "RowWiseAdagrad",
     "STEM",
     "STEMLevel",
     "SoftmaxGate",

@@ -1,0 +1,358 @@
+"""Click-log scale: generating logs, list features, optimizers for large embedding tables.
+
+Three parts, each a section of ``results_scale.txt``:
+
+- ``generate``: rows/s of ``make_click_log`` (in memory) and ``write_click_log``
+  (Parquet parts), and the writer's peak memory.
+- ``lists``: what a tag-list column costs. ESMM at its defaults, batch 2048,
+  user and item IDs hashed to 1,000 buckets, fitted with and without the
+  ``tags`` column of ``make_click_log``, alternating, median of ``--repeats``:
+  the estimator's fit (encoding included) and a hand loop over the fitted
+  module and its batches (batch cutting, forward, backward, Adam: the
+  training step).
+- ``vocab``: a hand-written training loop over ESMM's network whose table
+  grows from 1k to millions of hashed IDs, with dense Adam, ``SparseAdam``
+  and row-wise Adagrad on the table (``sklearn_mtl.nn.sparse_table_optimizer``);
+  samples/s, peak memory, bytes of optimizer state per ID.
+
+    python benchmarks/bench_scale.py --part lists --output benchmarks/results_scale.txt
+
+(with this package importable, e.g. installed with ``pip install -e .``). With
+``--output``, the part's section of the file is replaced and the others kept.
+"""
+
+import argparse
+import copy
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from sklearn_mtl import ESMMClassifier  # noqa: E402
+from sklearn_mtl._data import module_inputs  # noqa: E402
+from sklearn_mtl._data._tensors import BatchIterator, TensorData  # noqa: E402
+from sklearn_mtl.datasets import make_click_log, write_click_log  # noqa: E402
+
+#: CPU time of this process: on a shared machine wall time counts the others' load too.
+#: Every run is single-threaded (``--threads 1``) unless asked otherwise.
+CLOCK = time.process_time
+
+IDS = ["user_id", "item_id"]
+SMALL_CATEGORICAL = ["cat_0", "cat_1", "cat_2"]
+
+
+def header(args, title):
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    return (
+        f"{title}\n{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"torch {torch.__version__}, {args.threads} thread(s), load average (1, 5, 15 min) {load}"
+    )
+
+
+# --------------------------------------------------------------------- generate
+
+
+def _cpu_seconds_and_peak_of(code):
+    """CPU seconds of ``code`` and the peak resident memory (MiB) of a fresh
+    process running it."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import time\nstart = time.process_time()\n" + code +
+         "\nimport resource\nprint(time.process_time() - start, "
+         "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"],
+        check=True, capture_output=True, text=True,
+    )
+    seconds, peak = done.stdout.split()[-2:]
+    return float(seconds), int(peak) / 1024
+
+
+def part_generate(args):
+    lines = [
+        header(args, "## generate: make_click_log and write_click_log (defaults: 1M users, 1M items)"),
+        "rows per CPU second of the process (the machine is shared: wall time would count "
+        "the other processes' load)",
+    ]
+    n = args.rows_in_memory
+    start = CLOCK()
+    make_click_log(n, random_state=0)
+    seconds = CLOCK() - start
+    lines.append(f"make_click_log({n:,}): {seconds:.1f} s = {n / seconds:,.0f} rows/s")
+    for rows in args.rows_on_disk:
+        with tempfile.TemporaryDirectory() as folder:
+            code = (
+                "from sklearn_mtl.datasets import write_click_log\n"
+                f"write_click_log({folder!r}, {rows}, rows_per_file=1_000_000, random_state=0)"
+            )
+            seconds, peak = _cpu_seconds_and_peak_of(code)
+            size = sum(p.stat().st_size for p in Path(folder).rglob("*.parquet")) / 2**20
+        lines.append(
+            f"write_click_log({rows:,}): {seconds:.1f} s = {rows / seconds:,.0f} rows/s, "
+            f"peak memory {peak:,.0f} MiB (imports included), {size:,.0f} MiB of Parquet"
+        )
+    return lines
+
+
+# ------------------------------------------------------------------------ lists
+
+
+def _esmm(with_tags, epochs):
+    return ESMMClassifier(
+        categorical_features=IDS + SMALL_CATEGORICAL + (["tags"] if with_tags else []),
+        hash_buckets={name: 1000 for name in IDS},
+        batch_size=2048,
+        max_epochs=epochs,
+        early_stopping=False,
+        random_state=0,
+    )
+
+
+def _hand_steps(estimator, X, Y, epochs):
+    """Seconds of ``epochs`` passes of cut + forward + backward + Adam over the
+    estimator's encoded data, from a copy of its module; and seconds of the
+    batch cutting alone."""
+    module = copy.deepcopy(estimator.net_.module_)
+    data = TensorData(
+        module_inputs(estimator._feature_encoder.transform(X), torch.float32),
+        torch.from_numpy(Y.to_numpy(np.float32)),
+    )
+    optimizer = torch.optim.Adam(module.parameters(), lr=1e-3)
+    batches = BatchIterator(data, 2048, shuffle=True)
+    start = CLOCK()
+    for _ in range(epochs):
+        for inputs, (targets, _) in batches:
+            logits = module(**inputs)
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    steps = CLOCK() - start
+    start = CLOCK()
+    for _ in range(epochs):
+        for _ in batches:
+            pass
+    return steps, CLOCK() - start, len(batches)
+
+
+def part_lists(args):
+    X, Y = make_click_log(args.rows, random_state=0, return_X_y=True)
+    X = X.drop(columns="timestamp")
+    frames = {False: X.drop(columns="tags"), True: X}
+    epochs = args.epochs
+    for with_tags, frame in frames.items():  # warm-up
+        _esmm(with_tags, 1).fit(frame[:4096], Y[:4096])
+    fit, step, cut, encode = ({False: [], True: []} for _ in range(4))
+    for _ in range(args.repeats):
+        for with_tags, frame in frames.items():
+            start = CLOCK()
+            estimator = _esmm(with_tags, epochs).fit(frame, Y)
+            fit[with_tags].append(len(frame) * epochs / (CLOCK() - start))
+            start = CLOCK()
+            estimator._feature_encoder.transform(frame)
+            encode[with_tags].append(CLOCK() - start)
+            steps, cutting, n_batches = _hand_steps(estimator, frame, Y, epochs)
+            step[with_tags].append(len(frame) * epochs / steps)
+            cut[with_tags].append(cutting / (epochs * n_batches) * 1e3)
+    med = {name: {k: statistics.median(v) for k, v in d.items()}
+           for name, d in (("fit", fit), ("step", step), ("cut", cut), ("encode", encode))}
+    lines = [
+        header(args, "## lists: what a tag-list column costs"),
+        f"ESMM at its defaults, make_click_log({args.rows:,}) without timestamp, user_id and "
+        f"item_id hashed to 1,000 buckets, batch 2048, {epochs} epochs; with and without "
+        f"`tags` (0-5 of 1,000 per row), alternating, median of {args.repeats}; "
+        "samples per CPU second",
+        "",
+        "| | without tags | with tags | cost (without / with) |",
+        "|---|---|---|---|",
+        "| estimator fit, samples/s (encoding included) | "
+        f"{med['fit'][False]:,.0f} | {med['fit'][True]:,.0f} | "
+        f"{med['fit'][False] / med['fit'][True]:.2f}x |",
+        "| training step (hand loop: cut + forward + backward + Adam), samples/s | "
+        f"{med['step'][False]:,.0f} | {med['step'][True]:,.0f} | "
+        f"{med['step'][False] / med['step'][True]:.2f}x |",
+        f"| batch cutting, ms/batch | {med['cut'][False]:.2f} | {med['cut'][True]:.2f} | |",
+        f"| encoding {args.rows:,} rows, s | {med['encode'][False]:.2f} | "
+        f"{med['encode'][True]:.2f} | |",
+    ]
+    return lines
+
+
+# ------------------------------------------------------------------------ vocab
+
+OPTIMIZERS = ("adam", "lazy_adam", "rowwise_adagrad")
+
+
+def _vocab_data(path, rows):
+    """Codes and labels of make_click_log's rows, saved for the runs to load."""
+    X, Y = make_click_log(rows, random_state=0, return_X_y=True)
+    small = np.column_stack([X[c].cat.codes.to_numpy() + 1 for c in SMALL_CATEGORICAL])
+    np.savez(
+        path,
+        ids=X[IDS].to_numpy(),
+        small=small,
+        cardinalities=np.array([len(X[c].cat.categories) + 1 for c in SMALL_CATEGORICAL]),
+        numeric=X[[c for c in X.columns if c.startswith("num_")]].to_numpy(np.float32),
+        targets=np.column_stack([Y["click"], Y["conversion"]]).astype(np.float32),
+    )
+
+
+def _vocab_run(path, buckets, optimizer_name, seconds, batch_size=2048):
+    """Train ESMM's network over ``buckets`` hashed IDs per ID column with one
+    optimizer on the table; samples/s, peak memory, optimizer bytes per ID."""
+    from sklearn_mtl.models import ESMM
+    from sklearn_mtl.nn import LazyAdam, MixedInputEmbedding, RowWiseAdagrad
+
+    data = np.load(path)
+    # A multiplicative hash of the Zipf ranks into buckets 1..buckets (0 stays unknown).
+    ids = (data["ids"] * 2654435761 % 2**32) % buckets + 1
+    codes = torch.from_numpy(np.column_stack([ids, data["small"]]).astype(np.int64))
+    numeric, targets = torch.from_numpy(data["numeric"]), torch.from_numpy(data["targets"])
+    sparse = optimizer_name != "adam"
+    torch.manual_seed(0)
+    embedding = MixedInputEmbedding(
+        [buckets + 1, buckets + 1, *data["cardinalities"]], numeric.shape[1], 8,
+        init_std=1e-4, sparse=sparse,
+    )
+    module = ESMM(embedding, ctr_hidden_units=(64, 32), cvr_hidden_units=(64, 32))
+    table = embedding.table.weight
+    rest = [p for p in module.parameters() if p is not table]
+    optimizers = {
+        "adam": lambda: [torch.optim.Adam(module.parameters(), lr=1e-3)],
+        "lazy_adam": lambda: [LazyAdam([table], lr=1e-3), torch.optim.Adam(rest, lr=1e-3)],
+        "rowwise_adagrad": lambda: [RowWiseAdagrad([table], lr=0.05),
+                                    torch.optim.Adam(rest, lr=1e-3)],
+    }[optimizer_name]()
+    n = len(codes)
+    order = torch.randperm(n)
+    steps, start, step_start = 0, None, 0
+    while True:
+        index = order[(steps * batch_size) % (n - batch_size):][:batch_size]
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(
+            module(codes.index_select(0, index), numeric.index_select(0, index)),
+            targets.index_select(0, index),
+        )
+        for optimizer in optimizers:
+            optimizer.zero_grad()
+        loss.backward()
+        for optimizer in optimizers:
+            optimizer.step()
+        steps += 1
+        if steps == 3:  # warm-up: state allocated, caches hot
+            start, step_start = CLOCK(), steps
+        if start is not None and (CLOCK() - start > seconds or steps >= 200):
+            break
+    elapsed = CLOCK() - start
+    state = sum(
+        t.numel() * t.element_size()
+        for optimizer in optimizers for param, st in optimizer.state.items() if param is table
+        for t in st.values() if isinstance(t, torch.Tensor) and t.dim() > 0
+    )
+    import resource
+
+    return {
+        "samples_per_s": (steps - step_start) * batch_size / elapsed,
+        "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "table_mib": table.numel() * table.element_size() / 2**20,
+        "state_bytes_per_id": state / table.shape[0],
+        "loss": loss.item(),
+    }
+
+
+def part_vocab(args):
+    lines = [
+        header(args, "## vocab: dense Adam, LazyAdam and RowWiseAdagrad on a growing table"),
+        "ESMM's network (towers 64-32, embedding width 8), user_id and item_id of "
+        f"make_click_log({args.vocab_rows:,}) hashed to N buckets each (table 2N + 70 rows), "
+        "3 small categorical and 3 numeric columns, batch 2048, hand-written loop, "
+        f"about {args.vocab_seconds:.0f} CPU s of steps after 3 warm-up steps (samples per "
+        "CPU second), one fresh process "
+        "per run (peak memory: the process's peak resident set, Python and data included). "
+        "The rest of the network always takes dense Adam.",
+        "",
+        "| N (IDs per column) | optimizer on the table | samples/s | vs dense Adam | peak MiB "
+        "| table MiB | optimizer state B/ID |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "data.npz"
+        _vocab_data(path, args.vocab_rows)
+        for buckets in args.buckets:
+            dense = None
+            for name in OPTIMIZERS:
+                done = subprocess.run(
+                    [sys.executable, __file__, "--vocab-run", str(path), str(buckets), name,
+                     str(args.vocab_seconds), "--threads", str(args.threads)],
+                    capture_output=True, text=True,
+                )
+                if done.returncode:
+                    lines.append(f"| {buckets:,} | {name} | failed: "
+                                 f"{done.stderr.strip().splitlines()[-1]} | | | | |")
+                    continue
+                result = json.loads(done.stdout.strip().splitlines()[-1])
+                dense = result["samples_per_s"] if name == "adam" else dense
+                ratio = f"{result['samples_per_s'] / dense:.2f}x" if dense else ""
+                lines.append(
+                    f"| {buckets:,} | {name} | {result['samples_per_s']:,.0f} | {ratio} | "
+                    f"{result['peak_mib']:,.0f} | {result['table_mib']:,.1f} | "
+                    f"{result['state_bytes_per_id']:.0f} |"
+                )
+                print(lines[-1], flush=True)
+    return lines
+
+
+# ------------------------------------------------------------------------ main
+
+PARTS = {"generate": part_generate, "lists": part_lists, "vocab": part_vocab}
+
+
+def write_section(path, part, lines):
+    """Replace the section of ``part`` in ``path`` (kept in PARTS order)."""
+    path = Path(path)
+    text = path.read_text() if path.exists() else ""
+    sections = {m.group(1): m.group(0).rstrip() for m in
+                re.finditer(r"^## (\w+):.*?(?=^## |\Z)", text, flags=re.S | re.M)}
+    sections[part] = "\n".join(lines)
+    path.write_text("\n\n".join(sections[p] for p in PARTS if p in sections) + "\n")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=list(PARTS))
+    parser.add_argument("--vocab-run", nargs=4, metavar=("DATA", "BUCKETS", "OPTIMIZER", "SECONDS"),
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rows", type=int, default=100_000, help="rows of the lists part")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--rows-in-memory", type=int, default=1_000_000)
+    parser.add_argument("--rows-on-disk", type=int, nargs="+", default=[2_000_000, 20_000_000])
+    parser.add_argument("--buckets", type=int, nargs="+",
+                        default=[1_000, 100_000, 1_000_000, 4_000_000, 10_000_000])
+    parser.add_argument("--vocab-rows", type=int, default=300_000)
+    parser.add_argument("--vocab-seconds", type=float, default=6.0)
+    parser.add_argument("--output", help="file whose section of this part is replaced")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.vocab_run:
+        path, buckets, name, seconds = args.vocab_run
+        print(json.dumps(_vocab_run(path, int(buckets), name, float(seconds))))
+        return
+    if not args.part:
+        parser.error("--part is required")
+    lines = PARTS[args.part](args)
+    print("\n".join(lines))
+    if args.output:
+        write_section(args.output, args.part, lines)
+
+
+if __name__ == "__main__":
+    main()
