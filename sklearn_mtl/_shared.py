@@ -146,7 +146,7 @@ embedding_optimizer : {"auto", "dense", "lazy_adam", "rowwise_adagrad"}, default
     rows' gradients (``rowwise_adagrad``): an ID absent from a batch is
     neither updated nor decayed. Optimizer state per ID: ``8 *
     embedding_dim`` bytes for ``lazy_adam`` (Adam's two moments), 4 for
-    ``rowwise_adagrad``. ``"auto"`` trains tables of 100,000 rows or more
+    ``rowwise_adagrad``. ``"auto"`` trains tables of 20,000 rows or more
     with ``lazy_adam`` when ``optimizer`` is Adam or AdamW, where the
     sparse step is faster (``benchmarks/results_scale.txt``), and densely
     otherwise (so small vocabularies train as before). Gradient-based

@@ -19,11 +19,12 @@ from ..nn import LazyAdam, MixedInputEmbedding, RowWiseAdagrad
 TABLE_OPTIMIZERS = {"lazy_adam": LazyAdam, "rowwise_adagrad": RowWiseAdagrad}
 
 #: ``embedding_optimizer="auto"`` trains tables of at least this many rows in
-#: all sparsely. With ESMM's network, batch 2048 and one thread, dense Adam and
-#: LazyAdam ran level at about 10,000 rows and LazyAdam was ahead above (see
-#: ``benchmarks/results_scale.txt``, part ``vocab``); the census tables
-#: (hundreds of rows) stay dense.
-AUTO_SPARSE_MIN_ROWS = 100_000
+#: all sparsely. ESMM's network, batch 2048, one thread (``benchmarks/
+#: results_scale.txt``, part ``vocab``): LazyAdam ran at 0.83x dense Adam's
+#: samples/s with a table of 2,070 rows, 1.15x with 20,070, 1.9x with 200,070
+#: and 19x with 2,000,070. Smaller batches (the default 512) move the crossover
+#: lower, never higher: the census tables (hundreds of rows) stay dense.
+AUTO_SPARSE_MIN_ROWS = 20_000
 
 #: The network optimizers whose lazy counterpart ``"auto"`` gives the table:
 #: the same algorithm on the rows a batch touches. Any other optimizer keeps a
