@@ -2,6 +2,7 @@
 
 import copy
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from skorch.callbacks import Callback
 from sklearn_mtl import ESMMClassifier, MMoEClassifier
 from sklearn_mtl._training._tables import AUTO_SPARSE_MIN_ROWS, SplitOptimizer
 from sklearn_mtl.datasets import make_click_log
+from sklearn_mtl.export import to_onnx, to_torchscript, transform_inputs
 from sklearn_mtl.loss_weighting import LOSS_WEIGHTINGS
 from sklearn_mtl.nn import LazyAdam, RowWiseAdagrad
 from sklearn_mtl.persistence import load, save
@@ -224,6 +226,24 @@ def test_bf16_precision_and_a_scheduler():
     assert np.isfinite(model.predict_proba(X)[0]).all()
     # The fitted module is dense again: it predicts, scripts and exports as before.
     assert not model.net_.module_.embedding.sparse
+
+
+def test_torchscript_and_onnx_export_as_after_a_dense_fit(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    X, Y, categorical = _click_log(300)
+    model = _model(categorical, embedding_optimizer="lazy_adam").fit(X, Y)
+    inputs = transform_inputs(model, X.iloc[:13])
+    expected = model.predict_proba(X.iloc[:13])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit.script's own
+        scripted = to_torchscript(model)
+    to_onnx(model, tmp_path / "model.onnx", X.head(3))
+    session = ort.InferenceSession(str(tmp_path / "model.onnx"))
+    onnx_outputs = session.run(None, {k: v.numpy() for k, v in inputs.items()})
+    for t in range(2):
+        np.testing.assert_allclose(scripted(**inputs)[t].numpy(), expected[t], rtol=1e-5)
+        np.testing.assert_allclose(onnx_outputs[t], expected[t], rtol=1e-5)
 
 
 def test_in_a_pipeline_with_a_column_transformer():
