@@ -111,8 +111,12 @@ def test_one_step_equals_the_dense_reference_on_touched_rows(name, weight_decay)
 
 
 def _table_state(model):
-    network, table = model.net_.optimizer_.optimizers
-    return table.state[model.net_.module_.embedding.table.weight]
+    optimizer, table = model.net_.optimizer_, model.net_.module_.embedding.table.weight
+    state = optimizer.state[table]
+    # The split optimizer reads it from the table optimizer, and adds it nowhere else.
+    assert state is optimizer.optimizers[1].state[table]
+    assert table not in optimizer.optimizers[0].state
+    return state
 
 
 def test_warm_start_and_partial_fit_continue_the_table_optimizer_state():

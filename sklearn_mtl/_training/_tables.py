@@ -8,7 +8,8 @@ other parameters keep the estimator's ``optimizer``; :class:`SplitOptimizer`
 drives both as one torch optimizer.
 """
 
-import collections
+from collections.abc import Mapping
+from itertools import chain
 
 import torch
 
@@ -83,6 +84,30 @@ def _sparse_obstacle(tables, loss_weighting, parallel):
     return None
 
 
+class _States(Mapping):
+    """Each parameter's state, read from the optimizer that holds it.
+
+    Not a ChainMap: looking a table up in the network optimizer's state (a
+    defaultdict) would add an entry for it there, which that optimizer's
+    ``state_dict`` cannot number.
+    """
+
+    def __init__(self, optimizers):
+        self.optimizers = optimizers
+
+    def __getitem__(self, param):
+        for optimizer in self.optimizers:
+            if param in optimizer.state:
+                return optimizer.state[param]
+        raise KeyError(param)
+
+    def __iter__(self):
+        return chain.from_iterable(o.state for o in self.optimizers)
+
+    def __len__(self):
+        return sum(len(o.state) for o in self.optimizers)
+
+
 class SplitOptimizer(torch.optim.Optimizer):
     """Two optimizers, the network's and the embedding table's, as one.
 
@@ -108,7 +133,7 @@ class SplitOptimizer(torch.optim.Optimizer):
 
     def _link(self):
         self.param_groups = [g for o in self.optimizers for g in o.param_groups]
-        self.state = collections.ChainMap(*(o.state for o in self.optimizers))
+        self.state = _States(self.optimizers)
 
     def __getstate__(self):
         # torch's Optimizer pickles only its defaults, state and groups.
