@@ -15,6 +15,7 @@ import torch
 
 from ..loss_weighting import LossWeighting
 from ..nn import LazyAdam, MixedInputEmbedding, RowWiseAdagrad
+from ..nn._optim import _RowsStep
 
 #: Table optimizers by ``embedding_optimizer`` name.
 TABLE_OPTIMIZERS = {"lazy_adam": LazyAdam, "rowwise_adagrad": RowWiseAdagrad}
@@ -108,13 +109,13 @@ class _States(Mapping):
         return sum(len(o.state) for o in self.optimizers)
 
 
-class SplitOptimizer(torch.optim.Optimizer):
+class SplitOptimizer(_RowsStep, torch.optim.Optimizer):
     """Two optimizers, the network's and the embedding table's, as one.
 
     skorch, learning-rate schedulers and continued fits see one torch
     optimizer: ``param_groups`` lists the network's groups then the table's
     (the same dicts, so a scheduler's new ``lr`` reaches both), ``step``
-    runs the closure once then steps both, and ``state_dict`` is in torch's
+    runs the closure once then steps both (the table's touched rows only), and ``state_dict`` is in torch's
     format, parameters numbered across both.
 
     Parameters
@@ -139,26 +140,9 @@ class SplitOptimizer(torch.optim.Optimizer):
         # torch's Optimizer pickles only its defaults, state and groups.
         return dict(self.__dict__)
 
-    def step(self, closure=None):
-        """Run ``closure`` (the loss and its gradients), then step both optimizers.
-
-        Parameters
-        ----------
-        closure : callable, default=None
-            Re-evaluates the model and returns the loss.
-
-        Returns
-        -------
-        loss : torch.Tensor or None
-            The closure's loss.
-        """
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+    def _step_rows(self):
         for optimizer in self.optimizers:
             optimizer.step()
-        return loss
 
     def zero_grad(self, set_to_none=True):
         """Reset the gradients of both optimizers' parameters."""
