@@ -320,3 +320,24 @@ def test_held_out_auc_is_that_of_the_dense_path():
     lazy = _held_out_auc("lazy_adam", 0, X, Y, categorical)
     assert dense > 0.6
     assert lazy > dense - 0.03
+
+
+@pytest.mark.parametrize("backend, sparse", [("gloo", True), ("nccl", False)])
+def test_nccl_data_parallel_training_needs_dense_tables(backend, sparse):
+    # nccl cannot all-reduce sparse gradients; the rule needs no GPU to check.
+    from types import SimpleNamespace
+
+    from sklearn_mtl._training._tables import choose_table_optimizer
+    from sklearn_mtl.loss_weighting import Fixed
+    from sklearn_mtl.nn import MixedInputEmbedding
+
+    module = MixedInputEmbedding([AUTO_SPARSE_MIN_ROWS], n_numeric=1, embedding_dim=2)
+    parallel = SimpleNamespace(backend=backend)
+    auto = choose_table_optimizer("auto", torch.optim.Adam, module, Fixed(), parallel)
+    assert (auto is LazyAdam) is sparse
+    if sparse:
+        assert choose_table_optimizer("rowwise_adagrad", torch.optim.Adam, module, Fixed(),
+                                      parallel) is RowWiseAdagrad
+    else:
+        with pytest.raises(ValueError, match="embedding_optimizer='rowwise_adagrad'.*nccl"):
+            choose_table_optimizer("rowwise_adagrad", torch.optim.Adam, module, Fixed(), parallel)
