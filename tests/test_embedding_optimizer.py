@@ -16,13 +16,15 @@ from sklearn.preprocessing import StandardScaler
 from skorch.callbacks import Callback
 
 from sklearn_mtl import ESMMClassifier, MMoEClassifier
-from sklearn_mtl._training._tables import AUTO_SPARSE_MIN_ROWS, SplitOptimizer
+from sklearn_mtl._training._tables import AUTO_SPARSE_MIN_ROWS, SplitOptimizer, embedding_tables
 from sklearn_mtl.datasets import make_click_log
 from sklearn_mtl.export import to_onnx, to_torchscript, transform_inputs
 from sklearn_mtl.loss_weighting import LOSS_WEIGHTINGS
 from sklearn_mtl.nn import LazyAdam, RowWiseAdagrad
 from sklearn_mtl.persistence import load, save
 from sklearn_mtl.preprocessing import CategoricalPassthrough
+
+from ._settings import ESTIMATORS, FAST_PARAMS
 
 TABLE_OPTIMIZERS = {"lazy_adam": LazyAdam, "rowwise_adagrad": RowWiseAdagrad}
 ID_COLUMNS = ["user_id", "item_id", "cat_0", "cat_1", "cat_2"]
@@ -341,3 +343,26 @@ def test_nccl_data_parallel_training_needs_dense_tables(backend, sparse):
     else:
         with pytest.raises(ValueError, match="embedding_optimizer='rowwise_adagrad'.*nccl"):
             choose_table_optimizer("rowwise_adagrad", torch.optim.Adam, module, Fixed(), parallel)
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS, ids=lambda E: E.__name__)
+def test_every_estimator_trains_its_tables_sparsely(Estimator):
+    X, Y, categorical = _click_log(300)
+    model = Estimator(categorical_features=categorical, hash_buckets={"user_id": 5000},
+                      embedding_optimizer="lazy_adam", **FAST_PARAMS)
+    before = None
+
+    class Start(Callback):
+        def on_train_begin(self, net, **kwargs):
+            nonlocal before
+            before = [m.table.weight.detach().clone() for m in embedding_tables(net.module_)]
+
+    model.set_params(callbacks=[Start()]).fit(X, Y)
+    assert isinstance(model.net_.optimizer_, SplitOptimizer)
+    tables = [m.table.weight.detach() for m in embedding_tables(model.net_.module_)]
+    assert tables and len(tables) == len(before)
+    for table, start in zip(tables, before):
+        moved = (table != start).any(1)
+        # Only looked-up rows move: most of the 5,000 user buckets are never hit.
+        assert 0 < int(moved.sum()) < len(table) // 2
+    assert np.isfinite(model.predict_proba(X)[0]).all()
