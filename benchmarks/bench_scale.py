@@ -1,6 +1,6 @@
 """Click-log scale: generating logs, list features, optimizers for large embedding tables.
 
-Three parts, each a section of ``results_scale.txt``:
+Four parts, each a section of ``results_scale.txt``:
 
 - ``generate``: rows/s of ``make_click_log`` (in memory) and ``write_click_log``
   (Parquet parts), and the writer's peak memory.
@@ -10,6 +10,10 @@ Three parts, each a section of ``results_scale.txt``:
   the estimator's fit (encoding included) and a hand loop over the fitted
   module and its batches (batch cutting, forward, backward, Adam: the
   training step).
+- ``estimator``: ``embedding_optimizer`` in the estimators: ESMM at its
+  defaults with 1k and 4M hashed IDs per column against the sparse hand
+  loop, peak memory with a 10M-ID table per table optimizer, held-out
+  scores of the dense and sparse paths over ``--seeds`` seeds.
 - ``vocab``: a hand-written training loop over ESMM's network whose table
   grows from 1k to millions of hashed IDs, with dense Adam, ``SparseAdam``
   and row-wise Adagrad on the table (``sklearn_mtl.nn.sparse_table_optimizer``);
@@ -306,9 +310,166 @@ def part_vocab(args):
     return lines
 
 
+# -------------------------------------------------------------------- estimator
+
+
+def _estimator_run(path, buckets, name, epochs):
+    """Fit ESMM at its defaults (fixed epochs) over ``buckets`` hashed IDs per
+    ID column (``buckets`` may be ``user:item``); samples/s of the fit (encoding
+    included), peak memory, the table optimizer's state per table row."""
+    import resource
+
+    import pandas as pd
+
+    users, _, items = buckets.partition(":")
+    data = np.load(path)
+    columns = [*IDS, *SMALL_CATEGORICAL]
+    X = pd.DataFrame(np.column_stack([data["ids"], data["small"]]), columns=columns)
+    X[SMALL_CATEGORICAL] = X[SMALL_CATEGORICAL].astype("category")
+    X[["num_0", "num_1", "num_2"]] = data["numeric"]
+    Y = pd.DataFrame(data["targets"], columns=["click", "conversion"])
+    model = ESMMClassifier(
+        categorical_features=columns,
+        hash_buckets={"user_id": int(users), "item_id": int(items or users)},
+        embedding_optimizer=name,
+        max_epochs=epochs,
+        early_stopping=False,
+        random_state=0,
+    )
+    start = CLOCK()
+    model.fit(X, Y)
+    elapsed = CLOCK() - start
+    table = model.net_.module_.embedding.table.weight
+    optimizer = model.net_.optimizer_
+    state = sum(
+        t.numel() * t.element_size()
+        for param, st in optimizer.state.items() if param is table
+        for t in st.values() if isinstance(t, torch.Tensor) and t.dim() > 0
+    )
+    return {
+        "samples_per_s": len(X) * epochs / elapsed,
+        "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "table_rows": table.shape[0],
+        "optimizer": type(getattr(optimizer, "optimizers", [optimizer])[-1]).__name__,
+        "state_bytes_per_row": state / table.shape[0],
+    }
+
+
+def _fresh_run(*arguments):
+    """A run of this script in a fresh process (``--run NAME ARGS``): its JSON result."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--run", *map(str, arguments)], capture_output=True, text=True
+    )
+    if done.returncode:
+        raise RuntimeError(done.stderr.strip().splitlines()[-1])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _held_out_scores(name, dataset, seed):
+    """Held-out score (mean task AUC) of MMoE at equal epochs with one table path."""
+    from sklearn_mtl import MMoEClassifier
+    from sklearn_mtl.datasets import load_census_income
+
+    if dataset == "census":
+        X, Y = load_census_income(return_X_y=True)
+        params = {}
+    else:
+        log = make_click_log(24_000, random_state=1)
+        X, Y = log.data[[*IDS, *SMALL_CATEGORICAL, "num_0", "num_1", "num_2"]], log.target
+        params = dict(categorical_features=[*IDS, *SMALL_CATEGORICAL],
+                      hash_buckets={name: 100_000 for name in IDS})
+    split = len(X) * 3 // 4
+    model = MMoEClassifier(embedding_optimizer=name, max_epochs=4, early_stopping=False,
+                           random_state=seed, **params)
+    model.fit(X.iloc[:split], Y.iloc[:split])
+    return model.score(X.iloc[split:], Y.iloc[split:])
+
+
+def part_estimator(args):
+    lines = [
+        header(args, "## estimator: embedding_optimizer in the estimators"),
+        f"ESMM at its defaults (batch_size 'auto': 512; embedding_optimizer 'auto'), "
+        f"{args.epochs} epoch(s) without early stopping, on the rows of the vocab part "
+        f"(make_click_log({args.vocab_rows:,})), user_id and item_id hashed to N buckets "
+        "each; samples per CPU second of the whole fit (encoding and the first step's state "
+        "allocation included), one fresh process per run. 'hand loop': the vocab part's "
+        "loop over ESMM's network, LazyAdam on the table, at batch 512 (steps only).",
+        "",
+        "| N (IDs per column) | run | table optimizer | samples/s | vs 1k estimator | peak MiB |",
+        "|---|---|---|---|---|---|",
+    ]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "data.npz"
+        _vocab_data(path, args.vocab_rows)
+        base = None
+        for buckets in (1_000, 4_000_000):
+            result = _fresh_run("estimator", path, buckets, "auto", args.epochs)
+            base = base or result["samples_per_s"]
+            lines.append(
+                f"| {buckets:,} | estimator | {result['optimizer']} | "
+                f"{result['samples_per_s']:,.0f} | {result['samples_per_s'] / base:.2f}x | "
+                f"{result['peak_mib']:,.0f} |"
+            )
+            print(lines[-1], flush=True)
+        hand = _fresh_run("vocab", path, 4_000_000, "lazy_adam", args.vocab_seconds, 512)
+        lines.append(
+            f"| 4,000,000 | hand loop | LazyAdam | {hand['samples_per_s']:,.0f} | "
+            f"{hand['samples_per_s'] / base:.2f}x | {hand['peak_mib']:,.0f} |"
+        )
+        lines += [
+            "",
+            "Memory with 10,000,000 hashed user IDs (item_id: 1,000 buckets; embedding_dim 8: "
+            "the table is 320 MB), 5,000 rows, one epoch; state: the table optimizer's, bytes "
+            "per table row.",
+            "",
+            "| embedding_optimizer | table optimizer | peak MiB | state B/row |",
+            "|---|---|---|---|",
+        ]
+        _vocab_data(path, 5_000)
+        for name in ("dense", "lazy_adam", "rowwise_adagrad"):
+            result = _fresh_run("estimator", path, "10000000:1000", name, 1)
+            lines.append(
+                f"| {name} | {result['optimizer']} | {result['peak_mib']:,.0f} | "
+                f"{result['state_bytes_per_row']:.0f} |"
+            )
+            print(lines[-1], flush=True)
+    if not args.seeds:
+        return lines
+    lines += [
+        "",
+        "Held-out score (mean task ROC AUC, last quarter of the rows) of MMoE at its defaults, "
+        "4 epochs without early stopping, "
+        f"seeds 0-{args.seeds - 1}: the census-income sample, and "
+        "make_click_log(24,000) with user_id and item_id hashed to 100,000 buckets each.",
+        "",
+        "| data | embedding_optimizer | mean | std | per seed |",
+        "|---|---|---|---|---|",
+    ]
+    for dataset in ("census", "click_log"):
+        for name in ("dense", "lazy_adam", "rowwise_adagrad"):
+            scores = [_fresh_run("score", name, dataset, seed)["score"] for seed in range(args.seeds)]
+            lines.append(
+                f"| {dataset} | {name} | {statistics.mean(scores):.4f} | "
+                f"{statistics.stdev(scores):.4f} | {', '.join(f'{s:.4f}' for s in scores)} |"
+            )
+            print(lines[-1], flush=True)
+    return lines
+
+
+#: Runs in a fresh process: ``--run NAME ARGS`` prints the JSON of ``RUNS[NAME](*ARGS)``.
+RUNS = {
+    "vocab": lambda path, buckets, name, seconds, batch=2048: _vocab_run(
+        path, int(buckets), name, float(seconds), int(batch)),
+    "estimator": lambda path, buckets, name, epochs: _estimator_run(
+        path, buckets, name, int(epochs)),
+    "score": lambda name, dataset, seed: {"score": _held_out_scores(name, dataset, int(seed))},
+}
+
+
 # ------------------------------------------------------------------------ main
 
-PARTS = {"generate": part_generate, "lists": part_lists, "vocab": part_vocab}
+PARTS = {"generate": part_generate, "lists": part_lists, "vocab": part_vocab,
+         "estimator": part_estimator}
 
 
 def write_section(path, part, lines):
@@ -326,6 +487,7 @@ def main():
     parser.add_argument("--part", choices=list(PARTS))
     parser.add_argument("--vocab-run", nargs=4, metavar=("DATA", "BUCKETS", "OPTIMIZER", "SECONDS"),
                         help=argparse.SUPPRESS)
+    parser.add_argument("--run", nargs="+", help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rows", type=int, default=100_000, help="rows of the lists part")
@@ -336,12 +498,17 @@ def main():
                         default=[1_000, 100_000, 1_000_000, 4_000_000, 10_000_000])
     parser.add_argument("--vocab-rows", type=int, default=300_000)
     parser.add_argument("--vocab-seconds", type=float, default=6.0)
+    parser.add_argument("--seeds", type=int, default=3,
+                        help="seeds of the estimator part's held-out scores (0: none)")
     parser.add_argument("--output", help="file whose section of this part is replaced")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.vocab_run:
         path, buckets, name, seconds = args.vocab_run
         print(json.dumps(_vocab_run(path, int(buckets), name, float(seconds))))
+        return
+    if args.run:
+        print(json.dumps(RUNS[args.run[0]](*args.run[1:])))
         return
     if not args.part:
         parser.error("--part is required")

@@ -24,7 +24,7 @@ from ._data import (
 from ._interactions import INTERACTIONS, interaction_embedding
 from ._params import DTYPES, OPTIMIZERS, PRECISIONS, check_task_weights, torch_threads
 from ._shared import TRAINING_PARAMS, compose_docstring, fill_doc, make_init
-from ._training import TrainingSession
+from ._training import TABLE_OPTIMIZERS, TrainingSession
 from ._versions import unversioned_state, versioned_state
 from .loss_weighting import LOSS_WEIGHTINGS, LossWeighting, make_loss_weighting
 from .losses import ELEMENT_LOSSES, MultiTaskLoss
@@ -69,6 +69,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "batch_norm": ["boolean"],
         "embedding_dim": [Interval(Integral, 1, None, closed="left")],
+        "embedding_optimizer": [StrOptions({"auto", "dense", *TABLE_OPTIMIZERS})],
         "embedding_init_std": [
             Interval(Real, 0, None, closed="neither"),
             StrOptions({"auto"}),

@@ -28,6 +28,7 @@ SHARED_PARAMS = {
     "embedding_init_std": "auto",
     "interaction": None,
     "interaction_params": None,
+    "embedding_optimizer": "auto",
     "categorical_features": "from_dtype",
     "multi_valued_pooling": "mean",
     "min_frequency": None,
@@ -63,6 +64,7 @@ TRAINING_PARAMS = (
     "optimizer",
     "optimizer_params",
     "weight_decay",
+    "embedding_optimizer",
     "early_stopping",
     "early_stopping_monitor",
     "validation_fraction",
@@ -151,6 +153,30 @@ interaction_params : dict, default=None
     and for each, ``combine`` (``"replace"`` or ``"concat"``: whether the
     embedding output is passed on beside the block's). An unknown key is
     a ValueError.""",
+    "embedding_optimizer": """\
+embedding_optimizer : {"auto", "dense", "lazy_adam", "rowwise_adagrad"}, default="auto"
+    How the embedding table learns. ``"dense"``: with ``optimizer``, from a
+    gradient of the whole table, every row updated each step.
+    ``"lazy_adam"`` and ``"rowwise_adagrad"``: from a sparse gradient of the
+    rows a batch looks up, with :class:`~sklearn_mtl.nn.LazyAdam` or
+    :class:`~sklearn_mtl.nn.RowWiseAdagrad` at ``lr``, updating those rows
+    only, so that a step costs the same at a thousand IDs or ten million;
+    the other parameters keep ``optimizer``, ``optimizer_params`` and
+    ``weight_decay``. On the table, ``weight_decay`` is AdamW's decoupled
+    decay of the touched rows (``lazy_adam``) or an L2 term in the touched
+    rows' gradients (``rowwise_adagrad``): an ID absent from a batch is
+    neither updated nor decayed. Optimizer state per ID: ``8 *
+    embedding_dim`` bytes for ``lazy_adam`` (Adam's two moments), 4 for
+    ``rowwise_adagrad``. ``"auto"`` trains tables of 20,000 rows or more
+    with ``lazy_adam`` when ``optimizer`` is Adam or AdamW, where the
+    sparse step is faster (``benchmarks/results_scale.txt``), and densely
+    otherwise (so small vocabularies train as before). Gradient-based
+    ``loss_weighting`` (GradNorm, PCGrad), ``multi_valued_pooling="max"``
+    over multi-valued columns and data-parallel training over the nccl
+    backend need dense table gradients: ``"auto"`` then trains densely, an
+    explicit table optimizer is a ValueError. A training parameter; a
+    continued fit carries the table optimizer's state over when the choice
+    is unchanged.""",
     "categorical_features": """\
 categorical_features : "from_dtype", array-like, callable or None, default="from_dtype"
     Which columns are categorical: ``"from_dtype"`` takes pandas

@@ -12,12 +12,14 @@ from ._distributed import RowShard, data_parallel
 from ._gates import GateUtilisation, normalized_entropy
 from ._net import MultiTaskNet
 from ._session import INFERENCE_BATCH_SIZE, TrainingSession
+from ._tables import TABLE_OPTIMIZERS
 
 __all__ = [
     "INFERENCE_BATCH_SIZE",
     "GateUtilisation",
     "MultiTaskNet",
     "RowShard",
+    "TABLE_OPTIMIZERS",
     "TrainingDivergedError",
     "TrainingSession",
     "data_parallel",

@@ -5,6 +5,8 @@ from skorch import NeuralNet
 from skorch.dataset import unpack_data
 from skorch.utils import to_device
 
+from ._tables import SplitOptimizer, embedding_tables
+
 
 class MultiTaskNet(NeuralNet):
     """skorch net whose loss is a combination of per-task losses.
@@ -30,13 +32,28 @@ class MultiTaskNet(NeuralNet):
         Mixed precision: training steps run the module under
         :func:`torch.autocast` to this dtype; the loss is computed from
         logits cast back to the targets' dtype. None: no autocast.
+    table_optimizer : (type, dict), default=None
+        An optimizer class of sparse embedding-table gradients and its keyword
+        arguments beyond ``lr``: the module's embedding tables then train from
+        sparse gradients with it, the other parameters with ``optimizer``
+        (see :class:`~sklearn_mtl._training._tables.SplitOptimizer`). None:
+        ``optimizer`` trains everything, the tables from dense gradients.
     """
 
-    def __init__(self, *args, loss_weighting, data_parallel=None, autocast_dtype=None, **kwargs):
+    def __init__(
+        self,
+        *args,
+        loss_weighting,
+        data_parallel=None,
+        autocast_dtype=None,
+        table_optimizer=None,
+        **kwargs,
+    ):
         # skorch only accepts a plain torch-module attribute before its own init.
         self.loss_weighting = loss_weighting
         self.data_parallel = data_parallel
         self.autocast_dtype = autocast_dtype
+        self.table_optimizer = table_optimizer
         # A tuple while training data-parallel: skorch takes a module attribute
         # for a component of the net, which this wrapper of module_ is not.
         self._parallel_module = ()
@@ -69,6 +86,11 @@ class MultiTaskNet(NeuralNet):
         self._stop_requested = False
         self.interrupted_ = None
         self._completed = (len(self.history), _copy_state(self.module_))
+        # Sparse only while training (before the data-parallel wrapper reads the
+        # flag): the fitted module predicts, exports and pickles as a dense one.
+        tables = embedding_tables(self.module_) if self.table_optimizer else []
+        for table in tables:
+            table.sparse_gradients(True)
         if self.data_parallel is not None:
             self._parallel_module = (
                 self.data_parallel.wrap(self.module_, self._own_parameters()),
@@ -88,6 +110,8 @@ class MultiTaskNet(NeuralNet):
             # live on in the fitted (pickled) model.
             self._completed = None
             self._parallel_module = ()
+            for table in tables:
+                table.sparse_gradients(False)
 
     def _own_parameters(self):
         """Learnable tensors outside the module (e.g. uncertainty weights),
@@ -99,6 +123,19 @@ class MultiTaskNet(NeuralNet):
             for p in part.parameters()
             if p.requires_grad and id(p) not in in_module
         ]
+
+    def initialize_optimizer(self, triggered_directly=None):
+        if not self.table_optimizer:
+            return super().initialize_optimizer(triggered_directly)
+        table_class, table_params = self.table_optimizer
+        tables = [m.table.weight for m in embedding_tables(self.module_)]
+        in_tables = {id(t) for t in tables}
+        named = [(n, p) for n, p in self.get_all_learnable_params() if id(p) not in in_tables]
+        args, kwargs = self.get_params_for_optimizer("optimizer", named)
+        self.optimizer_ = SplitOptimizer(
+            self.optimizer(*args, **kwargs), table_class(tables, lr=self.lr, **table_params)
+        )
+        return self
 
     def initialize_criterion(self):
         super().initialize_criterion()

@@ -31,6 +31,7 @@ from ._callbacks import (
 )
 from ._distributed import data_parallel
 from ._net import MultiTaskNet
+from ._tables import choose_table_optimizer
 
 #: Smallest batch of the validation and prediction passes. Without gradients a
 #: larger batch costs less per row (fewer calls, and 4,096 rows still stay in
@@ -158,6 +159,9 @@ class TrainingSession:
         if model.verbose >= 2:
             internal.append(("batch_progress", BatchProgress()))
         optimizer_class, optimizer_params = self.optimizer
+        table_class = choose_table_optimizer(
+            model.embedding_optimizer, optimizer_class, module, loss_weighting, parallel
+        )
         net = MultiTaskNet(
             module=module,
             criterion=criterion,
@@ -174,6 +178,7 @@ class TrainingSession:
             iterator_train__fold_single_row=_has_batch_norm(module),
             data_parallel=parallel,
             autocast_dtype=check_precision(model.precision, model.dtype),
+            table_optimizer=table_class and (table_class, {"weight_decay": model.weight_decay}),
             iterator_valid=BatchIterator,
             # Validation and prediction batches change no result (eval mode): a
             # training batch of 16 rows must not make predict crawl.
@@ -260,14 +265,19 @@ def _lower_is_better(monitor):
 
 def _continue_optimizer(net, fitted):
     """Carry the fitted optimizer's state (e.g. Adam's moments) over to the
-    new net's, if it is of the same class, keeping the new settings."""
+    new net's, if it is of the same classes (a network and a table optimizer
+    of the same classes for a split one), keeping the new settings."""
     optimizer, previous = net.optimizer_, fitted.optimizer_
-    if type(optimizer) is not type(previous):
+    if _optimizer_classes(optimizer) != _optimizer_classes(previous):
         return
     settings = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
     optimizer.load_state_dict(copy.deepcopy(previous.state_dict()))
     for group, setting in zip(optimizer.param_groups, settings):
         group.update(setting)
+
+
+def _optimizer_classes(optimizer):
+    return [type(o) for o in getattr(optimizer, "optimizers", (optimizer,))]
 
 
 def _interrupt_message(net):

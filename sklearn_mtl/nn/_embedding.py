@@ -222,11 +222,6 @@ class MixedInputEmbedding(nn.Module):
         super().__init__()
         cardinalities = [int(c) for c in cardinalities]
         bag_cardinalities = [int(c) for c in bag_cardinalities]
-        if sparse and pooling == "max" and bag_cardinalities:
-            raise ValueError(
-                "pooling='max' has no sparse gradient (torch's embedding_bag cannot "
-                "max-pool with sparse=True); use pooling='mean' or 'sum', or sparse=False."
-            )
         n_single, n_bags = len(cardinalities), len(bag_cardinalities)
         all_offsets = torch.cumsum(torch.tensor([0, *cardinalities, *bag_cardinalities]), 0)
         self.register_buffer("offsets", all_offsets[:n_single].clone())
@@ -244,6 +239,30 @@ class MixedInputEmbedding(nn.Module):
         self.n_fields = n_single + n_bags
         self.embedding_dim = embedding_dim
         self.out_features = self.n_fields * embedding_dim + n_numeric
+        self.sparse_gradients(sparse)
+
+    def sparse_gradients(self, sparse=True):
+        """Switch the table's gradient between sparse and dense (``sparse``).
+
+        Parameters
+        ----------
+        sparse : bool, default=True
+            Whether the table's gradient is sparse from now on.
+
+        Returns
+        -------
+        self : MixedInputEmbedding
+        """
+        if sparse and self.pooling == "max" and self.n_bags:
+            raise ValueError(
+                "pooling='max' has no sparse gradient (torch's embedding_bag cannot "
+                "max-pool with sparse=True); use pooling='mean' or 'sum', or sparse=False."
+            )
+        self.sparse = sparse
+        if self.table is not None:
+            # DistributedDataParallel reads the table's own flag to expect a sparse gradient.
+            self.table.sparse = sparse
+        return self
 
     # Not reset_parameters: code that walks modules() calling reset_parameters reaches the
     # table's nn.Embedding too, which redraws it at N(0, 1) whatever init_std is.
