@@ -235,3 +235,15 @@ def test_cross_validate_with_nan_labels_through_a_splitter_and_task_scorers():
     assert np.isfinite(scores["test_roc_auc_conversion"]).all()
     with pytest.raises(ValueError, match="Input y contains NaN"):
         cross_validate(model, X, Y, cv=2, scoring=task_scorers(list(Y.columns)))
+
+
+def test_halving_search_refuses_a_label_matrix_before_any_fit():
+    from sklearn.experimental import enable_halving_search_cv  # noqa: F401
+    from sklearn.model_selection import HalvingGridSearchCV
+
+    X, Y = make_funnel(n_samples=200, n_categorical=0, random_state=0, return_X_y=True)
+    search = HalvingGridSearchCV(MMoEClassifier(max_epochs=1), {"lr": [1e-3, 1e-2]}, cv=2)
+    # scikit-learn's own check (documented in the scoring guide): no estimator was fitted.
+    with pytest.raises(ValueError, match="y should be a 1d array"):
+        search.fit(X, Y)
+    assert not hasattr(search, "cv_results_")
