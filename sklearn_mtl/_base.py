@@ -216,7 +216,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
     # ----------------------------------------------------------- public API
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None, sample_weight=None):
+    def fit(self, X, y=None, sample_weight=None, *, X_val=None, y_val=None, sample_weight_val=None):
         """Train the model on ``X`` and the label matrix ``Y``.
 
         Parameters
@@ -234,7 +234,26 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             ``task_names_``. NaN marks a label that is not observed: that row
             does not count towards that task's loss or gradient (e.g. a
             conversion task observed on clicked rows only).
-        {sample_weight_returns_self}
+        sample_weight : array-like of shape (n_samples,), default=None
+            Row weights.
+        X_val : {array-like, DataFrame} of shape (n_val, n_features), default=None
+            Validation features for early stopping, in place of the
+            ``validation_fraction`` held out of ``X`` (as scikit-learn's
+            ``HistGradientBoostingClassifier`` takes them): e.g. later rows of
+            a time-ordered log. Given, early stopping is on with
+            ``early_stopping="auto"``; ``early_stopping=False`` refuses them.
+            In a Pipeline, route them with ``set_fit_request(X_val=True,
+            y_val=True)`` and the Pipeline's ``transform_input=["X_val"]``, so
+            that the steps before the model transform them too.
+        y_val : array-like of shape (n_val, n_tasks) or (n_val,), default=None
+            Validation labels, with ``X_val``.
+        sample_weight_val : array-like of shape (n_val,), default=None
+            Validation row weights.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
 
         Raises
         ------
@@ -265,8 +284,22 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
                     "With ChunkedData, labels and weights come with each chunk: call "
                     "fit(chunked_data) with y=None and sample_weight=None."
                 )
+            if X_val is not None or y_val is not None:
+                raise ValueError(
+                    "ChunkedData holds out its validation rows from each chunk "
+                    "(validation_fraction); X_val and y_val are for data in memory."
+                )
             return self._fit_source(ChunkSource(X), incremental=False)
-        return self._fit_source(InMemorySource(X, y, sample_weight), incremental=False)
+        if (X_val is None) != (y_val is None):
+            raise ValueError("X_val and y_val go together: give both, or neither.")
+        if X_val is not None and self.early_stopping is False:
+            raise ValueError(
+                "X_val and y_val are validation rows for early stopping, which "
+                "early_stopping=False turns off; set early_stopping='auto' or True."
+            )
+        validation = None if X_val is None else (X_val, y_val, sample_weight_val)
+        source = InMemorySource(X, y, sample_weight, validation=validation)
+        return self._fit_source(source, incremental=False)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):

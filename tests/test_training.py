@@ -20,6 +20,7 @@ from sklearn_mtl import ESCM2Classifier, ESMMClassifier, MMoEClassifier, PLEClas
 from sklearn_mtl._training import TrainingDivergedError
 from sklearn_mtl._training._callbacks import BatchProgress
 from sklearn_mtl.datasets import make_funnel
+from sklearn_mtl.metrics import make_task_scorer
 
 from ._settings import ESTIMATORS, FAST_PARAMS
 
@@ -408,3 +409,46 @@ def test_n_threads_is_checked_at_predict_too(frame):
     model = MMoEClassifier(**FAST_PARAMS).fit(X, Y).set_params(n_threads=0)
     with pytest.raises(ValueError, match="n_threads must be"):
         model.predict(X)
+
+
+# ------------------------------------------------------------ X_val, y_val
+
+
+def test_a_given_validation_set_drives_early_stopping():
+    X, Y = make_funnel(n_samples=1200, random_state=0, return_X_y=True)
+    X_train, Y_train, X_val, Y_val = X[:900], Y[:900], X[900:], Y[900:]
+    model = MMoEClassifier(max_epochs=3, random_state=0).fit(
+        X_train, Y_train, X_val=X_val, y_val=Y_val
+    )
+    # 900 rows would not turn "auto" on; the given rows do, and are scored as given.
+    proba = model.predict_proba(X_val)
+    scorer = make_task_scorer("roc_auc", "click")
+    best = int(np.argmax(model.history_[:, "valid_roc_auc"]))
+    assert model.history_[best, "valid_roc_auc_click"] == pytest.approx(
+        scorer(model, X_val, Y_val), abs=1e-6
+    )
+    assert proba[0].shape == (300, 2)
+    with pytest.raises(ValueError, match="early_stopping=False turns off"):
+        MMoEClassifier(early_stopping=False).fit(X_train, Y_train, X_val=X_val, y_val=Y_val)
+    with pytest.raises(ValueError, match="X_val and y_val go together"):
+        MMoEClassifier().fit(X_train, Y_train, X_val=X_val)
+
+
+def test_x_val_is_routed_and_transformed_through_a_pipeline():
+    from sklearn import config_context
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, Y = make_funnel(n_samples=1200, n_categorical=0, random_state=0, return_X_y=True)
+    with config_context(enable_metadata_routing=True):
+        model = MMoEClassifier(max_epochs=2, random_state=0).set_fit_request(
+            X_val=True, y_val=True
+        )
+        pipe = Pipeline([("scale", StandardScaler()), ("mtl", model)], transform_input=["X_val"])
+        pipe.fit(X[:900], Y[:900], X_val=X[900:], y_val=Y[900:])
+    direct = MMoEClassifier(max_epochs=2, random_state=0).fit(
+        pipe[0].transform(X[:900]), Y[:900], X_val=pipe[0].transform(X[900:]), y_val=Y[900:]
+    )
+    np.testing.assert_allclose(
+        pipe[-1].history_[:, "valid_roc_auc"], direct.history_[:, "valid_roc_auc"]
+    )

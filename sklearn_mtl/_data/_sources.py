@@ -183,12 +183,16 @@ class SourceData:
     summary : tuple
         Sizes (and, in memory, checksums) that every process of a
         data-parallel fit must agree on.
+    validation_given : bool
+        Whether the user gave the validation rows (``X_val``), which early
+        stopping then always uses.
     """
 
-    def __init__(self, encoder, n_samples, summary, split):
+    def __init__(self, encoder, n_samples, summary, split, validation_given=False):
         self.encoder = encoder
         self.n_samples = n_samples
         self.summary = summary
+        self.validation_given = validation_given
         self._split = split
 
     def split(self, fraction, rng):
@@ -201,8 +205,9 @@ class SourceData:
 class InMemorySource:
     """One table in memory: ``fit(X, Y)``, ``partial_fit`` and ``warm_start``."""
 
-    def __init__(self, X, Y, sample_weight=None, classes=None):
+    def __init__(self, X, Y, sample_weight=None, classes=None, validation=None):
         self.X, self.Y, self.sample_weight, self.classes = X, Y, sample_weight, classes
+        self.validation = validation
 
     def read(self, model, *, continuing, incremental):
         if self.Y is None:
@@ -223,15 +228,22 @@ class InMemorySource:
             encoder = _new_encoder(model)
             encoder.fit(X, sample_weight)
         data = _tensor_data(model, X, columns, sample_weight, encoder)
+        given = None
+        if self.validation is not None:
+            X_val, columns_val, _, weight_val = _checked(model, *self.validation, first=False)
+            given = _tensor_data(model, X_val, columns_val, weight_val, encoder)
 
         def split(fraction, rng):
+            if given is not None:
+                return data, given, len(data)
             if fraction is None:
                 return data, None, len(data)
             strata = _validation_strata(model, data.targets.numpy())
             train, valid = split_validation(data, fraction, rng, strata)
             return train, valid, len(train)
 
-        return SourceData(encoder, len(data), _data_summary(data, encoder), split)
+        summary = _data_summary(data, encoder)
+        return SourceData(encoder, len(data), summary, split, validation_given=given is not None)
 
 
 class ChunkSource:

@@ -91,7 +91,9 @@ class TrainingSession:
         if parallel is not None:
             rng = parallel.shared_rng(rng)
         seed = int(rng.randint(_MAX_SEED))
-        validating = validate and uses_early_stopping(model, data.n_samples)
+        validating = validate and (
+            data.validation_given or uses_early_stopping(model, data.n_samples)
+        )
         train, valid, n_train = data.split(
             model.validation_fraction if validating else None, rng
         )
