@@ -430,6 +430,18 @@ gate_dropout : float, default=0.0
 >>> import torch
 >>> from sklearn_mtl.nn import MixedInputEmbedding
 >>> categorical, numeric = torch.zeros(6, 1, dtype=torch.long), torch.randn(6, 3)""",
+    # The first parameters of the torch modules of one gated level.
+    "level_inputs": """\
+in_features : int
+    Input width.
+n_tasks : int
+    Number of tasks.""",
+    # The parameters of the DCN-v2 cross networks.
+    "cross_layers": """\
+in_features : int
+    Width of the input, e.g. an embedding's ``out_features``.
+num_layers : int, default=2
+    Number of cross layers.""",
 }
 
 
