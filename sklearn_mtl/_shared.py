@@ -442,6 +442,11 @@ in_features : int
     Width of the input, e.g. an embedding's ``out_features``.
 num_layers : int, default=2
     Number of cross layers.""",
+    # The folder of the examples that read data files.
+    "temp_folder_example": """\
+>>> import tempfile
+>>> from pathlib import Path
+>>> folder = Path(tempfile.mkdtemp())""",
 }
 
 

@@ -20,6 +20,7 @@ import torch
 from ._data import TensorData, check_features, module_inputs
 from ._fitted import fitted_parts
 from ._pipeline import unwrap
+from ._shared import fill_doc
 from ._targets import BinaryTarget, MulticlassTarget, RegressionTarget
 
 __all__ = ["feature_encoding", "to_onnx", "to_torchscript", "transform_inputs"]
@@ -27,7 +28,23 @@ __all__ = ["feature_encoding", "to_onnx", "to_torchscript", "transform_inputs"]
 #: Names of the inputs of an exported model, in the order ``forward`` takes them.
 INPUT_NAMES = ("categorical", "numeric")
 
+#: The fitted model of the examples, on a categorical and a numeric column.
+_EXPORT_EXAMPLE = {
+    "export_example_model": """\
+>>> import numpy as np, pandas as pd
+>>> from sklearn_mtl import SharedBottomClassifier
+>>> X = pd.DataFrame({"city": pd.Categorical(["a", "b", "a", "c"] * 10),
+...                   "age": np.arange(40.0)})
+>>> Y = np.tile([[0, 1], [1, 0]], (20, 1))
+>>> est = SharedBottomClassifier(max_epochs=1, random_state=0).fit(X, Y)""",
+}
 
+
+def _export_doc(func):
+    return fill_doc(func, _EXPORT_EXAMPLE)
+
+
+@_export_doc
 def transform_inputs(estimator, X):
     """The fitted module's ``forward`` inputs for ``X``.
 
@@ -55,13 +72,8 @@ def transform_inputs(estimator, X):
 
     Examples
     --------
-    >>> import numpy as np, pandas as pd
-    >>> from sklearn_mtl import SharedBottomClassifier
     >>> from sklearn_mtl.export import transform_inputs
-    >>> X = pd.DataFrame({"city": pd.Categorical(["a", "b", "a", "c"] * 10),
-    ...                   "age": np.arange(40.0)})
-    >>> Y = np.tile([[0, 1], [1, 0]], (20, 1))
-    >>> est = SharedBottomClassifier(max_epochs=1, random_state=0).fit(X, Y)
+    {export_example_model}
     >>> inputs = transform_inputs(est, X.head(3))
     >>> inputs["categorical"].tolist(), inputs["numeric"].shape
     ([[1], [2], [1]], torch.Size([3, 1]))
@@ -79,6 +91,7 @@ def transform_inputs(estimator, X):
     return data.take(slice(None)).inputs
 
 
+@_export_doc
 def feature_encoding(estimator):
     """How a fitted estimator encodes its input: vocabularies, hashing, numeric statistics.
 
@@ -104,13 +117,8 @@ def feature_encoding(estimator):
 
     Examples
     --------
-    >>> import numpy as np, pandas as pd
-    >>> from sklearn_mtl import SharedBottomClassifier
     >>> from sklearn_mtl.export import feature_encoding
-    >>> X = pd.DataFrame({"city": pd.Categorical(["a", "b", "a", "c"] * 10),
-    ...                   "age": np.arange(40.0)})
-    >>> Y = np.tile([[0, 1], [1, 0]], (20, 1))
-    >>> est = SharedBottomClassifier(max_epochs=1, random_state=0).fit(X, Y)
+    {export_example_model}
     >>> encoding = feature_encoding(est)
     >>> encoding.categorical_features, encoding.numeric_features
     (['city'], ['age'])
