@@ -28,20 +28,28 @@ __all__ = ["feature_encoding", "to_onnx", "to_torchscript", "transform_inputs"]
 #: Names of the inputs of an exported model, in the order ``forward`` takes them.
 INPUT_NAMES = ("categorical", "numeric")
 
-#: The fitted model of the examples, on a categorical and a numeric column.
-_EXPORT_EXAMPLE = {
-    "export_example_model": """\
+#: What the exporters' docstrings share: their error on bags, and the data of
+#: the examples (a categorical and a numeric column) and a model fitted on it.
+_EXAMPLE_DATA = """\
 >>> import numpy as np, pandas as pd
->>> from sklearn_mtl import SharedBottomClassifier
 >>> X = pd.DataFrame({"city": pd.Categorical(["a", "b", "a", "c"] * 10),
-...                   "age": np.arange(40.0)})
+...                   "age": np.arange(40.0)})"""
+_EXPORT_DOC = {
+    "raises_bags": """\
+Raises
+------
+ValueError
+    If the model has multi-valued (bag) columns.""",
+    "export_example_data": _EXAMPLE_DATA,
+    "export_example_model": _EXAMPLE_DATA + """
+>>> from sklearn_mtl import SharedBottomClassifier
 >>> Y = np.tile([[0, 1], [1, 0]], (20, 1))
 >>> est = SharedBottomClassifier(max_epochs=1, random_state=0).fit(X, Y)""",
 }
 
 
 def _export_doc(func):
-    return fill_doc(func, _EXPORT_EXAMPLE)
+    return fill_doc(func, _EXPORT_DOC)
 
 
 @_export_doc
@@ -208,6 +216,7 @@ def _serving_module(estimator, action):
     return parts.model, _Serving(module, links).eval().requires_grad_(False)
 
 
+@_export_doc
 def to_torchscript(estimator):
     """The fitted network and its links as a :func:`torch.jit.script` module.
 
@@ -224,18 +233,13 @@ def to_torchscript(estimator):
         in ``task_names_`` order: the ``predict_proba`` slot of a binary or
         multiclass task, the ``predict`` value of a regression task.
 
-    Raises
-    ------
-    ValueError
-        If the model has multi-valued (bag) columns.
+    {raises_bags}
 
     Examples
     --------
-    >>> import numpy as np, pandas as pd
+    {export_example_data}
     >>> from sklearn_mtl import MMoEClassifier
     >>> from sklearn_mtl.export import to_torchscript, transform_inputs
-    >>> X = pd.DataFrame({"city": pd.Categorical(["a", "b", "a", "c"] * 10),
-    ...                   "age": np.arange(40.0)})
     >>> Y = np.tile([[0, 1], [1, 0]], (20, 1))
     >>> est = MMoEClassifier(max_epochs=1, random_state=0).fit(X, Y)
     >>> scripted = to_torchscript(est)
@@ -247,6 +251,7 @@ def to_torchscript(estimator):
     return torch.jit.script(serving)
 
 
+@_export_doc
 def to_onnx(estimator, path, X_sample):
     """Export the fitted network and its links to an ONNX file with a dynamic batch size.
 
@@ -272,18 +277,14 @@ def to_onnx(estimator, path, X_sample):
     onnx_program : torch.onnx.ONNXProgram
         The exported program (already saved to ``path``).
 
-    Raises
-    ------
-    ValueError
-        If the model has multi-valued (bag) columns.
+    {raises_bags}
 
     Examples
     --------
-    >>> import numpy as np, pandas as pd, onnxruntime, tempfile, os
+    >>> import onnxruntime, tempfile, os
+    {export_example_data}
     >>> from sklearn_mtl import ESMMClassifier
     >>> from sklearn_mtl.export import to_onnx, transform_inputs
-    >>> X = pd.DataFrame({"city": pd.Categorical(["a", "b", "a", "c"] * 10),
-    ...                   "age": np.arange(40.0)})
     >>> Y = np.tile([[0, 0], [1, 0], [1, 1], [0, 0]], (10, 1))
     >>> est = ESMMClassifier(max_epochs=1, random_state=0).fit(X, Y)
     >>> path = os.path.join(tempfile.mkdtemp(), "esmm.onnx")
