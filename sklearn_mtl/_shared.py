@@ -447,6 +447,12 @@ num_layers : int, default=2
 >>> import tempfile
 >>> from pathlib import Path
 >>> folder = Path(tempfile.mkdtemp())""",
+    # The labels and weights a score is computed on.
+    "y_sample_weight": """\
+y : array-like of shape (n_samples, n_tasks)
+    True labels; NaN marks an unobserved label.
+sample_weight : array-like of shape (n_samples,), default=None
+    Row weights.""",
 }
 
 
