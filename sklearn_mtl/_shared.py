@@ -453,6 +453,19 @@ y : array-like of shape (n_samples, n_tasks)
     True labels; NaN marks an unobserved label.
 sample_weight : array-like of shape (n_samples,), default=None
     Row weights.""",
+    # The parameters of the calibration metrics of one binary task.
+    "y_true_prob": """\
+y_true : array-like of shape (n_samples,)
+    0/1 labels, NaN where unobserved.
+y_prob : array-like of shape (n_samples,)
+    Predicted probability of the positive class, in [0, 1].""",
+    "sample_weight_returns_float": """\
+sample_weight : array-like of shape (n_samples,), default=None
+    Row weights.
+
+Returns
+-------
+float""",
 }
 
 
