@@ -1,17 +1,13 @@
 """AdaTT: Adaptive Task-to-Task Fusion Network (Li et al., KDD 2023)."""
 
-from numbers import Integral
-
-from sklearn.utils._param_validation import Interval
-
 from .._base import BaseMultiTaskClassifier
 from .._shared import doc_section
 from ..nn import AdaTT
 from ._gated import (
-    GATE_HISTORY_NOTE,
     GATED_CONSTRAINTS,
     GATED_PARAMS,
     GatedExpertsMixin,
+    count_constraints,
     gated_params,
 )
 from ._levels import LevelGateWeightsMixin
@@ -75,9 +71,7 @@ class AdaTTClassifier(LevelGateWeightsMixin, GatedExpertsMixin, BaseMultiTaskCla
 
     _parameter_constraints: dict = {
         **BaseMultiTaskClassifier._parameter_constraints,
-        "num_task_experts": [Interval(Integral, 1, None, closed="left")],
-        "num_shared_experts": [Interval(Integral, 0, None, closed="left")],
-        "num_levels": [Interval(Integral, 1, None, closed="left")],
+        **count_constraints(num_task_experts=1, num_shared_experts=0, num_levels=1),
         "native_residual": ["boolean"],
         **gated_params(GATED_CONSTRAINTS, *_FIXED_GATES),
     }
@@ -89,18 +83,5 @@ class AdaTTClassifier(LevelGateWeightsMixin, GatedExpertsMixin, BaseMultiTaskCla
         "native_residual": True,
         **gated_params(GATED_PARAMS, *_FIXED_GATES),
     }
-    _doc_layers = "experts and the task towers"
+    _network = AdaTT
     _doc_fragments = {"references": doc_section(AdaTT, "References")}
-    _attribute_notes = {"history_": GATE_HISTORY_NOTE}
-    _mixes_task_types = True
-
-    def _build_network(self, embedding, n_tasks):
-        return AdaTT(
-            embedding,
-            n_tasks,
-            num_task_experts=self.num_task_experts,
-            num_shared_experts=self.num_shared_experts,
-            num_levels=self.num_levels,
-            native_residual=self.native_residual,
-            **self._gated_network_params(),
-        )

@@ -1,17 +1,13 @@
 """STEM: Shared and Task-specific EMbeddings (Su et al., AAAI 2024)."""
 
-from numbers import Integral
-
-from sklearn.utils._param_validation import Interval
-
 from .._base import BaseMultiTaskClassifier
 from .._shared import doc_section
 from ..nn import STEM
 from ._gated import (
-    GATE_HISTORY_NOTE,
     GATED_CONSTRAINTS,
     GATED_PARAMS,
     GatedExpertsMixin,
+    count_constraints,
     gated_params,
 )
 from ._levels import LevelGateWeightsMixin
@@ -73,9 +69,7 @@ class STEMClassifier(LevelGateWeightsMixin, GatedExpertsMixin, BaseMultiTaskClas
 
     _parameter_constraints: dict = {
         **BaseMultiTaskClassifier._parameter_constraints,
-        "num_specific_experts": [Interval(Integral, 1, None, closed="left")],
-        "num_shared_experts": [Interval(Integral, 1, None, closed="left")],
-        "num_levels": [Interval(Integral, 1, None, closed="left")],
+        **count_constraints(num_specific_experts=1, num_shared_experts=1, num_levels=1),
         **gated_params(GATED_CONSTRAINTS, "gate_bias"),
     }
 
@@ -85,17 +79,5 @@ class STEMClassifier(LevelGateWeightsMixin, GatedExpertsMixin, BaseMultiTaskClas
         "num_levels": 1,
         **gated_params(GATED_PARAMS, "gate_bias"),
     }
-    _doc_layers = "experts and the task towers"
+    _network = STEM
     _doc_fragments = {"references": doc_section(STEM, "References")}
-    _attribute_notes = {"history_": GATE_HISTORY_NOTE}
-    _mixes_task_types = True
-
-    def _build_network(self, embedding, n_tasks):
-        return STEM(
-            embedding,
-            n_tasks,
-            num_specific_experts=self.num_specific_experts,
-            num_shared_experts=self.num_shared_experts,
-            num_levels=self.num_levels,
-            **self._gated_network_params(),
-        )
