@@ -466,6 +466,23 @@ sample_weight : array-like of shape (n_samples,), default=None
 Returns
 -------
 float""",
+    # The parameters of the MMoE and PLE networks after their expert counts.
+    "gated_module_params": """\
+expert_hidden_units, tower_hidden_units, gate_hidden_units : tuple of int
+    Layer widths; ``gate_hidden_units=()`` is the paper's linear gate.
+dropout : float
+    Dropout after expert and tower hidden layers.
+output_widths : sequence of int, default=None
+    Each task's number of outputs (``K`` logits for a multiclass task);
+    one each when None.
+balance_gates : bool, default=False
+    Keep every gate's weights of each training pass for
+    :meth:`gate_balance_loss`, the load-balancing penalty.
+batch_norm : bool, default=False
+    BatchNorm in the hidden layers of the experts and towers (never in
+    the gates).
+gate_bias : bool, default=False
+    Whether each gate's linear map has a bias (the paper's has none).""",
 }
 
 

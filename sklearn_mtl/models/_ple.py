@@ -39,19 +39,7 @@ class PLE(GateBalanceMixin, nn.Module):
         Number of CGC levels.
     num_specific_experts, num_shared_experts : int
         Experts per task and shared experts, in every level.
-    expert_hidden_units, tower_hidden_units, gate_hidden_units : tuple of int
-        Layer widths; ``gate_hidden_units=()`` is the paper's linear gate.
-    dropout : float
-        Dropout after expert and tower hidden layers.
-    {output_widths}
-    balance_gates : bool, default=False
-        Keep every gate's weights of each training pass for
-        :meth:`gate_balance_loss`, the load-balancing penalty.
-    batch_norm : bool, default=False
-        BatchNorm in the hidden layers of the experts and towers (never in
-        the gates).
-    gate_bias : bool, default=False
-        Whether each gate's linear map has a bias (the paper's has none).
+    {gated_module_params}
 
     Examples
     --------
