@@ -1,16 +1,9 @@
 """AdaTT: Adaptive Task-to-Task Fusion Network (Li et al., KDD 2023)."""
 
 from .._base import BaseMultiTaskClassifier
-from .._shared import doc_section
 from ..nn import AdaTT
-from ._gated import (
-    GATED_CONSTRAINTS,
-    GATED_PARAMS,
-    GatedExpertsMixin,
-    count_constraints,
-    gated_params,
-)
-from ._levels import LevelGateWeightsMixin
+from ._gated import GatedExpertsMixin, count_constraints, gated_constraints, gated_defaults
+from ._levels import LevelGateWeightsMixin, references_section
 
 # AdaTT's gates are one linear map with a bias, as in the authors' code.
 _FIXED_GATES = ("gate_hidden_units", "gate_bias")
@@ -54,8 +47,6 @@ class AdaTTClassifier(LevelGateWeightsMixin, GatedExpertsMixin, BaseMultiTaskCla
     softmax weights before the native residual is added; ``gate_dropout``
     drops experts from the gate's mixture, never from the residual.
 
-    References
-    ----------
     {references}
 
     Examples
@@ -73,7 +64,7 @@ class AdaTTClassifier(LevelGateWeightsMixin, GatedExpertsMixin, BaseMultiTaskCla
         **BaseMultiTaskClassifier._parameter_constraints,
         **count_constraints(num_task_experts=1, num_shared_experts=0, num_levels=1),
         "native_residual": ["boolean"],
-        **gated_params(GATED_CONSTRAINTS, *_FIXED_GATES),
+        **gated_constraints(*_FIXED_GATES),
     }
 
     _own_params = {
@@ -81,7 +72,7 @@ class AdaTTClassifier(LevelGateWeightsMixin, GatedExpertsMixin, BaseMultiTaskCla
         "num_shared_experts": 0,
         "num_levels": 1,
         "native_residual": True,
-        **gated_params(GATED_PARAMS, *_FIXED_GATES),
+        **gated_defaults(*_FIXED_GATES),
     }
     _network = AdaTT
-    _doc_fragments = {"references": doc_section(AdaTT, "References")}
+    _doc_fragments = {"references": references_section(AdaTT)}

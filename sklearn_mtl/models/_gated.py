@@ -45,9 +45,14 @@ GATE_HISTORY_NOTE = (
 )
 
 
-def gated_params(mapping, *without):
-    """``GATED_PARAMS`` or ``GATED_CONSTRAINTS`` less the entries ``without``."""
-    return {name: value for name, value in mapping.items() if name not in without}
+def gated_defaults(*without):
+    """``GATED_PARAMS`` less the parameters ``without`` (of gates a model fixes)."""
+    return {name: value for name, value in GATED_PARAMS.items() if name not in without}
+
+
+def gated_constraints(*without):
+    """``GATED_CONSTRAINTS`` less the parameters ``without``."""
+    return {name: value for name, value in GATED_CONSTRAINTS.items() if name not in without}
 
 
 def count_constraints(**minimums):

@@ -1,16 +1,9 @@
 """STEM: Shared and Task-specific EMbeddings (Su et al., AAAI 2024)."""
 
 from .._base import BaseMultiTaskClassifier
-from .._shared import doc_section
 from ..nn import STEM
-from ._gated import (
-    GATED_CONSTRAINTS,
-    GATED_PARAMS,
-    GatedExpertsMixin,
-    count_constraints,
-    gated_params,
-)
-from ._levels import LevelGateWeightsMixin
+from ._gated import GatedExpertsMixin, count_constraints, gated_constraints, gated_defaults
+from ._levels import LevelGateWeightsMixin, references_section
 
 
 class STEMClassifier(LevelGateWeightsMixin, GatedExpertsMixin, BaseMultiTaskClassifier):
@@ -52,14 +45,12 @@ class STEMClassifier(LevelGateWeightsMixin, GatedExpertsMixin, BaseMultiTaskClas
     ``gate_shares_<task>``) cover every expert of the level: task 0's,
     ..., the last task's, then the shared ones.
 
-    References
-    ----------
     {references}
 
     Examples
     --------
-    >>> from sklearn_mtl import STEMClassifier
     {census_example_data}
+    >>> from sklearn_mtl import STEMClassifier
     >>> model = STEMClassifier(num_specific_experts=2, max_epochs=2, random_state=0)
     >>> model.fit(X, Y).predict(X[:3]).shape
     (3, 2)
@@ -70,14 +61,14 @@ class STEMClassifier(LevelGateWeightsMixin, GatedExpertsMixin, BaseMultiTaskClas
     _parameter_constraints: dict = {
         **BaseMultiTaskClassifier._parameter_constraints,
         **count_constraints(num_specific_experts=1, num_shared_experts=1, num_levels=1),
-        **gated_params(GATED_CONSTRAINTS, "gate_bias"),
+        **gated_constraints("gate_bias"),
     }
 
     _own_params = {
         "num_specific_experts": 1,
         "num_shared_experts": 1,
         "num_levels": 1,
-        **gated_params(GATED_PARAMS, "gate_bias"),
+        **gated_defaults("gate_bias"),
     }
     _network = STEM
-    _doc_fragments = {"references": doc_section(STEM, "References")}
+    _doc_fragments = {"references": references_section(STEM)}
