@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
+from ._shared import DOC_FRAGMENTS, fill_doc
+
 
 def _quantile_edges(y_prob, n_bins):
     # Equal mass: each bin holds about n / n_bins rows. Tied probabilities
@@ -87,8 +89,19 @@ _BIN_PARAMS = {
     "sample_weight": ["array-like", None],
 }
 
+#: The parameters of the metrics of binned probabilities, in their docstrings.
+_BIN_DOC = {
+    "binned_y_true_prob": DOC_FRAGMENTS["y_true_prob"]
+    + "\nn_bins : int, default=10\n    Number of bins.",
+}
+
+
+def _binned_doc(func):
+    return fill_doc(func, _BIN_DOC)
+
 
 @validate_params(_BIN_PARAMS, prefer_skip_nested_validation=True)
+@_binned_doc
 def calibration_bins(y_true, y_prob, *, n_bins=10, strategy="quantile", sample_weight=None):
     """Mean predicted probability and observed rate per probability bin.
 
@@ -97,12 +110,7 @@ def calibration_bins(y_true, y_prob, *, n_bins=10, strategy="quantile", sample_w
 
     Parameters
     ----------
-    y_true : array-like of shape (n_samples,)
-        0/1 labels, NaN where unobserved.
-    y_prob : array-like of shape (n_samples,)
-        Predicted probability of the positive class, in [0, 1].
-    n_bins : int, default=10
-        Number of bins.
+    {binned_y_true_prob}
     strategy : {"quantile", "uniform"}, default="quantile"
         ``"quantile"``: bins of equal mass (edges at quantiles of
         ``y_prob``; tied probabilities stay in one bin, so there may be
@@ -154,6 +162,7 @@ def calibration_bins(y_true, y_prob, *, n_bins=10, strategy="quantile", sample_w
 
 
 @validate_params(_BIN_PARAMS, prefer_skip_nested_validation=True)
+@_binned_doc
 def expected_calibration_error(
     y_true, y_prob, *, n_bins=10, strategy="quantile", sample_weight=None
 ):
@@ -167,22 +176,12 @@ def expected_calibration_error(
 
     Parameters
     ----------
-    y_true : array-like of shape (n_samples,)
-        0/1 labels, NaN where unobserved.
-    y_prob : array-like of shape (n_samples,)
-        Predicted probability of the positive class, in [0, 1].
-    n_bins : int, default=10
-        Number of bins.
+    {binned_y_true_prob}
     strategy : {"quantile", "uniform"}, default="quantile"
         Bins of equal mass (the ``"ece"`` metric of :data:`TASK_METRICS`)
         or of equal width over [0, 1] (``"ece_uniform"``); see
         :func:`calibration_bins`.
-    sample_weight : array-like of shape (n_samples,), default=None
-        Row weights.
-
-    Returns
-    -------
-    float
+    {sample_weight_returns_float}
 
     Examples
     --------
@@ -203,6 +202,7 @@ def expected_calibration_error(
     {"y_true": ["array-like"], "y_prob": ["array-like"], "sample_weight": ["array-like", None]},
     prefer_skip_nested_validation=True,
 )
+@fill_doc
 def predicted_observed_ratio(y_true, y_prob, *, sample_weight=None):
     """Mean predicted probability over the observed rate of positives.
 
@@ -213,16 +213,8 @@ def predicted_observed_ratio(y_true, y_prob, *, sample_weight=None):
 
     Parameters
     ----------
-    y_true : array-like of shape (n_samples,)
-        0/1 labels, NaN where unobserved.
-    y_prob : array-like of shape (n_samples,)
-        Predicted probability of the positive class, in [0, 1].
-    sample_weight : array-like of shape (n_samples,), default=None
-        Row weights.
-
-    Returns
-    -------
-    float
+    {y_true_prob}
+    {sample_weight_returns_float}
 
     See Also
     --------

@@ -37,6 +37,16 @@ def check_hidden_units(name, units, *, allow_empty=True, empty_means=None):
     return units
 
 
+def layer_params(estimator, *hidden_units):
+    """The network's keyword arguments of its layers: the estimator's
+    ``hidden_units`` parameters checked, its ``dropout`` and ``batch_norm``."""
+    return {
+        **{name: check_hidden_units(name, getattr(estimator, name)) for name in hidden_units},
+        "dropout": estimator.dropout,
+        "batch_norm": estimator.batch_norm,
+    }
+
+
 def check_task_weights(task_weights, n_tasks):
     """``task_weights`` as float32, or None."""
     if task_weights is None:

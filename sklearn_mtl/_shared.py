@@ -456,6 +456,59 @@ gate_dropout : float, default=0.0
 >>> import torch
 >>> from sklearn_mtl.nn import MixedInputEmbedding
 >>> categorical, numeric = torch.zeros(6, 1, dtype=torch.long), torch.randn(6, 3)""",
+    # The first parameters of the torch modules of one gated level.
+    "level_inputs": """\
+in_features : int
+    Input width.
+n_tasks : int
+    Number of tasks.""",
+    # The parameters of the DCN-v2 cross networks.
+    "cross_layers": """\
+in_features : int
+    Width of the input, e.g. an embedding's ``out_features``.
+num_layers : int, default=2
+    Number of cross layers.""",
+    # The folder of the examples that read data files.
+    "temp_folder_example": """\
+>>> import tempfile
+>>> from pathlib import Path
+>>> folder = Path(tempfile.mkdtemp())""",
+    # The labels and weights a score is computed on.
+    "y_sample_weight": """\
+y : array-like of shape (n_samples, n_tasks)
+    True labels; NaN marks an unobserved label.
+sample_weight : array-like of shape (n_samples,), default=None
+    Row weights.""",
+    # The parameters of the calibration metrics of one binary task.
+    "y_true_prob": """\
+y_true : array-like of shape (n_samples,)
+    0/1 labels, NaN where unobserved.
+y_prob : array-like of shape (n_samples,)
+    Predicted probability of the positive class, in [0, 1].""",
+    "sample_weight_returns_float": """\
+sample_weight : array-like of shape (n_samples,), default=None
+    Row weights.
+
+Returns
+-------
+float""",
+    # The parameters of the MMoE and PLE networks after their expert counts.
+    "gated_module_params": """\
+expert_hidden_units, tower_hidden_units, gate_hidden_units : tuple of int
+    Layer widths; ``gate_hidden_units=()`` is the paper's linear gate.
+dropout : float
+    Dropout after expert and tower hidden layers.
+output_widths : sequence of int, default=None
+    Each task's number of outputs (``K`` logits for a multiclass task);
+    one each when None.
+balance_gates : bool, default=False
+    Keep every gate's weights of each training pass for
+    :meth:`gate_balance_loss`, the load-balancing penalty.
+batch_norm : bool, default=False
+    BatchNorm in the hidden layers of the experts and towers (never in
+    the gates).
+gate_bias : bool, default=False
+    Whether each gate's linear map has a bias (the paper's has none).""",
 }
 
 

@@ -30,6 +30,7 @@ from sklearn.utils.validation import (
 
 from ._calibration_metrics import binary_labels, task_classes
 from ._pipeline import final_estimator
+from ._shared import fill_doc
 from ._targets import align_task_columns
 from .inspection import predict_cvr, predict_proba_frame
 from .metrics import make_task_scorer
@@ -187,6 +188,7 @@ def _is_funnel(model):
     return callable(getattr(model, "predict_cvr", None))
 
 
+@fill_doc
 class TaskCalibratedClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
     """Calibrate each binary task of a multi-task classifier on held-out rows.
 
@@ -393,13 +395,7 @@ class TaskCalibratedClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
     def predict_proba(self, X):
         """Class probabilities of each task, binary tasks calibrated.
 
-        Parameters
-        ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Features.
-
-        Returns
-        -------
+        {X_returns}
         proba : list of (ndarray of shape (n_samples, n_classes) or None)
             As the model's ``predict_proba``: one array per task (the array
             itself with a single task); each binary task's is
@@ -415,13 +411,7 @@ class TaskCalibratedClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
     def predict(self, X):
         """Predicted label of each task, from the calibrated probabilities.
 
-        Parameters
-        ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Features.
-
-        Returns
-        -------
+        {X_returns}
         Y_pred : ndarray of shape (n_samples, n_tasks)
             ``classes_[t][1]`` where the calibrated probability of a binary
             task is above 0.5; other tasks as the model predicts them.
@@ -439,13 +429,7 @@ class TaskCalibratedClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
     def predict_proba_frame(self, X):
         """Calibrated positive-class probability of each binary task as a DataFrame.
 
-        Parameters
-        ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Features.
-
-        Returns
-        -------
+        {X_returns}
         DataFrame of shape (n_samples, n_binary_tasks)
             The model's ``predict_proba_frame`` (its column names, e.g.
             ``"P(click & conversion)"`` for a funnel, and the index of a
@@ -461,18 +445,13 @@ class TaskCalibratedClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         return self.funnel_
 
     @available_if(_has_step_rates)
+    @fill_doc  # the class's fill_doc does not see through available_if
     def predict_cvr(self, X):
         """Calibrated rate of each later funnel step given the previous one.
 
         Only for a funnel model (``funnel_`` is True).
 
-        Parameters
-        ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Features.
-
-        Returns
-        -------
+        {X_returns}
         ndarray of shape (n_samples,) or (n_samples, n_tasks - 1)
             As the model's ``predict_cvr``, calibrated: the ratio of
             consecutive calibrated end-to-end probabilities.
@@ -490,12 +469,8 @@ class TaskCalibratedClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
 
         Parameters
         ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Features.
-        y : array-like of shape (n_samples, n_tasks)
-            True labels; NaN marks an unobserved label.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Row weights.
+        {X}
+        {y_sample_weight}
 
         Returns
         -------

@@ -20,6 +20,7 @@ import torch
 from ._data import TensorData, check_features, module_inputs
 from ._fitted import fitted_parts
 from ._pipeline import unwrap
+from ._shared import fill_doc
 from ._targets import BinaryTarget, MulticlassTarget, RegressionTarget
 
 __all__ = ["feature_encoding", "to_onnx", "to_torchscript", "transform_inputs"]
@@ -27,7 +28,31 @@ __all__ = ["feature_encoding", "to_onnx", "to_torchscript", "transform_inputs"]
 #: Names of the inputs of an exported model, in the order ``forward`` takes them.
 INPUT_NAMES = ("categorical", "numeric")
 
+#: What the exporters' docstrings share: their error on bags, and the data of
+#: the examples (a categorical and a numeric column) and a model fitted on it.
+_EXAMPLE_DATA = """\
+>>> import numpy as np, pandas as pd
+>>> X = pd.DataFrame({"city": pd.Categorical(["a", "b", "a", "c"] * 10),
+...                   "age": np.arange(40.0)})"""
+_EXPORT_DOC = {
+    "raises_bags": """\
+Raises
+------
+ValueError
+    If the model has multi-valued (bag) columns.""",
+    "export_example_data": _EXAMPLE_DATA,
+    "export_example_model": _EXAMPLE_DATA + """
+>>> from sklearn_mtl import SharedBottomClassifier
+>>> Y = np.tile([[0, 1], [1, 0]], (20, 1))
+>>> est = SharedBottomClassifier(max_epochs=1, random_state=0).fit(X, Y)""",
+}
 
+
+def _export_doc(func):
+    return fill_doc(func, _EXPORT_DOC)
+
+
+@_export_doc
 def transform_inputs(estimator, X):
     """The fitted module's ``forward`` inputs for ``X``.
 
@@ -55,13 +80,8 @@ def transform_inputs(estimator, X):
 
     Examples
     --------
-    >>> import numpy as np, pandas as pd
-    >>> from sklearn_mtl import SharedBottomClassifier
     >>> from sklearn_mtl.export import transform_inputs
-    >>> X = pd.DataFrame({"city": pd.Categorical(["a", "b", "a", "c"] * 10),
-    ...                   "age": np.arange(40.0)})
-    >>> Y = np.tile([[0, 1], [1, 0]], (20, 1))
-    >>> est = SharedBottomClassifier(max_epochs=1, random_state=0).fit(X, Y)
+    {export_example_model}
     >>> inputs = transform_inputs(est, X.head(3))
     >>> inputs["categorical"].tolist(), inputs["numeric"].shape
     ([[1], [2], [1]], torch.Size([3, 1]))
@@ -79,6 +99,7 @@ def transform_inputs(estimator, X):
     return data.take(slice(None)).inputs
 
 
+@_export_doc
 def feature_encoding(estimator):
     """How a fitted estimator encodes its input: vocabularies, hashing, numeric statistics.
 
@@ -104,13 +125,8 @@ def feature_encoding(estimator):
 
     Examples
     --------
-    >>> import numpy as np, pandas as pd
-    >>> from sklearn_mtl import SharedBottomClassifier
     >>> from sklearn_mtl.export import feature_encoding
-    >>> X = pd.DataFrame({"city": pd.Categorical(["a", "b", "a", "c"] * 10),
-    ...                   "age": np.arange(40.0)})
-    >>> Y = np.tile([[0, 1], [1, 0]], (20, 1))
-    >>> est = SharedBottomClassifier(max_epochs=1, random_state=0).fit(X, Y)
+    {export_example_model}
     >>> encoding = feature_encoding(est)
     >>> encoding.categorical_features, encoding.numeric_features
     (['city'], ['age'])
@@ -200,6 +216,7 @@ def _serving_module(estimator, action):
     return parts.model, _Serving(module, links).eval().requires_grad_(False)
 
 
+@_export_doc
 def to_torchscript(estimator):
     """The fitted network and its links as a :func:`torch.jit.script` module.
 
@@ -216,18 +233,13 @@ def to_torchscript(estimator):
         in ``task_names_`` order: the ``predict_proba`` slot of a binary or
         multiclass task, the ``predict`` value of a regression task.
 
-    Raises
-    ------
-    ValueError
-        If the model has multi-valued (bag) columns.
+    {raises_bags}
 
     Examples
     --------
-    >>> import numpy as np, pandas as pd
+    {export_example_data}
     >>> from sklearn_mtl import MMoEClassifier
     >>> from sklearn_mtl.export import to_torchscript, transform_inputs
-    >>> X = pd.DataFrame({"city": pd.Categorical(["a", "b", "a", "c"] * 10),
-    ...                   "age": np.arange(40.0)})
     >>> Y = np.tile([[0, 1], [1, 0]], (20, 1))
     >>> est = MMoEClassifier(max_epochs=1, random_state=0).fit(X, Y)
     >>> scripted = to_torchscript(est)
@@ -239,6 +251,7 @@ def to_torchscript(estimator):
     return torch.jit.script(serving)
 
 
+@_export_doc
 def to_onnx(estimator, path, X_sample):
     """Export the fitted network and its links to an ONNX file with a dynamic batch size.
 
@@ -264,18 +277,14 @@ def to_onnx(estimator, path, X_sample):
     onnx_program : torch.onnx.ONNXProgram
         The exported program (already saved to ``path``).
 
-    Raises
-    ------
-    ValueError
-        If the model has multi-valued (bag) columns.
+    {raises_bags}
 
     Examples
     --------
-    >>> import numpy as np, pandas as pd, onnxruntime, tempfile, os
+    >>> import onnxruntime, tempfile, os
+    {export_example_data}
     >>> from sklearn_mtl import ESMMClassifier
     >>> from sklearn_mtl.export import to_onnx, transform_inputs
-    >>> X = pd.DataFrame({"city": pd.Categorical(["a", "b", "a", "c"] * 10),
-    ...                   "age": np.arange(40.0)})
     >>> Y = np.tile([[0, 0], [1, 0], [1, 1], [0, 0]], (10, 1))
     >>> est = ESMMClassifier(max_epochs=1, random_state=0).fit(X, Y)
     >>> path = os.path.join(tempfile.mkdtemp(), "esmm.onnx")

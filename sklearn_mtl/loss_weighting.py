@@ -231,7 +231,29 @@ class Uncertainty(LossWeighting):
         return (self.weights() * task_losses + self.log_vars / 2).sum()
 
 
-class GradNorm(LossWeighting):
+class _TunedWeighting(LossWeighting):
+    """A strategy of one hyperparameter, named by ``_hyperparameter`` and shown
+    in its repr; :meth:`setup` checks it as a number where ``_number_check``
+    gives :func:`_checked_number`'s ``positive`` and ``why``."""
+
+    _hyperparameter = None
+    _number_check = None
+
+    def __init__(self, value):
+        super().__init__()
+        setattr(self, self._hyperparameter, value)
+
+    def extra_repr(self):
+        return f"{self._hyperparameter}={getattr(self, self._hyperparameter)!r}"
+
+    def setup(self, n_tasks, module, task_weights=None):
+        if self._number_check is not None:
+            name = self._hyperparameter
+            _checked_number(self, name, getattr(self, name), **self._number_check)
+        return super().setup(n_tasks, module, task_weights)
+
+
+class GradNorm(_TunedWeighting):
     """GradNorm (Chen et al., ICML 2018): balance the tasks' gradient norms.
 
     Learnable weights ``w_t`` (renormalised to sum to ``n_tasks`` before each
@@ -257,23 +279,20 @@ class GradNorm(LossWeighting):
     GradNorm(alpha=0.5)
     """
 
-    def __init__(self, alpha=1.5):
-        super().__init__()
-        self.alpha = alpha
+    _hyperparameter = "alpha"
+    _number_check = dict(
+        positive=False,
+        why=(
+            "it is the exponent of the target gradient norms (NaN or infinity makes "
+            "them NaN and the weights with them; below 0 pushes the tasks' training rates "
+            "apart instead of together)"
+        ),
+    )
 
-    def extra_repr(self):
-        return f"alpha={self.alpha!r}"
+    def __init__(self, alpha=1.5):
+        super().__init__(alpha)
 
     def setup(self, n_tasks, module, task_weights=None):
-        _checked_number(
-            self,
-            "alpha",
-            self.alpha,
-            positive=False,
-            why="it is the exponent of the target gradient norms (NaN or infinity makes "
-            "them NaN and the weights with them; below 0 pushes the tasks' training rates "
-            "apart instead of together)",
-        )
         super().setup(n_tasks, module, task_weights)
         if not any(p.dim() >= 2 for p in shared_parameters(module)):
             raise ValueError(
@@ -307,7 +326,7 @@ class GradNorm(LossWeighting):
         return loss
 
 
-class DWA(LossWeighting):
+class DWA(_TunedWeighting):
     """Dynamic Weight Average (Liu, Johns and Davison, CVPR 2019).
 
     ``w_t = n_tasks softmax_t(r_t / T)`` with ``r_t = L_t(e-1) / L_t(e-2)``,
@@ -331,22 +350,19 @@ class DWA(LossWeighting):
     tensor([1., 1.])
     """
 
-    def __init__(self, temperature=2.0):
-        super().__init__()
-        self.temperature = temperature
+    _hyperparameter = "temperature"
+    _number_check = dict(
+        positive=True,
+        why=(
+            "the loss ratios are divided by it (0 gives NaN weights, a negative one "
+            "favours the tasks that learn fastest instead of the slowest)"
+        ),
+    )
 
-    def extra_repr(self):
-        return f"temperature={self.temperature!r}"
+    def __init__(self, temperature=2.0):
+        super().__init__(temperature)
 
     def setup(self, n_tasks, module, task_weights=None):
-        _checked_number(
-            self,
-            "temperature",
-            self.temperature,
-            positive=True,
-            why="the loss ratios are divided by it (0 gives NaN weights, a negative one "
-            "favours the tasks that learn fastest instead of the slowest)",
-        )
         super().setup(n_tasks, module, task_weights)
         self.register_buffer("epoch_losses", torch.full((2, n_tasks), float("nan")))
         self.register_buffer("task_weights", torch.ones(n_tasks))
@@ -368,7 +384,7 @@ class DWA(LossWeighting):
         self.task_weights.copy_(len(rate) * torch.softmax(scaled, dim=0))
 
 
-class Progressive(LossWeighting):
+class Progressive(_TunedWeighting):
     """PLE's progressive task weights (Tang et al., RecSys 2020, section 5.3).
 
     Task k's weight in epoch ``t`` (counted from 0) is ``w_{k,0} gamma_k^t``:
@@ -392,12 +408,10 @@ class Progressive(LossWeighting):
     tensor([1., 1.])
     """
 
-    def __init__(self, decay=0.9):
-        super().__init__()
-        self.decay = decay
+    _hyperparameter = "decay"
 
-    def extra_repr(self):
-        return f"decay={self.decay!r}"
+    def __init__(self, decay=0.9):
+        super().__init__(decay)
 
     def setup(self, n_tasks, module, task_weights=None):
         decay = torch.as_tensor(self.decay, dtype=torch.float64).flatten()

@@ -522,7 +522,8 @@ def make_mean_task_scorer(metric, tasks=None):
 
     Returns
     -------
-    MeanTaskScorer
+    scorer : MeanTaskScorer
+        Called as ``scorer(estimator, X, Y)``: the mean of the tasks' scores.
 
     Examples
     --------
@@ -551,7 +552,8 @@ def make_task_scorer(metric, task, given=None):
 
     Returns
     -------
-    TaskScorer
+    scorer : TaskScorer
+        Called as ``scorer(estimator, X, Y)``.
 
     Examples
     --------

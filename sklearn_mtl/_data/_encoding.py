@@ -1,8 +1,10 @@
 """Turn a feature matrix into category codes, bags of item codes and standardized numerics."""
 
 import warnings
+from dataclasses import KW_ONLY, dataclass
 from itertools import chain
 from numbers import Integral, Number
+from typing import Optional, Union
 
 import numpy as np
 import pandas as pd
@@ -363,6 +365,7 @@ def _numeric_values(values, name):
     return numbers
 
 
+@dataclass(eq=False)
 class EncodedFeatures:
     """The encoded form of a feature matrix, on the host.
 
@@ -373,15 +376,16 @@ class EncodedFeatures:
     :class:`~sklearn_mtl.nn.CategoricalInputs`.
     """
 
-    def __init__(self, codes, numeric, items=None, starts=None, lengths=None, weights=None):
-        self.codes = codes
-        self.numeric = numeric
-        self.items = items
-        self.starts = starts
-        self.lengths = lengths
-        self.weights = weights
+    codes: np.ndarray
+    numeric: np.ndarray
+    items: Optional[np.ndarray] = None
+    starts: Optional[np.ndarray] = None
+    lengths: Optional[np.ndarray] = None
+    weights: Optional[np.ndarray] = None
 
 
+# Its fitted state is set by fit, so neither equality nor repr compares it.
+@dataclass(eq=False, repr=False)
 class FeatureEncoder:
     """Split features into category codes, bags of item codes and standardized numerics.
 
@@ -413,20 +417,12 @@ class FeatureEncoder:
         indexed) by the dict's keys.
     """
 
-    def __init__(
-        self,
-        is_categorical,
-        feature_names=None,
-        *,
-        min_frequency=None,
-        max_categories=None,
-        hash_buckets=None,
-    ):
-        self.is_categorical = is_categorical
-        self.feature_names = feature_names
-        self.min_frequency = min_frequency
-        self.max_categories = max_categories
-        self.hash_buckets = hash_buckets
+    is_categorical: np.ndarray
+    feature_names: Optional[np.ndarray] = None
+    _: KW_ONLY
+    min_frequency: Union[int, float, None] = None
+    max_categories: Union[int, float, None] = None
+    hash_buckets: Union[int, dict, None] = None
 
     @property
     def cardinalities(self):

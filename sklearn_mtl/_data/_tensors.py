@@ -1,5 +1,7 @@
 """Host-resident data sets and the batches cut from them."""
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from sklearn.model_selection import StratifiedShuffleSplit
@@ -152,6 +154,7 @@ def split_validation(data, fraction, rng, strata=None):
     return data.subset(rows(train)), data.subset(rows(valid))
 
 
+@dataclass(eq=False, repr=False)
 class BatchIterator:
     """Mini-batches cut from host tensors, in a fresh random order per pass.
 
@@ -180,15 +183,12 @@ class BatchIterator:
         ``batch_size=1``, is then a ValueError.
     """
 
-    def __init__(
-        self, dataset, batch_size, shuffle=False, device=None, shard=None, fold_single_row=False
-    ):
-        self.dataset = dataset
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.device = device
-        self.shard = shard
-        self.fold_single_row = fold_single_row
+    dataset: object
+    batch_size: int
+    shuffle: bool = False
+    device: object = None
+    shard: object = None
+    fold_single_row: bool = False
 
     def __len__(self):
         n = len(self.dataset)

@@ -5,6 +5,7 @@ from importlib import resources
 import pandas as pd
 from sklearn.utils import Bunch
 
+from .._shared import fill_doc
 from ._paths import check_option, path_inside
 
 __all__ = ["load_ali_ccp", "load_aliexpress"]
@@ -57,6 +58,7 @@ def _frame_bunch(frame, categorical, numeric, descr, return_X_y, **extra):
     )
 
 
+@fill_doc
 def load_ali_ccp(data_home, *, subset="train", return_X_y=False):
     r"""Load Ali-CCP (the ESMM paper's click and conversion log) from local files.
 
@@ -95,12 +97,10 @@ def load_ali_ccp(data_home, *, subset="train", return_X_y=False):
 
     Examples
     --------
-    >>> import tempfile
-    >>> from pathlib import Path
-    >>> from sklearn_mtl.datasets import load_ali_ccp
-    >>> folder = Path(tempfile.mkdtemp())
+    {temp_folder_example}
     >>> rows = "click,purchase,101,205,D508\n1,1,7,3,0.5\n0,0,8,3,0.1\n"
     >>> _ = (folder / "ali_ccp_train.csv").write_text(rows)
+    >>> from sklearn_mtl.datasets import load_ali_ccp
     >>> ali = load_ali_ccp(folder)
     >>> ali.target_names, ali.categorical_features, ali.data["101"].cat.categories.tolist()
     (['click', 'conversion'], ['101', '205'], [7, 8])
@@ -136,6 +136,7 @@ def load_ali_ccp(data_home, *, subset="train", return_X_y=False):
     return _frame_bunch(frame, categorical, numeric, _descr("ali_ccp.rst"), return_X_y)
 
 
+@fill_doc
 def load_aliexpress(data_home, *, subset="train", country=None, return_X_y=False):
     r"""Load AliExpress (a click and conversion log of search results) from local files.
 
@@ -176,14 +177,12 @@ def load_aliexpress(data_home, *, subset="train", country=None, return_X_y=False
 
     Examples
     --------
-    >>> import tempfile
-    >>> from pathlib import Path
-    >>> from sklearn_mtl.datasets import load_aliexpress
-    >>> folder = Path(tempfile.mkdtemp()) / "AliExpress_NL"
-    >>> folder.mkdir()
+    {temp_folder_example}
+    >>> (folder / "AliExpress_NL").mkdir()
     >>> rows = "search_id,categorical_1,numerical_1,click,conversion\n4,2,0.5,1,0\n4,3,0.1,0,0\n"
-    >>> _ = (folder / "test.csv").write_text(rows)
-    >>> ali = load_aliexpress(folder.parent, subset="test", country="NL")
+    >>> _ = (folder / "AliExpress_NL" / "test.csv").write_text(rows)
+    >>> from sklearn_mtl.datasets import load_aliexpress
+    >>> ali = load_aliexpress(folder, subset="test", country="NL")
     >>> ali.data.shape, ali.target_names, ali.groups.tolist()
     ((2, 2), ['click', 'conversion'], [4, 4])
     """

@@ -10,8 +10,18 @@ from sklearn.utils.validation import check_is_fitted
 from .._pipeline import final_estimator, unwrap
 from .._shared import fill_doc
 
-#: The drawn state of the displays of per-epoch curves, in their docstrings.
-_CURVE_DISPLAY = {
+_EXAMPLE_AGG = """\
+>>> import matplotlib
+>>> matplotlib.use("Agg")"""
+
+#: What the displays' docstrings share: the set-up of their examples (a
+#: non-interactive backend; funnel data) and the drawn state of the displays
+#: of per-epoch curves.
+_DISPLAY_DOC = {
+    "display_example_agg": _EXAMPLE_AGG,
+    "display_example_funnel": _EXAMPLE_AGG + """
+>>> from sklearn_mtl.datasets import make_funnel
+>>> X, Y = make_funnel(1000, random_state=0, return_X_y=True)""",
     "curve_display_epochs": """\
 epochs : ndarray of shape (n_epochs,)
     Epoch numbers, from 1.""",
@@ -82,11 +92,11 @@ def _expert_names(tasks, n_experts, n_specific):
     return [f"{owner} {i}" for i, owner in enumerate(owners)]
 
 
-def _curve_display_doc(cls):
-    return fill_doc(cls, _CURVE_DISPLAY)
+def _display_doc(cls):
+    return fill_doc(cls, _DISPLAY_DOC)
 
 
-@_curve_display_doc
+@_display_doc
 class TrainingHistoryDisplay:
     """Per-task training curves: losses, validation scores and loss weights.
 
@@ -110,12 +120,9 @@ class TrainingHistoryDisplay:
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
+    {display_example_funnel}
     >>> from sklearn_mtl import MMoEClassifier
-    >>> from sklearn_mtl.datasets import make_funnel
     >>> from sklearn_mtl.inspection import TrainingHistoryDisplay
-    >>> X, Y = make_funnel(1000, random_state=0, return_X_y=True)
     >>> model = MMoEClassifier(max_epochs=3, early_stopping=True, random_state=0).fit(X, Y)
     >>> display = TrainingHistoryDisplay.from_estimator(model)
     >>> sorted(display.lines_)
@@ -235,7 +242,7 @@ class TrainingHistoryDisplay:
         return self
 
 
-@_curve_display_doc
+@_display_doc
 class ExpertHealthDisplay(TrainingHistoryDisplay):
     """Expert health of a mixture-of-experts model per epoch, from its history.
 
@@ -262,8 +269,7 @@ class ExpertHealthDisplay(TrainingHistoryDisplay):
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
+    {display_example_agg}
     >>> from sklearn_mtl import STEMClassifier
     >>> from sklearn_mtl.inspection import ExpertHealthDisplay
     {census_example_data}
@@ -339,6 +345,7 @@ class ExpertHealthDisplay(TrainingHistoryDisplay):
         }
 
 
+@_display_doc
 class GateWeightsDisplay:
     """Expert utilisation: each gate's mean weight on each expert, as heatmaps.
 
@@ -376,12 +383,9 @@ class GateWeightsDisplay:
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
+    {display_example_funnel}
     >>> from sklearn_mtl import MMoEClassifier
-    >>> from sklearn_mtl.datasets import make_funnel
     >>> from sklearn_mtl.inspection import GateWeightsDisplay
-    >>> X, Y = make_funnel(1000, random_state=0, return_X_y=True)
     >>> model = MMoEClassifier(num_experts=3, max_epochs=2, random_state=0).fit(X, Y)
     >>> display = GateWeightsDisplay.from_estimator(model, X)
     >>> display.utilisation[0].shape
@@ -485,6 +489,7 @@ class GateWeightsDisplay:
         return self
 
 
+@_display_doc
 class AttentionDisplay:
     """AITM's attention: how much each step takes from the previous one.
 
@@ -520,12 +525,9 @@ class AttentionDisplay:
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
+    {display_example_funnel}
     >>> from sklearn_mtl import AITMClassifier
-    >>> from sklearn_mtl.datasets import make_funnel
     >>> from sklearn_mtl.inspection import AttentionDisplay
-    >>> X, Y = make_funnel(1000, random_state=0, return_X_y=True)
     >>> model = AITMClassifier(max_epochs=2, random_state=0).fit(X, Y)
     >>> display = AttentionDisplay.from_estimator(model, X)
     >>> display.step_names

@@ -10,10 +10,11 @@ from .._calibration_metrics import (
 )
 from .._pipeline import final_estimator
 from .._targets import align_task_columns, task_columns
-from ._display import _fitted_model, _get_axes
+from ._display import _display_doc, _fitted_model, _get_axes
 from ._outputs import predict_proba_frame
 
 
+@_display_doc
 class ReliabilityDisplay:
     """Reliability diagram of each binary task: one panel per task.
 
@@ -62,12 +63,9 @@ class ReliabilityDisplay:
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
+    {display_example_funnel}
     >>> from sklearn_mtl import ESMMClassifier
-    >>> from sklearn_mtl.datasets import make_funnel
     >>> from sklearn_mtl.inspection import ReliabilityDisplay
-    >>> X, Y = make_funnel(1000, random_state=0, return_X_y=True)
     >>> model = ESMMClassifier(max_epochs=2, random_state=0).fit(X, Y)
     >>> display = ReliabilityDisplay.from_estimator(model, X, Y, n_bins=5)
     >>> list(display.lines_)

@@ -1,20 +1,9 @@
 """AdaTT: Adaptive Task-to-Task Fusion Network (Li et al., KDD 2023)."""
 
-from numbers import Integral
-
-from sklearn.utils._param_validation import Interval
-
 from .._base import BaseMultiTaskClassifier
-from .._shared import doc_section
 from ..nn import AdaTT
-from ._gated import (
-    GATE_HISTORY_NOTE,
-    GATED_CONSTRAINTS,
-    GATED_PARAMS,
-    GatedExpertsMixin,
-    gated_params,
-)
-from ._levels import LevelGateWeightsMixin
+from ._gated import GatedExpertsMixin, count_constraints, gated_constraints, gated_defaults
+from ._levels import LevelGateWeightsMixin, references_section
 
 # AdaTT's gates are one linear map with a bias, as in the authors' code.
 _FIXED_GATES = ("gate_hidden_units", "gate_bias")
@@ -58,8 +47,6 @@ class AdaTTClassifier(LevelGateWeightsMixin, GatedExpertsMixin, BaseMultiTaskCla
     softmax weights before the native residual is added; ``gate_dropout``
     drops experts from the gate's mixture, never from the residual.
 
-    References
-    ----------
     {references}
 
     Examples
@@ -75,11 +62,9 @@ class AdaTTClassifier(LevelGateWeightsMixin, GatedExpertsMixin, BaseMultiTaskCla
 
     _parameter_constraints: dict = {
         **BaseMultiTaskClassifier._parameter_constraints,
-        "num_task_experts": [Interval(Integral, 1, None, closed="left")],
-        "num_shared_experts": [Interval(Integral, 0, None, closed="left")],
-        "num_levels": [Interval(Integral, 1, None, closed="left")],
+        **count_constraints(num_task_experts=1, num_shared_experts=0, num_levels=1),
         "native_residual": ["boolean"],
-        **gated_params(GATED_CONSTRAINTS, *_FIXED_GATES),
+        **gated_constraints(*_FIXED_GATES),
     }
 
     _own_params = {
@@ -87,20 +72,7 @@ class AdaTTClassifier(LevelGateWeightsMixin, GatedExpertsMixin, BaseMultiTaskCla
         "num_shared_experts": 0,
         "num_levels": 1,
         "native_residual": True,
-        **gated_params(GATED_PARAMS, *_FIXED_GATES),
+        **gated_defaults(*_FIXED_GATES),
     }
-    _doc_layers = "experts and the task towers"
-    _doc_fragments = {"references": doc_section(AdaTT, "References")}
-    _attribute_notes = {"history_": GATE_HISTORY_NOTE}
-    _mixes_task_types = True
-
-    def _build_network(self, embedding, n_tasks):
-        return AdaTT(
-            embedding,
-            n_tasks,
-            num_task_experts=self.num_task_experts,
-            num_shared_experts=self.num_shared_experts,
-            num_levels=self.num_levels,
-            native_residual=self.native_residual,
-            **self._gated_network_params(),
-        )
+    _network = AdaTT
+    _doc_fragments = {"references": references_section(AdaTT)}

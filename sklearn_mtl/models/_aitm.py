@@ -7,7 +7,7 @@ from sklearn.utils._param_validation import Interval
 from torch import nn
 
 from .._base import BaseMultiTaskClassifier
-from .._params import check_hidden_units
+from .._params import layer_params
 from .._shared import fill_doc
 from .._targets import check_funnel
 from ..losses import MultiTaskLoss
@@ -244,13 +244,8 @@ class AITMClassifier(FunnelMixin, BaseMultiTaskClassifier):
         return AITM(
             embedding,
             n_tasks,
-            tower_hidden_units=check_hidden_units("tower_hidden_units", self.tower_hidden_units),
-            transfer_hidden_units=check_hidden_units(
-                "transfer_hidden_units", self.transfer_hidden_units
-            ),
-            dropout=self.dropout,
-            batch_norm=self.batch_norm,
             shared_attention=self.shared_attention,
+            **layer_params(self, "tower_hidden_units", "transfer_hidden_units"),
         )
 
     def _build_criterion(self, n_tasks):

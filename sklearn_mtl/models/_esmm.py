@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from .._base import BaseMultiTaskClassifier
-from .._params import check_hidden_units
+from .._params import layer_params
 from .._shared import fill_doc
 from .._targets import BinaryTarget, check_funnel
 from ..metrics import score_task_given
@@ -168,12 +168,7 @@ class ESMMClassifier(FunnelMixin, BaseMultiTaskClassifier):
 
     def _tower_params(self):
         """The towers' keyword arguments of the network, checked."""
-        return dict(
-            ctr_hidden_units=check_hidden_units("ctr_hidden_units", self.ctr_hidden_units),
-            cvr_hidden_units=check_hidden_units("cvr_hidden_units", self.cvr_hidden_units),
-            dropout=self.dropout,
-            batch_norm=self.batch_norm,
-        )
+        return layer_params(self, "ctr_hidden_units", "cvr_hidden_units")
 
     def _check_task_labels(self, Y):
         check_funnel(

@@ -2,7 +2,7 @@
 their experts' health in the history, ``gate_balance_weight``'s penalty in
 their loss, and ``gate_dropout``."""
 
-from numbers import Real
+from numbers import Integral, Real
 
 from sklearn.utils._param_validation import Interval
 
@@ -45,9 +45,22 @@ GATE_HISTORY_NOTE = (
 )
 
 
-def gated_params(mapping, *without):
-    """``GATED_PARAMS`` or ``GATED_CONSTRAINTS`` less the entries ``without``."""
-    return {name: value for name, value in mapping.items() if name not in without}
+def gated_defaults(*without):
+    """``GATED_PARAMS`` less the parameters ``without`` (of gates a model fixes)."""
+    return {name: value for name, value in GATED_PARAMS.items() if name not in without}
+
+
+def gated_constraints(*without):
+    """``GATED_CONSTRAINTS`` less the parameters ``without``."""
+    return {name: value for name, value in GATED_CONSTRAINTS.items() if name not in without}
+
+
+def count_constraints(**minimums):
+    """Constraints of integer parameters (expert and level counts), by their minimum."""
+    return {
+        name: [Interval(Integral, minimum, None, closed="left")]
+        for name, minimum in minimums.items()
+    }
 
 
 class GatedExpertsMixin:
@@ -55,14 +68,20 @@ class GatedExpertsMixin:
     health in the history, ``gate_balance_weight``'s penalty in its loss,
     ``gate_dropout`` in its gates.
 
-    The estimator defines ``_build_network(embedding, n_tasks)``; the
-    network defines ``task_gate_weights(categorical, numeric)``, takes
+    The estimator names its network class as ``_network``: the network
+    takes the estimator's own parameters other than :data:`GATED_PARAMS`
+    (expert and level counts) by the same names. The network defines ``task_gate_weights(categorical, numeric)``, takes
     ``balance_gates`` (see ``sklearn_mtl.nn._experts.GateBalanceMixin``)
     and builds its gates from :class:`~sklearn_mtl.nn.SoftmaxGate`.
     """
 
+    _doc_layers = "experts and the task towers"
+    _attribute_notes = {"history_": GATE_HISTORY_NOTE}
+    _mixes_task_types = True
+
     def _build_module(self, embedding, n_tasks):
-        module = self._build_network(embedding, n_tasks)
+        own = {name: getattr(self, name) for name in self._own_params if name not in GATED_PARAMS}
+        module = self._network(embedding, n_tasks, **own, **self._gated_network_params())
         # Every gate of the network, at any depth, drops experts alike.
         for gate in module.modules():
             if isinstance(gate, SoftmaxGate):

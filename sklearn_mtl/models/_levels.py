@@ -2,7 +2,13 @@
 
 from sklearn.utils.validation import check_is_fitted
 
-from .._shared import fill_doc
+from .._shared import doc_section, fill_doc
+
+
+def references_section(network):
+    """The References section of ``network``'s docstring, heading included: its
+    estimator's ``{references}`` (the papers are the network's)."""
+    return "References\n----------\n" + doc_section(network, "References")
 
 
 @fill_doc

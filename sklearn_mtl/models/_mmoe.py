@@ -1,14 +1,11 @@
 """MMoE: Multi-gate Mixture-of-Experts (Ma et al., KDD 2018)."""
 
-from numbers import Integral
-
-from sklearn.utils._param_validation import Interval
 import torch
 from torch import nn
 
 from .._base import BaseMultiTaskClassifier
 from .._shared import fill_doc
-from ._gated import GATE_HISTORY_NOTE, GATED_CONSTRAINTS, GATED_PARAMS, GatedExpertsMixin
+from ._gated import GATED_CONSTRAINTS, GATED_PARAMS, GatedExpertsMixin, count_constraints
 from ..nn import ParallelMLP, SoftmaxGate, TaskTowers, mix_experts
 from ..nn._experts import GateBalanceMixin
 
@@ -29,19 +26,7 @@ class MMoE(GateBalanceMixin, nn.Module):
         Number of tasks (gates and towers).
     num_experts : int
         Number of experts.
-    expert_hidden_units, tower_hidden_units, gate_hidden_units : tuple of int
-        Layer widths; ``gate_hidden_units=()`` is the paper's linear gate.
-    dropout : float
-        Dropout after expert and tower hidden layers.
-    {output_widths}
-    balance_gates : bool, default=False
-        Keep the gate weights of each training pass for
-        :meth:`gate_balance_loss`, the load-balancing penalty.
-    batch_norm : bool, default=False
-        BatchNorm in the hidden layers of the experts and towers (never in
-        the gates).
-    gate_bias : bool, default=False
-        Whether each gate's linear map has a bias (the paper's has none).
+    {gated_module_params}
 
     Examples
     --------
@@ -172,7 +157,7 @@ class MMoEClassifier(GatedExpertsMixin, BaseMultiTaskClassifier):
 
     _parameter_constraints: dict = {
         **BaseMultiTaskClassifier._parameter_constraints,
-        "num_experts": [Interval(Integral, 1, None, closed="left")],
+        **count_constraints(num_experts=1),
         **GATED_CONSTRAINTS,
     }
 
@@ -180,17 +165,7 @@ class MMoEClassifier(GatedExpertsMixin, BaseMultiTaskClassifier):
         "num_experts": 8,
         **GATED_PARAMS,
     }
-    _doc_layers = "experts and the task towers"
-    _attribute_notes = {"history_": GATE_HISTORY_NOTE}
-    _mixes_task_types = True
-
-    def _build_network(self, embedding, n_tasks):
-        return MMoE(
-            embedding,
-            n_tasks,
-            num_experts=self.num_experts,
-            **self._gated_network_params(),
-        )
+    _network = MMoE
 
     def gate_weights(self, X):
         """Each task's gate weights over the experts, per sample.

@@ -3,13 +3,18 @@
 from numbers import Integral
 from typing import List
 
-from sklearn.utils._param_validation import Interval
 import torch
 from torch import nn
 
 from .._base import BaseMultiTaskClassifier
 from .._shared import fill_doc
-from ._gated import GATE_HISTORY_NOTE, GATED_CONSTRAINTS, GATED_PARAMS, GatedExpertsMixin
+from ._gated import (
+    GATE_HISTORY_NOTE,
+    GATED_CONSTRAINTS,
+    GATED_PARAMS,
+    GatedExpertsMixin,
+    count_constraints,
+)
 from ._levels import LevelGateWeightsMixin
 from ..nn import CGCLevel, TaskTowers
 from ..nn._experts import GateBalanceMixin
@@ -34,19 +39,7 @@ class PLE(GateBalanceMixin, nn.Module):
         Number of CGC levels.
     num_specific_experts, num_shared_experts : int
         Experts per task and shared experts, in every level.
-    expert_hidden_units, tower_hidden_units, gate_hidden_units : tuple of int
-        Layer widths; ``gate_hidden_units=()`` is the paper's linear gate.
-    dropout : float
-        Dropout after expert and tower hidden layers.
-    {output_widths}
-    balance_gates : bool, default=False
-        Keep every gate's weights of each training pass for
-        :meth:`gate_balance_loss`, the load-balancing penalty.
-    batch_norm : bool, default=False
-        BatchNorm in the hidden layers of the experts and towers (never in
-        the gates).
-    gate_bias : bool, default=False
-        Whether each gate's linear map has a bias (the paper's has none).
+    {gated_module_params}
 
     Examples
     --------
@@ -228,9 +221,7 @@ class PLEClassifier(LevelGateWeightsMixin, GatedExpertsMixin, BaseMultiTaskClass
 
     _parameter_constraints: dict = {
         **BaseMultiTaskClassifier._parameter_constraints,
-        "num_levels": [Interval(Integral, 1, None, closed="left")],
-        "num_specific_experts": [Interval(Integral, 1, None, closed="left")],
-        "num_shared_experts": [Interval(Integral, 1, None, closed="left")],
+        **count_constraints(num_levels=1, num_specific_experts=1, num_shared_experts=1),
         **GATED_CONSTRAINTS,
     }
 
@@ -240,22 +231,11 @@ class PLEClassifier(LevelGateWeightsMixin, GatedExpertsMixin, BaseMultiTaskClass
         "num_shared_experts": 1,
         **GATED_PARAMS,
     }
-    _doc_layers = "experts and the task towers"
+    _network = PLE
     _attribute_notes = {
         "history_": GATE_HISTORY_NOTE + " PLE records the last level's task gates; their "
         "shares list the task's own experts, then the shared ones."
     }
-    _mixes_task_types = True
-
-    def _build_network(self, embedding, n_tasks):
-        return PLE(
-            embedding,
-            n_tasks,
-            num_levels=self.num_levels,
-            num_specific_experts=self.num_specific_experts,
-            num_shared_experts=self.num_shared_experts,
-            **self._gated_network_params(),
-        )
 
     def _shared_gate_columns(self):
         # A task gate sees its own experts first, then the shared ones.

@@ -3,7 +3,7 @@
 from torch import nn
 
 from .._base import BaseMultiTaskClassifier
-from .._params import check_hidden_units
+from .._params import layer_params
 from .._shared import fill_doc
 from ..nn import MLP, TaskTowers
 
@@ -76,10 +76,7 @@ BOTTOM_TOWER_CONSTRAINTS = {
 def bottom_tower_network_params(estimator):
     """The network's keyword arguments of a bottoms-under-towers estimator, checked."""
     return dict(
-        bottom_hidden_units=check_hidden_units("bottom_hidden_units", estimator.bottom_hidden_units),
-        tower_hidden_units=check_hidden_units("tower_hidden_units", estimator.tower_hidden_units),
-        dropout=estimator.dropout,
-        batch_norm=estimator.batch_norm,
+        layer_params(estimator, "bottom_hidden_units", "tower_hidden_units"),
         output_widths=estimator._output_widths(),
     )
 

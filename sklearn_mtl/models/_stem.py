@@ -1,20 +1,9 @@
 """STEM: Shared and Task-specific EMbeddings (Su et al., AAAI 2024)."""
 
-from numbers import Integral
-
-from sklearn.utils._param_validation import Interval
-
 from .._base import BaseMultiTaskClassifier
-from .._shared import doc_section
 from ..nn import STEM
-from ._gated import (
-    GATE_HISTORY_NOTE,
-    GATED_CONSTRAINTS,
-    GATED_PARAMS,
-    GatedExpertsMixin,
-    gated_params,
-)
-from ._levels import LevelGateWeightsMixin
+from ._gated import GatedExpertsMixin, count_constraints, gated_constraints, gated_defaults
+from ._levels import LevelGateWeightsMixin, references_section
 
 
 class STEMClassifier(LevelGateWeightsMixin, GatedExpertsMixin, BaseMultiTaskClassifier):
@@ -56,14 +45,12 @@ class STEMClassifier(LevelGateWeightsMixin, GatedExpertsMixin, BaseMultiTaskClas
     ``gate_shares_<task>``) cover every expert of the level: task 0's,
     ..., the last task's, then the shared ones.
 
-    References
-    ----------
     {references}
 
     Examples
     --------
-    >>> from sklearn_mtl import STEMClassifier
     {census_example_data}
+    >>> from sklearn_mtl import STEMClassifier
     >>> model = STEMClassifier(num_specific_experts=2, max_epochs=2, random_state=0)
     >>> model.fit(X, Y).predict(X[:3]).shape
     (3, 2)
@@ -73,29 +60,15 @@ class STEMClassifier(LevelGateWeightsMixin, GatedExpertsMixin, BaseMultiTaskClas
 
     _parameter_constraints: dict = {
         **BaseMultiTaskClassifier._parameter_constraints,
-        "num_specific_experts": [Interval(Integral, 1, None, closed="left")],
-        "num_shared_experts": [Interval(Integral, 1, None, closed="left")],
-        "num_levels": [Interval(Integral, 1, None, closed="left")],
-        **gated_params(GATED_CONSTRAINTS, "gate_bias"),
+        **count_constraints(num_specific_experts=1, num_shared_experts=1, num_levels=1),
+        **gated_constraints("gate_bias"),
     }
 
     _own_params = {
         "num_specific_experts": 1,
         "num_shared_experts": 1,
         "num_levels": 1,
-        **gated_params(GATED_PARAMS, "gate_bias"),
+        **gated_defaults("gate_bias"),
     }
-    _doc_layers = "experts and the task towers"
-    _doc_fragments = {"references": doc_section(STEM, "References")}
-    _attribute_notes = {"history_": GATE_HISTORY_NOTE}
-    _mixes_task_types = True
-
-    def _build_network(self, embedding, n_tasks):
-        return STEM(
-            embedding,
-            n_tasks,
-            num_specific_experts=self.num_specific_experts,
-            num_shared_experts=self.num_shared_experts,
-            num_levels=self.num_levels,
-            **self._gated_network_params(),
-        )
+    _network = STEM
+    _doc_fragments = {"references": references_section(STEM)}

@@ -5,12 +5,14 @@ import math
 import torch
 from torch import nn
 
+from .._shared import fill_doc
 from ._experts import SoftmaxGate, mix_experts
 from ._checks import check_counts, check_expert_hidden_units
 from ._layers import ParallelMLP
 from ._levels import GatedLevelsMixin
 
 
+@fill_doc
 class AdaTTLevel(nn.Module):
     """One fusion level of AdaTT.
 
@@ -22,10 +24,7 @@ class AdaTTLevel(nn.Module):
 
     Parameters
     ----------
-    in_features : int
-        Input width.
-    n_tasks : int
-        Number of tasks.
+    {level_inputs}
     num_task_experts : int
         Experts of each task.
     num_shared_experts : int

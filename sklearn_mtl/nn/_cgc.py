@@ -5,10 +5,12 @@ from typing import Optional, Tuple
 import torch
 from torch import nn
 
+from .._shared import fill_doc
 from ._experts import SoftmaxGate, mix_experts
 from ._layers import ParallelMLP
 
 
+@fill_doc
 class CGCLevel(nn.Module):
     """One CGC level: task-specific and shared experts under per-task gates.
 
@@ -20,10 +22,7 @@ class CGCLevel(nn.Module):
 
     Parameters
     ----------
-    in_features : int
-        Input width.
-    n_tasks : int
-        Number of tasks.
+    {level_inputs}
     num_specific_experts : int
         Experts per task.
     num_shared_experts : int

@@ -9,9 +9,11 @@ the experts, bottom or towers of any model without the model knowing.
 import torch
 from torch import nn
 
+from .._shared import fill_doc
 from ._checks import check_counts
 
 
+@fill_doc
 class CrossNetwork(nn.Module):
     """Full-rank cross network of DCN-v2 (Wang et al., WWW 2021, eq. 1).
 
@@ -22,10 +24,7 @@ class CrossNetwork(nn.Module):
 
     Parameters
     ----------
-    in_features : int
-        Width of the input, e.g. an embedding's ``out_features``.
-    num_layers : int, default=2
-        Number of cross layers.
+    {cross_layers}
 
     Attributes
     ----------
@@ -78,6 +77,7 @@ class CrossNetwork(nn.Module):
         return f"in_features={self.in_features}, num_layers={self.num_layers}"
 
 
+@fill_doc
 class CrossNetworkMix(nn.Module):
     """Low-rank mixture-of-experts cross network of DCN-v2 (its eq. 3, "DCN-Mix").
 
@@ -89,10 +89,7 @@ class CrossNetworkMix(nn.Module):
 
     Parameters
     ----------
-    in_features : int
-        Width of the input, e.g. an embedding's ``out_features``.
-    num_layers : int, default=2
-        Number of cross layers.
+    {cross_layers}
     num_experts : int, default=4
         Number of low-rank experts per layer.
     low_rank : int, default=32

@@ -5,10 +5,12 @@ from typing import List
 import torch
 from torch import nn
 
+from .._shared import fill_doc
 from ._experts import GateBalanceMixin
 from ._layers import TaskTowers
 
 
+@fill_doc
 class GatedLevelsMixin(GateBalanceMixin):
     """For a network whose ``levels`` each return ``(output, gate weights)``,
     under ``towers``: its forward pass and its gates, every one of which a
@@ -39,15 +41,7 @@ class GatedLevelsMixin(GateBalanceMixin):
     def gate_weights(self, categorical, numeric):
         """Every gate's softmax weights over the experts of its level.
 
-        Parameters
-        ----------
-        categorical : torch.Tensor of shape (n, n_categorical)
-            Category codes (int64).
-        numeric : torch.Tensor of shape (n, n_numeric)
-            Standardized numeric features.
-
-        Returns
-        -------
+        {module_inputs_returns}
         list of torch.Tensor of shape (n, n_gates, n_experts), one per level
             Rows are the task gates, then the shared gate where the level
             has one.
@@ -57,15 +51,7 @@ class GatedLevelsMixin(GateBalanceMixin):
     def task_gate_weights(self, categorical, numeric):
         """The last level's task gates' weights over all its experts.
 
-        Parameters
-        ----------
-        categorical : torch.Tensor of shape (n, n_categorical)
-            Category codes (int64).
-        numeric : torch.Tensor of shape (n, n_numeric)
-            Standardized numeric features.
-
-        Returns
-        -------
+        {module_inputs_returns}
         torch.Tensor of shape (n, n_tasks, n_experts)
         """
         return self.gate_weights(categorical, numeric)[-1]

@@ -6,12 +6,14 @@ from typing import List
 import torch
 from torch import nn
 
+from .._shared import fill_doc
 from ._experts import SoftmaxGate, mix_experts
 from ._checks import check_counts, check_expert_hidden_units
 from ._layers import ParallelMLP
 from ._levels import GatedLevelsMixin
 
 
+@fill_doc
 class STEMLevel(nn.Module):
     """One level of STEM's all-forward task-specific mixture of experts.
 
@@ -26,10 +28,7 @@ class STEMLevel(nn.Module):
 
     Parameters
     ----------
-    in_features : int
-        Input width.
-    n_tasks : int
-        Number of tasks.
+    {level_inputs}
     num_specific_experts : int
         Experts of each task.
     num_shared_experts : int
