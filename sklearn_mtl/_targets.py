@@ -428,7 +428,8 @@ def check_funnel(Y, names, *, n_tasks=None, model, positives=None):
                 "fix or drop those rows, or put the columns in funnel order."
                 + _positive_labels_hint(names, positives)
             )
-    fill_unreached_steps(Y)
+        # Step by step, so that a step filled with 0 fills the next one in turn.
+        _fill_step(Y, t)
 
 
 def _plain(label):
@@ -450,5 +451,8 @@ def fill_unreached_steps(Y):
     """Set to 0, in place, each funnel step that is NaN where the previous
     step is 0 (known not reached); NaN after a 1 stays unobserved."""
     for t in range(1, Y.shape[1]):
-        # Step by step, so that a step filled with 0 fills the next one in turn.
-        Y[np.isnan(Y[:, t]) & (Y[:, t - 1] == 0), t] = 0
+        _fill_step(Y, t)
+
+
+def _fill_step(Y, t):
+    Y[np.isnan(Y[:, t]) & (Y[:, t - 1] == 0), t] = 0

@@ -16,7 +16,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.exceptions import InconsistentVersionWarning, NotFittedError
 from sklearn.pipeline import make_pipeline
@@ -25,6 +25,8 @@ from sklearn.utils import get_tags
 from skorch.callbacks import EpochScoring
 
 import sklearn_mtl
+
+from ._settings import ESTIMATORS
 from sklearn_mtl import (
     ChunkedData,
     MMoEClassifier,
@@ -37,14 +39,6 @@ from sklearn_mtl.loss_weighting import LOSS_WEIGHTINGS, GradNorm
 from sklearn_mtl.persistence import load, save
 from sklearn_mtl.preprocessing import CategoricalPassthrough
 
-ESTIMATORS = sorted(
-    (
-        cls
-        for name in sklearn_mtl.__all__
-        if isinstance(cls := getattr(sklearn_mtl, name), type) and issubclass(cls, BaseEstimator)
-    ),
-    key=lambda cls: cls.__name__,
-)
 
 PARAMS = dict(max_epochs=2, batch_size=64, random_state=0)
 

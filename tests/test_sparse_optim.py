@@ -64,8 +64,9 @@ def test_lazy_adam_is_adamw_on_the_touched_rows(rows, n_steps, lr, weight_decay)
     # the dense AdamW's, and every other row must stay as it was, undecayed.
     table, reference = new_table(), new_table()
     reference.sparse = False
-    # SparseAdam adds eps before the bias correction, Adam after: an eps that
-    # small leaves the two formulas equal to rounding.
+    # SparseAdam adds eps before the bias correction, Adam after: with an eps
+    # that small the two differ only where a gradient is tiny too, and there
+    # by eps / sqrt(v) (about 1e-8 relative for gradients near 1e-5).
     lazy = LazyAdam(table.parameters(), lr=lr, eps=1e-14, weight_decay=weight_decay)
     dense = torch.optim.AdamW(reference.parameters(), lr=lr, eps=1e-14, weight_decay=weight_decay)
     start = table.weight.detach().clone()
@@ -75,7 +76,7 @@ def test_lazy_adam_is_adamw_on_the_touched_rows(rows, n_steps, lr, weight_decay)
         sparse_step(table, lazy, rows, k)
         sparse_step(reference, dense, rows, k)
     torch.testing.assert_close(
-        table.weight[touched], reference.weight[touched], rtol=1e-9, atol=1e-12
+        table.weight[touched], reference.weight[touched], rtol=1e-6, atol=1e-12
     )
     assert torch.equal(table.weight.detach()[~touched], start[~touched])
 
