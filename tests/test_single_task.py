@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 
 from sklearn_mtl import SharedBottomClassifier, SingleTaskClassifier
+from sklearn_mtl.datasets import make_funnel
 
 from ._settings import FAST_PARAMS
 
@@ -47,3 +48,12 @@ def test_regression_and_binary_tasks():
     model = SingleTaskClassifier(task_types=["binary", "regression"], **FAST_PARAMS).fit(X, Y)
     proba, value = model.predict_proba(X)
     assert proba.shape == (200, 2) and value is None
+
+
+def test_every_task_table_starts_at_embedding_init_std():
+    X, Y = make_funnel(n_samples=300, random_state=0, return_X_y=True)
+    model = SingleTaskClassifier(embedding_init_std=1e-4, max_epochs=1, lr=1e-9, random_state=0)
+    model.fit(X, Y)
+    # lr 1e-9 leaves the tables where they started: every task's at N(0, 1e-4).
+    stds = [float(e.table.weight.std()) for e in model.net_.module_.embeddings]
+    assert len(stds) == 2 and all(0.5e-4 < std < 2e-4 for std in stds), stds

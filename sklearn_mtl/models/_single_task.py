@@ -7,7 +7,7 @@ from torch import nn
 
 from .._base import BaseMultiTaskClassifier
 from .._shared import fill_doc
-from ..nn import ParallelMLP, TaskTowers
+from ..nn import MixedInputEmbedding, ParallelMLP, TaskTowers
 from ._shared_bottom import (
     BOTTOM_TOWER_CONSTRAINTS,
     BOTTOM_TOWER_PARAMS,
@@ -16,10 +16,15 @@ from ._shared_bottom import (
 
 
 def _fresh_copy(module):
-    """A deep copy of ``module`` with every layer re-initialised."""
+    """A deep copy of ``module`` with every layer re-initialised; an embedding
+    table at its own ``init_std`` (``reset_parameters`` would draw N(0, 1))."""
     module = copy.deepcopy(module)
+    redrawn = set()
     for layer in module.modules():
-        if hasattr(layer, "reset_parameters"):
+        if isinstance(layer, MixedInputEmbedding):
+            layer.redraw()
+            redrawn.update(id(child) for child in layer.modules())
+        elif hasattr(layer, "reset_parameters") and id(layer) not in redrawn:
             layer.reset_parameters()
     return module
 
