@@ -1,6 +1,5 @@
 """PLE: Progressive Layered Extraction (Tang et al., RecSys 2020)."""
 
-from numbers import Integral
 from typing import List
 
 import torch
