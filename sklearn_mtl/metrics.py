@@ -42,7 +42,7 @@ from ._calibration_metrics import (
     predicted_observed_ratio,
 )
 from ._pipeline import final_estimator
-from ._targets import fill_unreached_steps, task_columns
+from ._targets import align_task_columns, fill_unreached_steps
 
 __all__ = [
     "TASK_METRICS",
@@ -321,8 +321,9 @@ def _task_truths(parts, Y):
     """Each task's labels as its metrics compare them (NaN where unobserved);
     for a funnel model, a step NaN where the previous one is 0 is a known 0,
     as in training."""
-    columns, _ = task_columns(Y)
     names = parts.model.task_names_
+    # By name when Y has names, as fit and score match them: never by position alone.
+    columns = align_task_columns(Y, list(names))
     truths = [target.truth(c, name) for c, target, name in zip(columns, parts.targets, names)]
     tags = get_tags(parts.model) if hasattr(parts.model, "__sklearn_tags__") else None
     if tags is None or tags.target_tags.single_output:

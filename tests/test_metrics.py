@@ -247,3 +247,13 @@ def test_halving_search_refuses_a_label_matrix_before_any_fit():
     with pytest.raises(ValueError, match="y should be a 1d array"):
         search.fit(X, Y)
     assert not hasattr(search, "cv_results_")
+
+
+def test_task_scorers_match_y_columns_by_name(fitted_esmm, funnel):
+    X, Y = funnel.data, funnel.target
+    swapped = Y[list(Y.columns)[::-1]]
+    for metric, task in [("roc_auc", "click"), ("log_loss", "conversion")]:
+        scorer = make_task_scorer(metric, task)
+        assert scorer(fitted_esmm, X, swapped) == pytest.approx(scorer(fitted_esmm, X, Y))
+    with pytest.raises(ValueError, match="are not the tasks"):
+        make_task_scorer("roc_auc", "click")(fitted_esmm, X, Y.set_axis(["a", "b"], axis=1))
