@@ -364,7 +364,11 @@ class DWA(_TunedWeighting):
 
     def setup(self, n_tasks, module, task_weights=None):
         super().setup(n_tasks, module, task_weights)
-        self.register_buffer("epoch_losses", torch.full((2, n_tasks), float("nan")))
+        # Unseen epochs and unobserved tasks are flagged in their own buffer, not
+        # stored as NaN: every buffer must stay finite for the divergence check.
+        self.register_buffer("epoch_losses", torch.zeros(2, n_tasks))
+        self.register_buffer("observed", torch.zeros(2, n_tasks, dtype=torch.bool))
+        self.register_buffer("epochs_seen", torch.zeros((), dtype=torch.long))
         self.register_buffer("task_weights", torch.ones(n_tasks))
         return self
 
@@ -372,12 +376,17 @@ class DWA(_TunedWeighting):
         return self.task_weights
 
     def epoch_end(self, mean_task_losses):
-        losses = self.epoch_losses
-        losses.copy_(torch.stack([losses[1], mean_task_losses.to(losses)]))
-        if torch.isnan(losses).any():
+        latest = mean_task_losses.to(self.epoch_losses)
+        seen = torch.isfinite(latest)
+        self.epoch_losses.copy_(torch.stack([self.epoch_losses[1], latest.nan_to_num(0.0)]))
+        self.observed.copy_(torch.stack([self.observed[1], seen]))
+        self.epochs_seen += 1
+        if self.epochs_seen < 2:
             return
-        # A task unobserved for a whole epoch has no rate of change: it counts as 1.
-        rate = torch.nan_to_num(losses[1] / losses[0], nan=1.0, posinf=1.0)
+        losses = self.epoch_losses
+        # A task unobserved in either epoch has no rate of change: it counts as 1.
+        rate = torch.where(self.observed.all(dim=0), losses[1] / losses[0], 1.0)
+        rate = torch.nan_to_num(rate, nan=1.0, posinf=1.0)
         # Shifted by the largest rate first, so that a tiny temperature gives a
         # one-hot softmax instead of infinity over infinity.
         scaled = (rate - rate.max()) / self.temperature

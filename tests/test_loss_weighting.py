@@ -99,6 +99,15 @@ def test_dwa_update():
     np.testing.assert_allclose(strategy.weights().numpy(), 2 * e / e.sum())
 
 
+def test_dwa_counts_a_task_unobserved_in_an_epoch_as_unchanged():
+    strategy = DWA(temperature=1.0).setup(3, None).double()
+    strategy.epoch_end(torch.tensor([1.0, 1.0, 1.0]))
+    strategy.epoch_end(torch.tensor([0.5, float("nan"), 2.0]))
+    e = np.exp(np.array([0.5, 1.0, 2.0]) - 2.0)
+    np.testing.assert_allclose(strategy.weights().numpy(), 3 * e / e.sum())
+    assert all(torch.isfinite(buffer).all() for buffer in strategy.buffers() if buffer.is_floating_point())
+
+
 def test_progressive_weights_decay_per_epoch():
     strategy = Progressive(decay=[0.5, 1.1]).setup(2, None, task_weights=[2.0, 1.0]).double()
     np.testing.assert_allclose(strategy.combine(torch.tensor([1.0, 3.0])).item(), 2.0 + 3.0)
@@ -155,6 +164,17 @@ def test_every_strategy_trains_every_model(model, strategy):
     est.fit(X, Y, sample_weight=w)
     weights = [est.history_[:, f"loss_weight_task_{t}"] for t in range(2)]
     assert np.isfinite(weights).all()
+    assert np.isfinite(est.predict_proba(X)[1]).all()
+
+
+@pytest.mark.parametrize(
+    "strategy", ["fixed", "uncertainty", "gradnorm", "dwa", "pcgrad", "progressive"]
+)
+def test_every_strategy_trains_a_single_epoch(strategy):
+    # A strategy's state before its first update (DWA's loss history) must
+    # not read as a diverged network.
+    X, Y, _ = _data()
+    est = MMoEClassifier(loss_weighting=strategy, max_epochs=1, random_state=0).fit(X, Y)
     assert np.isfinite(est.predict_proba(X)[1]).all()
 
 
