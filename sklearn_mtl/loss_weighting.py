@@ -294,7 +294,7 @@ class GradNorm(_TunedWeighting):
 
     def setup(self, n_tasks, module, task_weights=None):
         super().setup(n_tasks, module, task_weights)
-        if not any(p.dim() >= 2 for p in shared_parameters(module)):
+        if self._last_shared_weight(module) is None:
             raise ValueError(
                 f"GradNorm needs a shared weight matrix and {type(module).__name__} has "
                 "none; use loss_weighting='pcgrad', 'uncertainty' or 'dwa'."
@@ -306,10 +306,19 @@ class GradNorm(_TunedWeighting):
     def weights(self):
         return self.task_weight.detach()
 
+    @staticmethod
+    def _last_shared_weight(module):
+        """The paper's W: the last shared layer's weight matrix. Stacked experts
+        keep their biases as (n_experts, width) matrices, so rank alone would
+        take a bias for it."""
+        biases = {id(p) for name, p in module.named_parameters() if name.endswith("bias")}
+        weights = [p for p in shared_parameters(module) if p.dim() >= 2 and id(p) not in biases]
+        return weights[-1] if weights else None
+
     def backward(self, task_losses, penalty, module):
         with torch.no_grad():
             self.task_weight.mul_(len(self.task_weight) / self.task_weight.sum())
-        layer = [p for p in shared_parameters(module) if p.dim() >= 2][-1]
+        layer = self._last_shared_weight(module)
         norms = torch.stack([_grad_norm(loss, [layer]) for loss in task_losses])
         G = self.task_weight * norms
         with torch.no_grad():

@@ -80,6 +80,23 @@ def test_gradnorm_update():
     np.testing.assert_allclose(tiny.theta.grad.numpy(), [[1.5 - 0.25, 0.75]])
 
 
+@pytest.mark.parametrize(
+    "model, layer",
+    [
+        (MMoEClassifier, "experts.0.weight"),
+        (PLEClassifier, "levels.1.shared_experts.0.weight"),
+        (SharedBottomClassifier, "bottom.2.weight"),
+    ],
+)
+def test_gradnorm_balances_the_last_shared_weight_matrix(model, layer):
+    # Stacked experts hold their biases as matrices too: GradNorm's W is the weight.
+    X, Y, _ = _data()
+    est = model(loss_weighting="gradnorm", max_epochs=1, random_state=0).fit(X, Y)
+    network = est.net_.module_
+    chosen = GradNorm._last_shared_weight(network)
+    assert chosen is dict(network.named_parameters())[layer]
+
+
 def test_gradnorm_renormalises_weights():
     tiny = _Tiny([2.0, 1.0])
     strategy = GradNorm().setup(2, tiny).double()
