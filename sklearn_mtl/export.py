@@ -56,8 +56,9 @@ INPUT_NAMES = ("categorical", "numeric")
 #: weights, only when a column holds ``{item: weight}`` bags.
 BAG_INPUT_NAMES = ("bag_items", "bag_offsets", "bag_weights")
 
-#: What the exporters' docstrings share: their error on bags, and the data of
-#: the examples (a categorical and a numeric column) and a model fitted on it.
+#: What the exporters' docstrings share: their error on bags, the parameters of
+#: the functions of X, and the data of the examples (a categorical and a
+#: numeric column) and a model fitted on it.
 _EXAMPLE_DATA = """\
 >>> import numpy as np, pandas as pd
 >>> X = pd.DataFrame({"city": pd.Categorical(["a", "b", "a", "c"] * 10),
@@ -69,6 +70,13 @@ Raises
 ValueError
     If the model has multi-valued (bag) columns: TorchScript cannot take
     them, export to ONNX instead.""",
+    "estimator_X_params": """\
+Parameters
+----------
+estimator : estimator or Pipeline
+    A fitted multi-task estimator, or a fitted Pipeline ending in one.
+X : {array-like, DataFrame} of shape (n_samples, n_features)
+    Input of ``estimator``.""",
     "export_example_data": _EXAMPLE_DATA,
     "export_example_model": _EXAMPLE_DATA + """
 >>> from sklearn_mtl import SharedBottomClassifier
@@ -90,12 +98,7 @@ def transform_inputs(estimator, X):
     ``estimator``'s network applied to the result gives the logits that
     ``predict_proba`` turns into probabilities.
 
-    Parameters
-    ----------
-    estimator : estimator or Pipeline
-        A fitted multi-task estimator, or a fitted Pipeline ending in one.
-    X : {array-like, DataFrame} of shape (n_samples, n_features)
-        Input of ``estimator``.
+    {estimator_X_params}
 
     Returns
     -------
@@ -175,12 +178,7 @@ def serving_inputs(estimator, X):
     arguments of a TorchScript module): :func:`transform_inputs`' tensors,
     with a model's bags flat (:data:`BAG_INPUT_NAMES`).
 
-    Parameters
-    ----------
-    estimator : estimator or Pipeline
-        A fitted multi-task estimator, or a fitted Pipeline ending in one.
-    X : {array-like, DataFrame} of shape (n_samples, n_features)
-        Input of ``estimator``.
+    {estimator_X_params}
 
     Returns
     -------
@@ -411,7 +409,7 @@ def to_torchscript(estimator):
     >>> est = MMoEClassifier(max_epochs=1, random_state=0).fit(X, Y)
     >>> scripted = to_torchscript(est)
     >>> scripted.output_names
-    ['0', '1']
+    ['task_0', 'task_1']
     >>> proba = scripted(**transform_inputs(est, X))
     >>> bool(np.allclose(proba[1].numpy(), est.predict_proba(X)[1], atol=1e-6))
     True
@@ -483,7 +481,7 @@ def to_onnx(estimator, path, X_sample):
     >>> _ = to_onnx(est, path, X.head(2))
     >>> session = onnxruntime.InferenceSession(path)
     >>> [output.name for output in session.get_outputs()]
-    ['0', '0_and_1', '1_given_0']
+    ['task_0', 'task_0_and_task_1', 'task_1_given_task_0']
     >>> ctr, ctcvr, cvr = session.run(None, serving_inputs(est, X))
     >>> bool(np.allclose(ctcvr, est.predict_proba(X)[1], atol=1e-5))
     True
