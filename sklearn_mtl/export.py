@@ -63,6 +63,9 @@ _EXAMPLE_DATA = """\
 >>> import numpy as np, pandas as pd
 >>> X = pd.DataFrame({"city": pd.Categorical(["a", "b", "a", "c"] * 10),
 ...                   "age": np.arange(40.0)})"""
+_ESTIMATOR_PARAM = """\
+estimator : estimator or Pipeline
+    A fitted multi-task estimator, or a fitted Pipeline ending in one."""
 _EXPORT_DOC = {
     "raises_bags": """\
 Raises
@@ -70,12 +73,12 @@ Raises
 ValueError
     If the model has multi-valued (bag) columns: TorchScript cannot take
     them, export to ONNX instead.""",
-    "estimator_X_params": """\
+    "estimator_param": _ESTIMATOR_PARAM,
+    "estimator_X_params": f"""\
 Parameters
 ----------
-estimator : estimator or Pipeline
-    A fitted multi-task estimator, or a fitted Pipeline ending in one.
-X : {array-like, DataFrame} of shape (n_samples, n_features)
+{_ESTIMATOR_PARAM}
+X : {{array-like, DataFrame}} of shape (n_samples, n_features)
     Input of ``estimator``.""",
     "export_example_data": _EXAMPLE_DATA,
     "export_example_model": _EXAMPLE_DATA + """
@@ -229,8 +232,7 @@ def output_names(estimator):
 
     Parameters
     ----------
-    estimator : estimator or Pipeline
-        A fitted multi-task estimator, or a fitted Pipeline ending in one.
+    {estimator_param}
 
     Returns
     -------
@@ -385,8 +387,7 @@ def to_torchscript(estimator):
 
     Parameters
     ----------
-    estimator : estimator or Pipeline
-        A fitted multi-task estimator, or a fitted Pipeline ending in one.
+    {estimator_param}
 
     Returns
     -------
@@ -456,8 +457,7 @@ def to_onnx(estimator, path, X_sample):
 
     Parameters
     ----------
-    estimator : estimator or Pipeline
-        A fitted multi-task estimator, or a fitted Pipeline ending in one.
+    {estimator_param}
     path : str or path-like
         Where the ``.onnx`` file goes.
     X_sample : {array-like, DataFrame}
