@@ -20,7 +20,6 @@ each later step.
 
 import copy
 import warnings
-
 from typing import List, Optional
 
 import torch

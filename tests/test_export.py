@@ -21,7 +21,6 @@ from sklearn_mtl import (
     SingleTaskClassifier,
     STEMClassifier,
 )
-from sklearn_mtl.preprocessing import CategoricalPassthrough
 from sklearn_mtl.export import (
     BAG_INPUT_NAMES,
     feature_encoding,
@@ -31,6 +30,7 @@ from sklearn_mtl.export import (
     to_torchscript,
     transform_inputs,
 )
+from sklearn_mtl.preprocessing import CategoricalPassthrough
 
 from ._settings import ESTIMATORS, FAST_PARAMS
 

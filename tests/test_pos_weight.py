@@ -195,3 +195,15 @@ def test_warm_start_refuses_a_changed_pos_weight():
     model = ESMMClassifier(pos_weight=2.0, warm_start=True, **PARAMS).fit(X, Y)
     with pytest.raises(ValueError, match="pos_weight"):
         model.set_params(pos_weight=3.0).fit(X, Y)
+
+
+def test_out_of_core_takes_a_float_not_balanced():
+    from sklearn_mtl import ChunkedData
+
+    X, Y = _funnel(n=80)
+    X = X.assign(city=X["city"].cat.codes)
+    chunks = ChunkedData(lambda: [(X, Y)])
+    with pytest.raises(ValueError, match=r"out of core \(ChunkedData\), give the"):
+        ESMMClassifier(pos_weight={"buy": "balanced"}, **PARAMS).fit(chunks)
+    model = ESMMClassifier(pos_weight={"buy": 4.0}, **PARAMS).fit(chunks)
+    np.testing.assert_array_equal(model.net_.criterion_.pos_weight, [1.0, 4.0])
