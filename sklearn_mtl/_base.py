@@ -22,7 +22,14 @@ from ._data import (
     prediction_batches,
 )
 from ._interactions import INTERACTIONS, interaction_embedding
-from ._params import DTYPES, OPTIMIZERS, PRECISIONS, check_task_weights, torch_threads
+from ._params import (
+    DTYPES,
+    OPTIMIZERS,
+    PRECISIONS,
+    check_pos_weight,
+    check_task_weights,
+    torch_threads,
+)
 from ._shared import TRAINING_PARAMS, compose_docstring, fill_doc, make_init
 from ._training import TABLE_OPTIMIZERS, TrainingSession
 from ._versions import unversioned_state, versioned_state
@@ -102,6 +109,12 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
+        "pos_weight": [
+            Interval(Real, 0, None, closed="neither"),
+            StrOptions({"balanced"}),
+            dict,
+            None,
+        ],
     }
 
     def __init_subclass__(cls, **kwargs):
@@ -557,10 +570,12 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             return monitor
         return f"valid_{self._task_targets[names.index(monitor)].metrics[0]}_{monitor}"
 
-    def _new_parts(self, init_std, encoder):
+    def _new_parts(self, init_std, encoder, train=None):
         """A new module over ``encoder``'s inputs (its embedding table at
         N(0, ``init_std``), torch's N(0, 1) for None), criterion and
-        loss-weighting strategy."""
+        loss-weighting strategy. ``train``, the training rows, gives the
+        label counts of ``pos_weight="balanced"``; None when a saved state
+        will fill the parts."""
         if self.multi_valued_pooling == "max" and encoder.weighted_columns:
             raise ValueError(
                 f"multi_valued_pooling='max' cannot use item weights, but column(s) "
@@ -581,7 +596,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         loss_weighting = make_loss_weighting(self.loss_weighting).setup(
             self.n_tasks_, module, check_task_weights(self.task_weights, self.n_tasks_)
         )
-        criterion = self._checked_criterion().bind(module).to(self._dtype)
+        criterion = self._checked_criterion(train).bind(module).to(self._dtype)
         return module, criterion, loss_weighting.to(self._dtype)
 
     def _continued_parts(self):
@@ -597,7 +612,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         steps = n_samples // _AUTO_MIN_STEPS_PER_EPOCH
         return int(np.clip(steps, _AUTO_MIN_BATCH_SIZE, _AUTO_BATCH_SIZE))
 
-    def _checked_criterion(self):
+    def _checked_criterion(self, train):
         criterion = self._build_criterion(self.n_tasks_)
         # A model whose own loss predates task types trains every task as binary.
         losses = getattr(criterion, "losses", None) or ["bce"] * self.n_tasks_
@@ -608,7 +623,13 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
                 f"task_types {self.task_types_} need {expected}; this model supports "
                 "binary tasks only, set task_types=None."
             )
-        return criterion
+        binary = [loss == "bce" for loss in expected]
+        if train is None and self.pos_weight is not None:
+            # The saved state's weights replace these placeholders.
+            return criterion.weigh_positives(np.ones(self.n_tasks_, dtype=np.float32))
+        return criterion.weigh_positives(
+            check_pos_weight(self.pos_weight, self.task_names_, binary, train)
+        )
 
     def _forward(self, X, method):
         """Apply ``method(module, inputs)`` to X in batches; a float64 array."""

@@ -12,7 +12,8 @@ from ._base import BaseMultiTaskClassifier
 from ._pipeline import final_estimator
 
 FittedParts = namedtuple(
-    "FittedParts", ["model", "encoder", "targets", "output_columns", "module", "dtype"]
+    "FittedParts",
+    ["model", "encoder", "targets", "output_columns", "module", "dtype", "funnel"],
 )
 FittedParts.__doc__ = """The parts of a fitted multi-task estimator.
 
@@ -20,7 +21,9 @@ FittedParts.__doc__ = """The parts of a fitted multi-task estimator.
 fitted feature encoder; ``targets``: one fitted task target per task
 (encoding, link, metrics); ``output_columns``: each task's column (an int)
 or columns (a slice) of the network's output; ``module``: the trained torch
-module; ``dtype``: the torch dtype of its inputs."""
+module; ``dtype``: the torch dtype of its inputs; ``funnel``: whether it is
+a conversion-funnel model (ESMM, ESCM2, AITM), whose task ``t`` is the
+end-to-end event "steps ``0..t`` reached"."""
 
 
 def fitted_parts(estimator):
@@ -41,5 +44,7 @@ def fitted_parts(estimator):
         model._output_columns(),
         model.net_.module_,
         model._dtype,
+        # Funnel models are the ones that give step rates.
+        callable(getattr(model, "predict_cvr", None)),
     )
 

@@ -6,7 +6,7 @@ or raises a ValueError/TypeError that names the parameter and the fix.
 
 import inspect
 from contextlib import contextmanager
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 import torch
@@ -59,6 +59,67 @@ def check_task_weights(task_weights, n_tasks):
             f"task), not all zero; got {task_weights!r}."
         )
     return weights
+
+
+def check_pos_weight(pos_weight, task_names, binary, train):
+    """Each task's weight of positive labels as float32, 1 for the others; or None.
+
+    ``binary[t]`` says whether task ``t`` is binary; ``train`` (the training
+    rows, in memory) gives the label counts of ``"balanced"``.
+    """
+    if pos_weight is None:
+        return None
+    names = [str(name) for name in task_names]
+    if isinstance(pos_weight, dict):
+        requested = {str(name): value for name, value in pos_weight.items()}
+        unknown = sorted(set(requested) - set(names))
+        if unknown:
+            raise ValueError(
+                f"pos_weight names unknown task(s) {unknown}; the tasks are {names}."
+            )
+        not_binary = [name for name in requested if not binary[names.index(name)]]
+        if not_binary:
+            raise ValueError(
+                f"pos_weight weighs positive labels of binary tasks, but {not_binary} "
+                "are not binary; leave them out of pos_weight."
+            )
+    else:
+        requested = {name: pos_weight for name, is_binary in zip(names, binary) if is_binary}
+    weights = np.ones(len(names), dtype=np.float32)
+    for name, value in requested.items():
+        t = names.index(name)
+        if isinstance(value, str) and value == "balanced":
+            weights[t] = _balanced_pos_weight(name, t, train)
+        elif isinstance(value, Real) and not isinstance(value, bool) and 0 < value < np.inf:
+            weights[t] = value
+        else:
+            raise ValueError(
+                f"pos_weight of task {name!r} must be a positive finite float or "
+                f"'balanced', got {value!r}."
+            )
+    return weights
+
+
+def _balanced_pos_weight(name, t, train):
+    """Task ``t``'s (weighted) negatives over positives among ``train``'s labelled rows."""
+    if getattr(train, "targets", None) is None:
+        raise ValueError(
+            f"pos_weight='balanced' for task {name!r} counts the labels of training data "
+            "in memory; out of core (ChunkedData), give the negatives-to-positives ratio "
+            "as a float."
+        )
+    rows = slice(None) if train.rows is None else train.rows
+    labels = train.targets[rows, t].double()
+    weight = torch.ones_like(labels) if train.sample_weight is None else train.sample_weight[rows]
+    positives = float(weight[labels == 1].sum())
+    negatives = float(weight[labels == 0].sum())
+    if positives == 0 or negatives == 0:
+        raise ValueError(
+            f"pos_weight='balanced' for task {name!r} needs positive and negative "
+            f"training labels, but they weigh {positives:g} and {negatives:g}; give a "
+            "float instead."
+        )
+    return negatives / positives
 
 
 def check_optimizer(optimizer, optimizer_params, lr, weight_decay):

@@ -48,6 +48,7 @@ SHARED_PARAMS = {
     "random_state": None,
     "verbose": 0,
     "warm_start": False,
+    "pos_weight": None,
 }
 
 #: Parameters of the models that mix task types (funnel steps are binary);
@@ -305,6 +306,20 @@ warm_start : bool, default=False
     ``fit``. The training parameters ({training_params}) take their
     current values; a change of any other parameter (e.g.
     ``embedding_dim``) is a ValueError.""",
+    "pos_weight": """\
+pos_weight : float, "balanced", dict or None, default=None
+    Weight of the positive labels in a binary task's cross-entropy
+    (``pos_weight`` of :func:`torch.nn.functional.binary_cross_entropy_with_logits`),
+    for rare events such as conversions: a float weighs every binary
+    task's positives alike, a dict ``{task name: weight}`` only those tasks
+    (the others 1). A weight is a positive float or ``"balanced"``: the
+    task's negatives over its positives among the labelled training rows,
+    counted with ``sample_weight`` and fixed at the first fit (on the first
+    batch for ``partial_fit``; give a float for ``ChunkedData``). It
+    multiplies the positives' losses on top of ``sample_weight``. A funnel
+    model's step ``t`` is the end-to-end event (steps ``0..t`` reached), so
+    weighting the conversion weighs pCTCVR's positives, the clicked and
+    converted rows.""",
 }
 
 ATTRIBUTE_DOCS = {

@@ -1,5 +1,7 @@
 """Multi-task losses computed from logits, with per-row label masks."""
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -44,8 +46,10 @@ def masked_task_means(per_element, observed, sample_weight=None):
     return (per_element * weight).sum(0) / safe_total
 
 
-def _bce(output, target):
-    return F.binary_cross_entropy_with_logits(output, target, reduction="none")
+def _bce(output, target, pos_weight=None):
+    return F.binary_cross_entropy_with_logits(
+        output, target, reduction="none", pos_weight=pos_weight
+    )
 
 
 def _mse(output, target):
@@ -84,7 +88,8 @@ class MultiTaskLoss(nn.Module):
 
     Notes
     -----
-    ``task_losses(logits, targets, sample_weight)`` returns the ``(n_tasks,)``
+    :meth:`weigh_positives` sets each binary task's weight of positive
+    labels. ``task_losses(logits, targets, sample_weight)`` returns the ``(n_tasks,)``
     vector of per-task mean losses; how they are weighted into one loss is
     the estimator's ``loss_weighting`` strategy. ``forward`` gives their
     plain sum plus ``penalty(logits, sample_weight)``, the auxiliary term of a
@@ -119,6 +124,7 @@ class MultiTaskLoss(nn.Module):
                 start if width == 1 else slice(start, start + width)
                 for start, width in zip(starts, self.widths)
             ]
+        self.register_buffer("pos_weight", None)
         unknown = set(self.losses or ()) - set(ELEMENT_LOSSES)
         if unknown:
             raise ValueError(
@@ -146,17 +152,50 @@ class MultiTaskLoss(nn.Module):
         observed = ~torch.isnan(targets)
         targets = torch.where(observed, targets, torch.zeros_like(targets))
         if self.losses is None:
-            per_element = _bce(logits, targets)
+            per_element = _bce(logits, targets, self.pos_weight)
         else:
             columns = self._columns or range(len(self.losses))
             per_element = torch.stack(
                 [
-                    ELEMENT_LOSSES[name](logits[:, column], targets[:, t])
+                    self._element_loss(t, name)(logits[:, column], targets[:, t])
                     for t, (name, column) in enumerate(zip(self.losses, columns))
                 ],
                 dim=1,
             )
         return masked_task_means(per_element, observed, sample_weight)
+
+    def _element_loss(self, t, name):
+        if name == "bce" and self.pos_weight is not None:
+            return partial(_bce, pos_weight=self.pos_weight[t])
+        return ELEMENT_LOSSES[name]
+
+    def weigh_positives(self, pos_weight):
+        """Weigh each binary task's positive labels in its cross-entropy.
+
+        Parameters
+        ----------
+        pos_weight : array-like of shape (n_tasks,) or None
+            Task ``t``'s positives count ``pos_weight[t]`` times (the
+            ``pos_weight`` of
+            :func:`~torch.nn.functional.binary_cross_entropy_with_logits`);
+            ignored for tasks that are not binary. None weighs all 1.
+
+        Returns
+        -------
+        self : MultiTaskLoss
+
+        Examples
+        --------
+        >>> import torch
+        >>> from sklearn_mtl.losses import MultiTaskLoss
+        >>> loss = MultiTaskLoss().weigh_positives([1.0, 3.0])
+        >>> loss.task_losses(torch.zeros(1, 2), torch.tensor([[1.0, 1.0]]))
+        tensor([0.6931, 2.0794])
+        """
+        self.pos_weight = None if pos_weight is None else torch.as_tensor(
+            pos_weight, dtype=torch.float32
+        )
+        return self
 
     def bind(self, module):
         """Called with the network before training; returns self.

@@ -42,7 +42,7 @@ from ._calibration_metrics import (
     predicted_observed_ratio,
 )
 from ._pipeline import final_estimator
-from ._targets import align_task_columns, fill_unreached_steps
+from ._targets import TASK_TYPES, align_task_columns, fill_unreached_steps
 
 __all__ = [
     "TASK_METRICS",
@@ -565,17 +565,27 @@ def make_task_scorer(metric, task, given=None):
     return TaskScorer(metric, task, given)
 
 
-def task_scorers(tasks, metrics=("roc_auc",), *, mean=False):
+def task_scorers(tasks, metrics=None, *, task_types=None, mean=False):
     """A dict of per-task scorers for multi-metric ``GridSearchCV``.
 
     Parameters
     ----------
     tasks : sequence of str or int
         Task names (as in ``task_names_``) or positions.
-    metrics : sequence of str, default=("roc_auc",)
-        Metric names.
+    metrics : sequence of str, default=None
+        Metric names, keys of :data:`TASK_METRICS`. None scores each task
+        with its type's first metric (``"roc_auc"`` for a binary task,
+        ``"roc_auc_ovr"`` for a multiclass one, ``"r2"`` for a regression
+        one), ``"roc_auc"`` for every task when ``task_types`` is None.
+    task_types : sequence of str or dict, default=None
+        Each task's type (``"binary"``, ``"multiclass"``,
+        ``"regression"``), in ``tasks`` order as the estimator's
+        ``task_types``, or a dict ``{task: type}``. Each task is then scored
+        by the metrics of its type only, so that one dict scores a mix of
+        binary and regression tasks. None scores every task with every
+        metric.
     mean : bool, default=False
-        Also add each metric's mean over ``tasks`` (a
+        Also add each metric's mean over the tasks it scores (a
         :class:`MeanTaskScorer`) as ``"<metric>_mean"``: one number that
         weighs every task equally, to pass as ``refit=``.
 
@@ -587,6 +597,12 @@ def task_scorers(tasks, metrics=("roc_auc",), *, mean=False):
         ``"neg_mean_squared_error_<task>"``). Pass it as ``scoring=`` and one key as
         ``refit=``.
 
+    Raises
+    ------
+    ValueError
+        If a task type is unknown or does not match ``tasks``, or if a
+        task gets no metric of its type.
+
     Examples
     --------
     >>> from sklearn_mtl.metrics import task_scorers
@@ -596,21 +612,68 @@ def task_scorers(tasks, metrics=("roc_auc",), *, mean=False):
     ['neg_mean_squared_error_weeks', 'r2_weeks']
     >>> sorted(task_scorers(["income", "never_married"], mean=True))
     ['roc_auc_income', 'roc_auc_mean', 'roc_auc_never_married']
+    >>> sorted(task_scorers(["income", "weeks"], task_types=["binary", "regression"]))
+    ['r2_weeks', 'roc_auc_income']
     """
+    tasks = list(tasks)
     if mean and "mean" in [str(task) for task in tasks]:
         raise ValueError(
             "A task is named 'mean', which would clash with the mean scorer's key "
             "'<metric>_mean'; rename the task or build the mean scorer with "
             "make_mean_task_scorer under a key of your choice."
         )
+    kinds = _scored_task_types(tasks, task_types)
+    if metrics is None:
+        defaults = ("roc_auc",) if kinds is None else (TASK_TYPES[k].metrics[0] for k in kinds)
+        metrics = list(dict.fromkeys(defaults))
     scorers = {}
+    scored = set()
     for metric in metrics:
-        prefix = metric if _get_metric(metric).greater_is_better else f"neg_{metric}"
-        for task in tasks:
-            scorers[f"{prefix}_{task}"] = TaskScorer(metric, task)
-        if mean:
-            scorers[f"{prefix}_mean"] = MeanTaskScorer(metric, list(tasks))
+        spec = _get_metric(metric)
+        prefix = metric if spec.greater_is_better else f"neg_{metric}"
+        its_tasks = [
+            t for t, task in enumerate(tasks) if kinds is None or kinds[t] == spec.task_type
+        ]
+        for t in its_tasks:
+            scorers[f"{prefix}_{tasks[t]}"] = TaskScorer(metric, tasks[t])
+        if mean and its_tasks:
+            scorers[f"{prefix}_mean"] = MeanTaskScorer(metric, [tasks[t] for t in its_tasks])
+        scored.update(its_tasks)
+    unscored = [t for t in range(len(tasks)) if t not in scored]
+    if unscored:
+        types = {kinds[t] for t in unscored}
+        choices = sorted(m for m, spec in TASK_METRICS.items() if spec.task_type in types)
+        raise ValueError(
+            f"Task(s) {[tasks[t] for t in unscored]} of type(s) {sorted(types)} get none "
+            f"of the metrics {list(metrics)}; add a metric of their type: {choices}."
+        )
     return scorers
+
+
+def _scored_task_types(tasks, task_types):
+    """``task_types`` as one type per task of ``tasks``, or None."""
+    if task_types is None:
+        return None
+    if isinstance(task_types, dict):
+        unknown = [task for task in task_types if task not in tasks]
+        missing = [task for task in tasks if task not in task_types]
+        if unknown or missing:
+            raise ValueError(
+                f"task_types must give the type of each task {tasks}; it names unknown "
+                f"task(s) {unknown} and lacks {missing}."
+            )
+        kinds = [task_types[task] for task in tasks]
+    else:
+        kinds = list(task_types)
+        if len(kinds) != len(tasks):
+            raise ValueError(
+                f"task_types has {len(kinds)} entries for {len(tasks)} tasks {tasks}; give "
+                "one type per task, in the same order."
+            )
+    bad = sorted({str(kind) for kind in kinds if kind not in TASK_TYPES})
+    if bad:
+        raise ValueError(f"Unknown task type(s) {bad}; use {sorted(TASK_TYPES)}.")
+    return kinds
 
 
 #: ESMM's three quantities: (task, given) positions in ``Y = [click, conversion]``.

@@ -10,13 +10,16 @@ An archive is one zip file of JSON and ``.npy`` members:
 - ``network.json``: the state dicts of the network, its loss and its
   loss-weighting strategy, the optimizer's state and the training history;
 - ``arrays/<n>.npy``: every numeric array and tensor, read with
-  ``allow_pickle=False``.
+  ``allow_pickle=False``;
+- ``pipeline.json``, for a Pipeline ending in the estimator: the steps
+  before it and the Pipeline's parameters (format version 2).
 
 The JSON members hold values of a small allowlist (see :func:`_encode`):
 containers, numbers, strings, NumPy arrays and scalars, torch dtypes and
-tensors, pandas indexes, and objects of classes defined in sklearn_mtl,
-restored through ``cls.__new__`` and their ``__dict__``, never through a
-constructor named by the file.
+tensors, pandas indexes, slices, objects of classes defined in
+sklearn_mtl and, in a Pipeline's steps, scikit-learn estimators (classes of
+``sklearn.*`` modules), restored through ``cls.__new__`` and their state,
+never through a constructor named by the file.
 """
 
 import hashlib
@@ -36,8 +39,10 @@ import pandas as pd
 import sklearn
 import torch
 from sklearn.base import BaseEstimator
+from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
+from ._pipeline import final_estimator
 from ._training import TrainingSession
 from ._versions import current_version, warn_if_other_version
 from .loss_weighting import LossWeighting
@@ -45,7 +50,8 @@ from .loss_weighting import LossWeighting
 __all__ = ["load", "save"]
 
 #: The archive layout this module writes; :func:`load` reads this one and older.
-FORMAT_VERSION = 1
+#: Version 2 adds a Pipeline's steps; an estimator alone is still written as 1.
+FORMAT_VERSION = 2
 
 _FORMAT_NAME = "sklearn_mtl.persistence"
 _MANIFEST = "manifest.json"
@@ -53,6 +59,7 @@ _PARAMS = "params.json"
 _STATE = "state.json"
 _NETWORK = "network.json"
 _ARRAYS = "arrays/"
+_PIPELINE = "pipeline.json"
 
 #: Array dtypes that ``np.save`` writes without pickling: booleans, numbers,
 #: dates and durations, fixed-width strings.
@@ -76,9 +83,10 @@ def save(estimator, path):
 
     Parameters
     ----------
-    estimator : estimator of sklearn_mtl
-        A fitted estimator of this package (for a Pipeline, save its final
-        step and the preprocessing separately).
+    estimator : estimator of sklearn_mtl or Pipeline
+        A fitted estimator of this package, or a fitted Pipeline ending in
+        one whose other steps are scikit-learn's or this package's
+        transformers (e.g. a ColumnTransformer of scalers and encoders).
     path : str or path-like
         Where to write the archive (replaced if it exists; written whole or
         not at all).
@@ -86,9 +94,10 @@ def save(estimator, path):
     Raises
     ------
     TypeError
-        If ``estimator`` is not one of this package's estimators (e.g. a
-        Pipeline), or if a parameter or fitted attribute holds a value that
-        cannot be stored as data, such as a callback object or a function:
+        If ``estimator`` is not one of this package's estimators (or a
+        Pipeline ending in one), or if a parameter or fitted attribute holds
+        a value that cannot be stored as data, such as a callback object, a
+        function (a FunctionTransformer's) or a class from another library:
         the message names it.
     sklearn.exceptions.NotFittedError
         If ``estimator`` is not fitted.
@@ -111,9 +120,11 @@ def save(estimator, path):
     >>> sorted(name for name in zipfile.ZipFile(path).namelist() if name.endswith(".json"))
     ['manifest.json', 'network.json', 'params.json', 'state.json']
     """
+    pipeline, estimator = estimator, final_estimator(estimator)
     _check_estimator_class(type(estimator))
     check_is_fitted(estimator)
     writer = _ArchiveWriter()
+    steps = {} if pipeline is estimator else {_PIPELINE: _json_bytes(_pipeline_state(pipeline, writer))}
     params = {
         name: _encode(value, writer, f"parameter {name!r}")
         for name, value in estimator.get_params(deep=False).items()
@@ -128,11 +139,14 @@ def save(estimator, path):
         _PARAMS: _json_bytes(params),
         _STATE: _json_bytes(state),
         _NETWORK: _json_bytes(network),
+        **steps,
         **writer.members,
     }
     manifest = {
         "format": _FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
+        # Older versions read an estimator alone; one that ignored the steps would
+        # return the final estimator in place of the Pipeline.
+        "format_version": FORMAT_VERSION if steps else 1,
         "estimator": _class_path(type(estimator)),
         "versions": {
             "sklearn_mtl": current_version(),
@@ -161,10 +175,10 @@ def load(path):
 
     Returns
     -------
-    estimator : estimator of sklearn_mtl
+    estimator : estimator of sklearn_mtl or Pipeline
         The fitted estimator: same parameters, predictions and history; a
         ``partial_fit`` or ``warm_start`` fit continues from its optimizer
-        state.
+        state. A saved Pipeline comes back as a Pipeline.
 
     Raises
     ------
@@ -212,6 +226,7 @@ def load(path):
         params = {name: _decode(value, reader) for name, value in _json(members, _PARAMS).items()}
         state = {name: _decode(value, reader) for name, value in _json(members, _STATE).items()}
         network = _decode(_json(members, _NETWORK), reader)
+        steps = _decode(_json(members, _PIPELINE), reader) if _PIPELINE in members else None
         estimator = cls(**params)
     except _CorruptArchive:
         raise
@@ -223,7 +238,27 @@ def load(path):
     _check_network(network, path)
     vars(estimator).update(state)
     _rebuild_network(estimator, network, path)
-    return estimator
+    return estimator if steps is None else _rebuild_pipeline(steps, estimator, path)
+
+
+def _pipeline_state(pipeline, writer):
+    """A fitted Pipeline's steps before its final estimator, and its parameters."""
+    *steps, (name, _) = pipeline.steps
+    if isinstance(pipeline.steps[-1][1], Pipeline):
+        raise TypeError(
+            "save takes a Pipeline whose last step is the sklearn_mtl estimator itself, "
+            "not a nested Pipeline; flatten it (make_pipeline(*outer[:-1], *inner))."
+        )
+    params = {k: v for k, v in pipeline.get_params(deep=False).items() if k != "steps"}
+    state = {"steps": [tuple(step) for step in steps], "final_step": name, "params": params}
+    return _encode(state, writer, "the Pipeline")
+
+
+def _rebuild_pipeline(steps, estimator, path):
+    try:
+        return Pipeline([*steps["steps"], (steps["final_step"], estimator)], **steps["params"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise _corrupt(path, f"its Pipeline does not decode ({error!r})") from error
 
 
 # ----------------------------------------------------------------- estimator
@@ -235,10 +270,8 @@ def _check_estimator_class(cls):
     if not (isinstance(cls, type) and issubclass(cls, BaseMultiTaskClassifier)):
         name = getattr(cls, "__name__", repr(cls))
         raise TypeError(
-            f"sklearn_mtl.persistence saves this package's estimators only, not {name}. "
-            "For a Pipeline, save its final step with sklearn_mtl.persistence.save "
-            "(pipeline[-1]) and the preprocessing steps separately (e.g. with pickle or "
-            "skops, from a source you trust)."
+            f"sklearn_mtl.persistence saves this package's estimators, or Pipelines "
+            f"ending in one, not {name}."
         )
     if not _is_ours(cls.__module__):
         raise TypeError(
@@ -483,14 +516,20 @@ def _is_ours(module_name):
     return module_name == "sklearn_mtl" or module_name.startswith("sklearn_mtl.")
 
 
-def _resolve_class(class_path, path):
-    """The sklearn_mtl class that ``module:qualname`` names; any other is refused."""
+def _is_scikit_learn(module_name):
+    return module_name.startswith("sklearn.")
+
+
+def _resolve_class(class_path, path, allowed=_is_ours):
+    """The class that ``module:qualname`` names, if its module is ``allowed``
+    (sklearn_mtl's); any other is refused."""
     module_name, _, qualname = str(class_path).partition(":")
     refused = ValueError(
         f"{path} names the class {class_path!r}, which is not a class of sklearn_mtl: "
-        "only sklearn_mtl's own classes are restored from an archive."
+        "only sklearn_mtl's own classes (and scikit-learn's estimators in a Pipeline's "
+        "steps) are restored from an archive."
     )
-    if not _is_ours(module_name) or not qualname:
+    if not allowed(module_name) or not qualname:
         raise refused
     try:
         obj = importlib.import_module(module_name)
@@ -832,6 +871,84 @@ class _SklearnMtlObject(_Codec):
         return not issubclass(cls, (torch.nn.Module, BaseEstimator, BaseException, type))
 
 
+class _Slice(_Codec):
+    """A slice (a ColumnTransformer's output columns)."""
+
+    tag = "slice"
+    shareable = False
+
+    def takes(self, value):
+        return type(value) is slice
+
+    def encode(self, value, writer, where):
+        return {"bounds": [_encode(v, writer, where) for v in (value.start, value.stop, value.step)]}
+
+    def decode(self, data, reader):
+        bounds = [_decode(v, reader) for v in data["bounds"]]
+        if not all(v is None or type(v) is int for v in bounds):
+            raise _corrupt(reader.path, f"a slice of {bounds!r}")
+        return slice(*bounds)
+
+
+class _NumpyType(_Codec):
+    """A NumPy scalar type given as a parameter (e.g. OneHotEncoder's ``dtype``)."""
+
+    tag = "numpy_type"
+    shareable = False
+
+    def takes(self, value):
+        return isinstance(value, type) and issubclass(value, np.generic) and (
+            np.dtype(value).kind in _NPY_KINDS
+        )
+
+    def encode(self, value, writer, where):
+        return {"str": np.dtype(value).str}
+
+    def decode(self, data, reader):
+        return np.dtype(str(data["str"])).type
+
+
+class _ScikitLearnEstimator(_Codec):
+    """A step of a Pipeline: an estimator of scikit-learn (or a transformer of
+    sklearn_mtl), by its class path and the state it pickles, restored
+    through ``__new__`` and ``__setstate__``."""
+
+    tag = "estimator"
+
+    def takes(self, value):
+        return isinstance(value, BaseEstimator) and self.takes_class(type(value))
+
+    def encode(self, value, writer, where):
+        return {
+            "class": _class_path(type(value)),
+            "state": _encode(value.__getstate__(), writer, f"{where} ({type(value).__name__})"),
+        }
+
+    def decode(self, data, reader):
+        cls = _resolve_class(data["class"], reader.path, allowed=self.allowed)
+        if not self.takes_class(cls):
+            raise _corrupt(reader.path, f"{data['class']} is not restored from data")
+        obj = cls.__new__(cls)
+        obj.__setstate__(_decode(data["state"], reader))
+        return obj
+
+    @staticmethod
+    def allowed(module_name):
+        return _is_scikit_learn(module_name) or _is_ours(module_name)
+
+    @classmethod
+    def takes_class(cls, estimator_class):
+        from ._base import BaseMultiTaskClassifier
+
+        # A multi-task estimator holds a network: it is the archive's estimator, not a step.
+        return (
+            isinstance(estimator_class, type)
+            and issubclass(estimator_class, BaseEstimator)
+            and not issubclass(estimator_class, BaseMultiTaskClassifier)
+            and cls.allowed(estimator_class.__module__)
+        )
+
+
 _CODECS = {
     codec.tag: codec
     for codec in (
@@ -849,5 +966,8 @@ _CODECS = {
         _OptimizerClass(),
         _LossWeightingConfig(),
         _SklearnMtlObject(),
+        _Slice(),
+        _NumpyType(),
+        _ScikitLearnEstimator(),
     )
 }

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from sklearn.compose import make_column_transformer
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import FunctionTransformer
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from sklearn_mtl import (
     AdaTTClassifier,
@@ -20,7 +21,16 @@ from sklearn_mtl import (
     SingleTaskClassifier,
     STEMClassifier,
 )
-from sklearn_mtl.export import feature_encoding, to_onnx, to_torchscript, transform_inputs
+from sklearn_mtl.export import (
+    BAG_INPUT_NAMES,
+    feature_encoding,
+    output_names,
+    serving_inputs,
+    to_onnx,
+    to_torchscript,
+    transform_inputs,
+)
+from sklearn_mtl.preprocessing import CategoricalPassthrough
 
 from ._settings import ESTIMATORS, FAST_PARAMS
 
@@ -72,12 +82,21 @@ def _fitted(model):
 
 
 def _expected(model, X):
-    """predict_proba's slot of each classification task, predict's value of a regression one."""
+    """predict_proba's slot of each classification task, predict's value of a regression
+    one, then a funnel's step rates (predict_cvr's columns)."""
     proba = model.predict_proba(X)
     Y_pred = model.predict(X)
-    return [
-        Y_pred[:, t] if p is None else p for t, p in enumerate(proba)
-    ]
+    expected = [Y_pred[:, t] if p is None else p for t, p in enumerate(proba)]
+    if hasattr(model, "predict_cvr"):
+        expected += list(model.predict_cvr(X).reshape(len(X), -1).T)
+    return expected
+
+
+def _assert_outputs(outputs, model, X):
+    expected = _expected(model, X)
+    assert len(outputs) == len(expected)
+    for output, value in zip(outputs, expected):
+        np.testing.assert_allclose(np.asarray(output), value, rtol=1e-5, atol=1e-5)
 
 
 @pytest.fixture(
@@ -96,8 +115,8 @@ def test_torchscript_matches_predict_proba(fitted):
         scripted = to_torchscript(model)
     for rows in (slice(0, 1), slice(0, 13)):
         outputs = scripted(**transform_inputs(model, X[rows]))
-        for output, expected in zip(outputs, _expected(model, X[rows])):
-            np.testing.assert_allclose(output.numpy(), expected, rtol=1e-5, atol=1e-6)
+        _assert_outputs([output.numpy() for output in outputs], model, X[rows])
+    assert scripted.output_names == output_names(model)
 
 
 def test_scripted_and_traced_modules_are_exact(fitted):
@@ -124,12 +143,21 @@ def test_onnx_matches_predict_proba_at_any_batch_size(fitted, tmp_path):
     to_onnx(model, path, X.head(3))
     session = ort.InferenceSession(str(path))
     assert [i.name for i in session.get_inputs()] == ["categorical", "numeric"]
-    assert [o.name for o in session.get_outputs()] == [str(n) for n in model.task_names_]
+    assert [o.name for o in session.get_outputs()] == output_names(model)
     for rows in (slice(0, 1), slice(0, 17)):
-        feeds = {k: v.numpy() for k, v in transform_inputs(model, X[rows]).items()}
-        outputs = session.run(None, feeds)
-        for output, expected in zip(outputs, _expected(model, X[rows])):
-            np.testing.assert_allclose(output, expected, rtol=1e-5, atol=1e-5)
+        _assert_outputs(session.run(None, serving_inputs(model, X[rows])), model, X[rows])
+
+
+def test_output_names_say_what_funnel_outputs_hold():
+    X, Y = _data()
+    Y = pd.DataFrame(Y, columns=["click", "buy"])
+    assert output_names(SharedBottomClassifier(**PARAMS).fit(X, Y)) == ["click", "buy"]
+    for funnel in (ESMMClassifier(**PARAMS), ESCM2Classifier(**PARAMS)):
+        assert output_names(funnel.fit(X, Y)) == ["click", "click_and_buy", "buy_given_click"]
+    Y3 = Y.assign(pay=Y["buy"])
+    assert output_names(AITMClassifier(**PARAMS).fit(X, Y3)) == [
+        "click", "click_and_buy", "click_and_buy_and_pay", "buy_given_click", "pay_given_buy",
+    ]
 
 
 def test_export_leaves_the_fitted_model_as_it_was():
@@ -198,17 +226,63 @@ def test_feature_encoding_of_an_array_names_columns_by_index():
     assert list(encoding.vocabularies) == [0]
 
 
-def test_bag_columns_transform_but_do_not_export(tmp_path):
+def _bag_data(weighted):
+    """Two multi-valued columns, with empty bags and rows whose bags are all empty."""
     X, Y = _data()
-    X["tags"] = [["x", "y"][: i % 3] for i in range(len(X))]
+    X["tags"] = [["x", "y", "z"][: i % 4] for i in range(len(X))]
+    genres = [["rock", "jazz"][: (i // 2) % 3] for i in range(len(X))]
+    X["genres"] = [{g: 0.5 + i % 3 for g in bag} for i, bag in enumerate(genres)] if weighted else genres
+    return X, Y
+
+
+def _bag_pipeline(model):
+    columns = make_column_transformer(
+        (StandardScaler(), ["age", "income"]),
+        (CategoricalPassthrough(), ["city", "device"]),
+        remainder="passthrough",
+        verbose_feature_names_out=False,
+    ).set_output(transform="pandas")
+    return make_pipeline(columns, model)
+
+
+@pytest.mark.parametrize(
+    "model, pooling, weighted",
+    [
+        (SharedBottomClassifier, "mean", True),
+        (ESMMClassifier, "sum", False),
+        (MMoEClassifier, "max", False),
+    ],
+)
+def test_bags_export_to_onnx_through_a_pipeline(pooling, weighted, model, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    X, Y = _bag_data(weighted)
+    pipe = _bag_pipeline(model(multi_valued_pooling=pooling, **PARAMS)).fit(X, Y)
+    names = ["categorical", "numeric", *BAG_INPUT_NAMES[: 3 if weighted else 2]]
+    to_onnx(pipe, tmp_path / "bags.onnx", X.head(1))
+    session = ort.InferenceSession(str(tmp_path / "bags.onnx"))
+    assert [i.name for i in session.get_inputs()] == names
+    assert [o.name for o in session.get_outputs()] == output_names(pipe)
+    # Any batch size, bags of any length, a batch without a single item.
+    for rows in ([0], [3, 0, 5, 1, 2], list(range(30)), [0, 12]):
+        feeds = serving_inputs(pipe, X.iloc[rows])
+        assert list(feeds) == names
+        _assert_outputs(session.run(None, feeds), pipe[-1], pipe[0].transform(X.iloc[rows]))
+
+
+def test_bag_inputs_are_embedding_bag_offsets():
+    X, Y = _bag_data(weighted=False)
     model = SharedBottomClassifier(**PARAMS).fit(X, Y)
-    inputs = transform_inputs(model, X.head(4))
-    assert inputs["categorical"].items.dtype == torch.int64
-    assert feature_encoding(model).multi_valued_features == ["tags"]
-    with pytest.raises(ValueError, match=r"multi-valued \(bag\) columns \['tags'\]"):
+    feeds = serving_inputs(model, X.head(4))
+    tags = feature_encoding(model).vocabularies["tags"]
+    genres = feature_encoding(model).vocabularies["genres"]
+    # Column by column: the four rows' tags, then their genres.
+    expected = [tags[t] for row in X["tags"][:4] for t in row]
+    expected += [genres[g] for row in X["genres"][:4] for g in row]
+    assert feeds["bag_items"].tolist() == expected
+    assert feeds["bag_offsets"].tolist() == [[0, 6], [0, 6], [1, 6], [3, 7]]
+    with pytest.raises(ValueError, match=r"multi-valued \(bag\) columns \['tags', 'genres'\].*to_onnx"):
         to_torchscript(model)
-    with pytest.raises(ValueError, match=r"multi-valued \(bag\) columns \['tags'\]"):
-        to_onnx(model, tmp_path / "m.onnx", X.head(3))
 
 
 def test_unfitted_estimator_is_rejected():

@@ -257,3 +257,82 @@ def test_task_scorers_match_y_columns_by_name(fitted_esmm, funnel):
         assert scorer(fitted_esmm, X, swapped) == pytest.approx(scorer(fitted_esmm, X, Y))
     with pytest.raises(ValueError, match="are not the tasks"):
         make_task_scorer("roc_auc", "click")(fitted_esmm, X, Y.set_axis(["a", "b"], axis=1))
+
+
+def _mixed_tasks(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(
+        {"age": rng.normal(40, 10, n), "city": pd.Categorical(rng.choice(list("abcd"), n))}
+    )
+    click = (X["age"] + rng.normal(0, 5, n) > 40).astype(int)
+    spend = 0.1 * X["age"] + (X["city"] == "a") + rng.normal(0, 0.3, n)
+    return X, pd.DataFrame({"click": click, "spend": spend})
+
+
+def test_task_scorers_of_mixed_task_types_in_grid_search():
+    from sklearn.compose import make_column_transformer
+    from sklearn.metrics import r2_score
+
+    from sklearn_mtl.preprocessing import CategoricalPassthrough
+
+    X, Y = _mixed_tasks()
+    columns = make_column_transformer(
+        (StandardScaler(), ["age"]), (CategoricalPassthrough(), ["city"]),
+        verbose_feature_names_out=False,
+    ).set_output(transform="pandas")
+    model = SharedBottomClassifier(
+        task_types=["binary", "regression"], max_epochs=3, random_state=0, early_stopping=False
+    )
+    scoring = task_scorers(["click", "spend"], task_types={"click": "binary", "spend": "regression"})
+    assert sorted(scoring) == ["r2_spend", "roc_auc_click"]
+    search = GridSearchCV(
+        make_pipeline(columns, model),
+        {"sharedbottomclassifier__lr": [1e-3, 3e-2]},
+        scoring=scoring,
+        refit="r2_spend",
+        cv=2,
+        error_score="raise",
+    ).fit(X, Y)
+    results = search.cv_results_
+    assert np.isfinite(results["mean_test_roc_auc_click"]).all()
+    assert search.best_index_ == int(np.argmax(results["mean_test_r2_spend"]))
+    assert search.best_score_ == results["mean_test_r2_spend"][search.best_index_]
+    # Each task's score is its type's metric on its own output.
+    best = search.best_estimator_
+    assert scoring["roc_auc_click"](best, X, Y) == pytest.approx(
+        roc_auc_score(Y["click"], best.predict_proba(X)[0][:, 1])
+    )
+    assert scoring["r2_spend"](best, X, Y) == pytest.approx(
+        r2_score(Y["spend"], best.predict(X)[:, 1])
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs, expected",
+    [
+        ({"task_types": ["binary", "regression", "multiclass"]},
+         ["r2_spend", "roc_auc_click", "roc_auc_ovr_segment"]),
+        ({"task_types": ["binary", "regression", "multiclass"], "mean": True,
+          "metrics": ("log_loss", "mean_squared_error", "accuracy")},
+         ["accuracy_mean", "accuracy_segment", "neg_log_loss_click", "neg_log_loss_mean",
+          "neg_mean_squared_error_mean", "neg_mean_squared_error_spend"]),
+        ({}, ["roc_auc_click", "roc_auc_segment", "roc_auc_spend"]),
+    ],
+)
+def test_task_scorers_give_each_task_the_metrics_of_its_type(kwargs, expected):
+    assert sorted(task_scorers(["click", "spend", "segment"], **kwargs)) == expected
+
+
+@pytest.mark.parametrize(
+    "task_types, match",
+    [
+        (["binary"], r"task_types has 1 entries for 2 tasks"),
+        ({"click": "binary", "spnd": "regression"}, r"unknown task\(s\) \['spnd'\] and lacks \['spend'\]"),
+        (["binary", "ordinal"], r"Unknown task type\(s\) \['ordinal'\]"),
+    ],
+)
+def test_task_scorers_check_task_types(task_types, match):
+    with pytest.raises(ValueError, match=match):
+        task_scorers(["click", "spend"], task_types=task_types)
+    with pytest.raises(ValueError, match=r"\['spend'\] of type\(s\) \['regression'\] get none"):
+        task_scorers(["click", "spend"], metrics=("roc_auc",), task_types=["binary", "regression"])

@@ -20,7 +20,7 @@ from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.exceptions import InconsistentVersionWarning, NotFittedError
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 from sklearn.utils import get_tags
 from skorch.callbacks import EpochScoring
 
@@ -195,22 +195,58 @@ def test_round_trip_after_an_out_of_core_fit(tmp_path):
     _assert_same_model(loaded, model, X)
 
 
-def test_pipeline_is_refused_and_its_final_step_round_trips(tmp_path):
+def _census_pipeline(*extra_steps):
     X, Y = load_census_income(return_X_y=True)
     X, Y = X.iloc[:300], Y.iloc[:300]
     categorical = list(X.select_dtypes("category").columns)
     numeric = [c for c in X.columns if c not in categorical]
-    pipe = make_pipeline(
-        ColumnTransformer(
-            [("cat", CategoricalPassthrough(), categorical), ("num", StandardScaler(), numeric)]
-        ).set_output(transform="pandas"),
-        SharedBottomClassifier(**PARAMS),
-    ).fit(X, Y)
-    with pytest.raises(TypeError, match=r"Pipeline.*final step"):
-        save(pipe, tmp_path / "pipe.zip")
+    columns = ColumnTransformer(
+        [
+            ("cat", CategoricalPassthrough(), categorical[1:]),
+            ("onehot", OneHotEncoder(sparse_output=False, dtype=np.float32), categorical[:1]),
+            ("num", StandardScaler(), numeric[1:]),
+        ],
+        remainder="passthrough",
+        verbose_feature_names_out=False,
+    ).set_output(transform="pandas")
+    return make_pipeline(columns, *extra_steps, SharedBottomClassifier(**PARAMS)).fit(X, Y), X
+
+
+def test_a_pipeline_round_trips_with_its_column_transformer(tmp_path):
+    pipe, X = _census_pipeline()
+    save(pipe, tmp_path / "pipe.zip")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = load(tmp_path / "pipe.zip")
+    assert [name for name, _ in loaded.steps] == [name for name, _ in pipe.steps]
+    assert type(loaded[0].transformers_[1][1]) is OneHotEncoder
+    np.testing.assert_array_equal(_proba(loaded, X), _proba(pipe, X))
+    manifest = json.loads(_members(tmp_path / "pipe.zip")["manifest.json"])
+    assert manifest["format_version"] == 2
+    # An estimator alone stays readable by the versions before pipelines.
     save(pipe[-1], tmp_path / "model.zip")
-    restored = make_pipeline(pipe[0], load(tmp_path / "model.zip"))
-    np.testing.assert_array_equal(_proba(restored, X), _proba(pipe, X))
+    assert json.loads(_members(tmp_path / "model.zip")["manifest.json"])["format_version"] == 1
+
+
+def test_a_pipeline_step_that_is_not_data_is_refused(tmp_path):
+    pipe, _ = _census_pipeline(FunctionTransformer(lambda X: X))
+    with pytest.raises(TypeError, match=r"the Pipeline.*the function"):
+        save(pipe, tmp_path / "pipe.zip")
+
+
+@pytest.mark.parametrize("class_path", ["subprocess:Popen", "skorch.net:NeuralNet"])
+def test_a_pipeline_step_of_another_library_is_refused(class_path, tmp_path):
+    pipe, _ = _census_pipeline()
+    save(pipe, tmp_path / "pipe.zip")
+    members = _members(tmp_path / "pipe.zip")
+    steps = members["pipeline.json"].decode()
+    assert '"sklearn.preprocessing._data:StandardScaler"' in steps
+    members["pipeline.json"] = steps.replace(
+        '"sklearn.preprocessing._data:StandardScaler"', json.dumps(class_path)
+    ).encode()
+    _rewrite(tmp_path / "pipe.zip", members)
+    with pytest.raises(ValueError, match="not a class of sklearn_mtl"):
+        load(tmp_path / "pipe.zip")
 
 
 class _MyAdam(torch.optim.Adam):
@@ -453,7 +489,7 @@ def test_a_member_with_valid_checksums_but_not_our_layout_is_refused(archive, me
 
 def test_a_newer_format_is_refused(archive):
     _edit_manifest(archive, format_version=persistence.FORMAT_VERSION + 1)
-    with pytest.raises(ValueError, match="format version 2, newer than"):
+    with pytest.raises(ValueError, match="format version 3, newer than"):
         load(archive)
 
 

@@ -107,7 +107,7 @@ class TrainingSession:
             if self.continuing:
                 parts = model._continued_parts()
             else:
-                parts = model._new_parts(init_std, data.encoder)
+                parts = model._new_parts(init_std, data.encoder, train)
             net = self._build_net(*parts, n_train, valid is not None, device, parallel, seed)
             if self.continuing:
                 _continue_optimizer(net, model.net_)

@@ -197,7 +197,11 @@ class AITMClassifier(FunnelMixin, BaseMultiTaskClassifier):
     ``P(click and purchase)``), and ``predict_proba_frame`` names its columns
     so (``"P(click)"``, ``"P(click & purchase)"``). :meth:`predict_cvr` gives
     each step's rate given the previous step, ``P(step_t | step_{t-1})``, as
-    :class:`ESMMClassifier` does.
+    :class:`ESMMClassifier` does. An exported model
+    (:mod:`sklearn_mtl.export`) names its outputs by the same quantities:
+    ``click``, ``click_and_purchase``, ..., then ``purchase_given_click``, ...
+    A rare step's positives can be weighted with ``pos_weight``, which
+    weighs its end-to-end label.
 
     References
     ----------

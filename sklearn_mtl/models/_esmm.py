@@ -118,7 +118,11 @@ class ESMMClassifier(FunnelMixin, BaseMultiTaskClassifier):
     ``P(click and conversion)`` (pCTCVR); ``predict_proba_frame`` names its
     columns so, ``"P(click)"`` and ``"P(click & conversion)"`` (with ``Y``'s
     column names). The conversion rate given a click is :meth:`predict_cvr`,
-    defined for every row, clicked or not.
+    defined for every row, clicked or not. An exported model
+    (:mod:`sklearn_mtl.export`) names its outputs by what they hold:
+    ``click`` (pCTR), ``click_and_conversion`` (pCTCVR) and
+    ``conversion_given_click`` (pCVR). ``pos_weight={"conversion": ...}``
+    weighs the positives of the pCTCVR term, the clicked and converted rows.
 
     References
     ----------
