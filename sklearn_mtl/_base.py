@@ -498,12 +498,13 @@ class BaseMultiTaskClassifier(
                 # A refit that fails must not leave the old network behind new tasks.
                 del self.net_
             self._dtype = DTYPES[self.dtype]
-        epochs = 1 if incremental else self.max_epochs
-        tasks = FitTasks.of(self, epochs, X, y, sample_weight)
-        if tasks is not None:
-            tasks.begin()
         with torch_threads(self.n_threads):
             data = source.read(self, continuing=continuing, incremental=incremental)
+            epochs = 1 if incremental else self.max_epochs
+            # The callbacks start once the input has passed its checks.
+            tasks = FitTasks.of(self, epochs, X, y, sample_weight)
+            if tasks is not None:
+                tasks.begin()
             net, init_std = session.run(
                 data, epochs=epochs, validate=not incremental, tasks=tasks
             )

@@ -161,3 +161,12 @@ def test_pickled_with_its_callbacks_saved_without(funnel, tmp_path):
     assert not hasattr(loaded, "_skl_callbacks")
     for a, b in zip(loaded.predict_proba(X), model.predict_proba(X)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_input_errors_come_before_the_callbacks(funnel):
+    X, Y = funnel
+    progress = Progress()
+    model = MMoEClassifier(**FAST_PARAMS).set_callbacks(progress)
+    with pytest.raises(ValueError):
+        model.fit(X, Y[:10])
+    assert progress.events == []
