@@ -1,7 +1,8 @@
 """Sphinx configuration of the sklearn_mtl documentation.
 
 Build: ``python -m sphinx -W -b html docs docs/_build/html`` (needs the
-``docs`` extra). It runs the gallery in ``examples/`` and needs no network.
+``docs`` extra). It runs the gallery in ``examples/`` and the notebooks in
+``notebooks/``, and needs no network.
 """
 
 import os
