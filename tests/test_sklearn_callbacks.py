@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
+from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 
 from sklearn_mtl import ChunkedData, ESMMClassifier, MMoEClassifier, SingleTaskClassifier
@@ -136,6 +137,16 @@ def test_propagated_through_a_pipeline_and_kept_by_clone(funnel):
     progress.events.clear()
     clone(model).fit(X, Y)
     assert progress.epochs() == list(range(FAST_PARAMS["max_epochs"]))
+
+
+def test_propagated_through_a_search(funnel):
+    X, Y = funnel
+    progress = Progress()
+    search = GridSearchCV(MMoEClassifier(**FAST_PARAMS), {"lr": [1e-3, 1e-2]}, cv=2)
+    search.set_callbacks(progress).fit(X, Y)
+    # 2 candidates x 2 folds, and the refit: each fit's epochs, in order.
+    assert progress.epochs() == list(range(FAST_PARAMS["max_epochs"])) * 5
+    assert progress.events[0] == ("setup", "GridSearchCV")
 
 
 def test_partial_fit_and_chunks(funnel, tmp_path):
