@@ -1,20 +1,26 @@
 """Sphinx configuration of the sklearn_mtl documentation.
 
 Build: ``python -m sphinx -W -b html docs docs/_build/html`` (needs the
-``docs`` extra). It runs the gallery in ``examples/`` and needs no network.
+``docs`` extra). It runs the gallery in ``examples/`` and the notebooks in
+``notebooks/``, and needs no network.
 """
 
 import os
+import sys
 from pathlib import Path
 
 import sklearn_mtl
 from sklearn_mtl._discovery import public_modules, public_objects
 
+HERE = Path(__file__).parent
+# gallery.py (imported here, and named by reset_argv below) lies beside this file.
+sys.path.insert(0, str(HERE))
+
+from gallery import write_notebook_scripts  # noqa: E402
+
 # Gallery examples share the machine with the build; torch's spinning OpenMP
 # threads would slow both down.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-HERE = Path(__file__).parent
 
 project = "sklearn_mtl"
 author = "sklearn_mtl developers"
@@ -71,11 +77,21 @@ intersphinx_mapping = {
     name: (url, str(HERE / "_inventories" / f"{name}.inv")) for name, url in _SITES.items()
 }
 
+# The notebooks run in the build as a second gallery, from scripts written
+# from them (notebooks/ itself is not a source folder of the site).
+write_notebook_scripts(HERE / "notebooks")
 sphinx_gallery_conf = {
-    "examples_dirs": "../examples",
-    "gallery_dirs": "auto_examples",
-    "filename_pattern": r"/plot_",
-    "ignore_pattern": r"(train_census|ple_mixed_tasks)\.py$",
+    "examples_dirs": ["../examples", "notebooks"],
+    "gallery_dirs": ["auto_examples", "auto_notebooks"],
+    # Every example runs in the build, except the search on a dask cluster: its
+    # worker processes each import torch, half a minute before the first fit.
+    # Its page shows the output of a run.
+    "filename_pattern": r"/(?!grid_search_dask\.py$)[^/]+\.py$",
+    # The scripts with a command line run smaller than their defaults.
+    "reset_argv": "gallery.reset_argv",
+    # A code block's last value is shown (a DataFrame, a dict of scores), but not
+    # the text, axes or display objects that drawing calls return.
+    "ignore_repr_types": r"matplotlib\.|sklearn_mtl\.inspection\.",
     "doc_module": ("sklearn_mtl",),
     "reference_url": {"sklearn_mtl": None},
     "backreferences_dir": "gen_modules/backreferences",

@@ -10,17 +10,22 @@ popular tags or shares a tag with the user's interests; a conversion (after
 a click) when the item is cheap and tagged "sale". Mostly the tag lists
 carry that signal, so the model
 is fitted with and without them; the script prints the per-task test ROC AUC
-(CTR and CTCVR on every row, CVR on the clicked rows) of both.
+(CTR and CTCVR on every row, CVR on the clicked rows) of both::
 
-    python examples/multi_valued_tags.py
+    python examples/multi_valued_tags.py [--threads N]
+
+``--train-rows`` and ``--max-epochs`` make the run smaller (the documentation
+runs it so).
 """
 
+import argparse
 import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import torch  # noqa: E402
 
 from sklearn_mtl import ESMMClassifier  # noqa: E402
 from sklearn_mtl.metrics import esmm_scorers  # noqa: E402
@@ -59,18 +64,25 @@ def impressions(n, seed):
 
 
 def main():
-    X_train, Y_train = impressions(60_000, seed=0)
-    X_test, Y_test = impressions(20_000, seed=1)
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--train-rows", type=int, default=60_000, help="test rows: a third")
+    parser.add_argument("--max-epochs", type=int, default=6)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    X_train, Y_train = impressions(args.train_rows, seed=0)
+    X_test, Y_test = impressions(args.train_rows // 3, seed=1)
     scorers = esmm_scorers()
     params = dict(
         hash_buckets={"user_id": 2**14},
-        max_epochs=6,
+        max_epochs=args.max_epochs,
         batch_size=512,
         early_stopping=False,
         random_state=0,
     )
     categorical = ["user_id", "item_category", "user_interests", "item_tags"]
     without = ["user_id", "item_category", "price"]
+    print(f"{len(X_train):,} training rows, {args.max_epochs} epochs")
     for name, columns in [("with tag lists", list(X_train.columns)), ("without", without)]:
         declared = [c for c in categorical if c in columns]
         model = ESMMClassifier(categorical_features=declared, **params)

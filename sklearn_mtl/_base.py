@@ -13,6 +13,7 @@ from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ._callback_support import CallbackSupportMixin, FitTasks
 from ._data import (
     ChunkedData,
     ChunkSource,
@@ -56,7 +57,9 @@ _AUTO_MIN_BATCH_SIZE = 16
 _AUTO_MIN_STEPS_PER_EPOCH = 16
 
 @fill_doc
-class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
+class BaseMultiTaskClassifier(
+    CallbackSupportMixin, ClassifierMixin, BaseEstimator, metaclass=ABCMeta
+):
     """Base class of the multi-task classifiers; it owns ``fit``.
 
     A model fills in :meth:`_build_module` (and optionally
@@ -302,7 +305,7 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
                     "ChunkedData holds out its validation rows from each chunk "
                     "(validation_fraction); X_val and y_val are for data in memory."
                 )
-            return self._fit_source(ChunkSource(X), incremental=False)
+            return self._fit_source(ChunkSource(X), incremental=False, X=X)
         if (X_val is None) != (y_val is None):
             raise ValueError("X_val and y_val go together: give both, or neither.")
         if X_val is not None and self.early_stopping is False:
@@ -312,7 +315,9 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
             )
         validation = None if X_val is None else (X_val, y_val, sample_weight_val)
         source = InMemorySource(X, y, sample_weight, validation=validation)
-        return self._fit_source(source, incremental=False)
+        return self._fit_source(
+            source, incremental=False, X=X, y=y, sample_weight=sample_weight
+        )
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
@@ -345,7 +350,13 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         :meth:`fit`. There is no early stopping (no validation split) in
         ``partial_fit``, as in scikit-learn's ``MLPClassifier``.
         """
-        return self._fit_source(InMemorySource(X, y, sample_weight, classes), incremental=True)
+        return self._fit_source(
+            InMemorySource(X, y, sample_weight, classes),
+            incremental=True,
+            X=X,
+            y=y,
+            sample_weight=sample_weight,
+        )
 
     def predict_proba(self, X):
         """Class probabilities of each task.
@@ -486,9 +497,11 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
 
     # ------------------------------------------------------------ internals
 
-    def _fit_source(self, source, *, incremental):
+    def _fit_source(self, source, *, incremental, X, y=None, sample_weight=None):
         """Read ``source``, then train: the one procedure behind ``fit``,
-        ``partial_fit`` and ``warm_start``, in memory or out of core."""
+        ``partial_fit`` and ``warm_start``, in memory or out of core.
+        ``X``, ``y`` and ``sample_weight``, as the caller got them, go to
+        scikit-learn's callbacks."""
         continuing = self.__sklearn_is_fitted__() and (incremental or self.warm_start)
         if continuing:
             self._check_structure_unchanged()
@@ -501,17 +514,32 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         with torch_threads(self.n_threads):
             data = source.read(self, continuing=continuing, incremental=incremental)
             epochs = 1 if incremental else self.max_epochs
-            net, init_std = session.run(data, epochs=epochs, validate=not incremental)
+            # The callbacks start once the input has passed its checks.
+            tasks = FitTasks.of(self, epochs, X, y, sample_weight)
+            if tasks is not None:
+                tasks.begin()
+            net, init_std = session.run(
+                data, epochs=epochs, validate=not incremental, tasks=tasks
+            )
         # Only a fit that succeeded changes the fitted state: a failed one keeps the
         # network it did not replace, and the std that network started from.
-        self.net_ = net
-        self.history_ = net.history
-        self.n_iter_ = len(net.history)
-        self.embedding_init_std_ = init_std
-        self._feature_encoder = data.encoder
+        vars(self).update(self._fitted_state(net, init_std, data.encoder))
         if not continuing:
             self._structure = self._structure_params()
+        if tasks is not None:
+            tasks.end()
         return self
+
+    @staticmethod
+    def _fitted_state(net, init_std, encoder):
+        """The fitted attributes of an estimator whose network is ``net``."""
+        return {
+            "net_": net,
+            "history_": net.history,
+            "n_iter_": len(net.history),
+            "embedding_init_std_": init_std,
+            "_feature_encoder": encoder,
+        }
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "net_")

@@ -70,6 +70,9 @@ _PRIMITIVES = (str, int, float, bool, type(None))
 
 #: The fitted attributes kept in network.json, not state.json.
 _NETWORK_ATTRIBUTES = ("net_", "history_")
+#: Not saved: scikit-learn's callbacks (``set_callbacks``) are objects that act
+#: during a fit, not a part of the fitted model; a loaded estimator has none.
+_UNSAVED_ATTRIBUTES = ("_skl_callbacks",)
 
 
 def save(estimator, path):
@@ -132,7 +135,7 @@ def save(estimator, path):
     state = {
         name: _encode(value, writer, f"fitted attribute {name!r}")
         for name, value in vars(estimator).items()
-        if name not in params and name not in _NETWORK_ATTRIBUTES
+        if name not in params and name not in _NETWORK_ATTRIBUTES + _UNSAVED_ATTRIBUTES
     }
     network = _encode(_network_state(estimator.net_), writer, "the network")
     members = {

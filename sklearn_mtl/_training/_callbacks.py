@@ -241,6 +241,35 @@ def check_trained_network(net, data):
             )
 
 
+class EpochTasks(Callback):
+    """Each epoch as a task of scikit-learn's callbacks (``set_callbacks``).
+
+    Parameters
+    ----------
+    tasks : FitTasks
+        The fit's callback tasks (``epoch_begin``, ``epoch_end``).
+    fitted_state : callable
+        ``fitted_state(net)``: the estimator's fitted attributes with ``net``
+        as its network.
+    """
+
+    def __init__(self, tasks, fitted_state):
+        self.tasks = tasks
+        self.fitted_state = fitted_state
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.tasks.epoch_begin()
+
+    def on_epoch_end(self, net, **kwargs):
+        if self.tasks.epoch_end(lambda: self.fitted_state(net)):
+            net.request_stop()
+
+    def on_train_end(self, net, **kwargs):
+        # The fitted net keeps its callbacks: it must not keep the estimator
+        # and its training data alive (nor pickle them) through this one.
+        self.tasks = self.fitted_state = None
+
+
 class TrainingDivergedError(ValueError, FloatingPointError):
     """Raised when the training loss diverges (non-finite or exploding)."""
 

@@ -25,6 +25,7 @@ from ._callbacks import (
     CheckedEarlyStopping,
     DivergenceGuard,
     EpochLog,
+    EpochTasks,
     TaskScoring,
     check_callback,
     check_trained_network,
@@ -74,12 +75,13 @@ class TrainingSession:
         )
         self.callbacks = [check_callback(item) for item in model.callbacks or []]
 
-    def run(self, data, *, epochs, validate):
+    def run(self, data, *, epochs, validate, tasks=None):
         """Train on ``data`` (a :class:`~sklearn_mtl._data.SourceData`).
 
-        ``validate=False`` never holds rows out (``partial_fit``). Returns
-        the trained net and the std its embedding table started from; the
-        estimator is not changed.
+        ``validate=False`` never holds rows out (``partial_fit``). ``tasks``
+        (a ``FitTasks``, or None without scikit-learn callbacks) calls the
+        estimator's callbacks at each epoch. Returns the trained net and the
+        std its embedding table started from; the estimator is not changed.
         """
         model = self.model
         device = self.device
@@ -108,7 +110,12 @@ class TrainingSession:
                 parts = model._continued_parts()
             else:
                 parts = model._new_parts(init_std, data.encoder, train)
-            net = self._build_net(*parts, n_train, valid is not None, device, parallel, seed)
+            epoch_tasks = None if tasks is None else EpochTasks(
+                tasks, lambda net: model._fitted_state(net, init_std, data.encoder)
+            )
+            net = self._build_net(
+                *parts, n_train, valid is not None, device, parallel, seed, epoch_tasks
+            )
             if self.continuing:
                 _continue_optimizer(net, model.net_)
             _train(net, train, valid, epochs=epochs)
@@ -125,7 +132,16 @@ class TrainingSession:
         return net
 
     def _build_net(
-        self, module, criterion, loss_weighting, n_train, has_validation, device, parallel, seed
+        self,
+        module,
+        criterion,
+        loss_weighting,
+        n_train,
+        has_validation,
+        device,
+        parallel,
+        seed,
+        epoch_tasks=None,
     ):
         model = self.model
         batch_size = model._batch_size(n_train)
@@ -160,6 +176,9 @@ class TrainingSession:
             )
         if model.verbose >= 2:
             internal.append(("batch_progress", BatchProgress()))
+        if epoch_tasks is not None:
+            # Last of the package's callbacks: the epoch's history row is complete.
+            internal.append(("epoch_tasks", epoch_tasks))
         optimizer_class, optimizer_params = self.optimizer
         table_class = choose_table_optimizer(
             model.embedding_optimizer, optimizer_class, module, loss_weighting, parallel

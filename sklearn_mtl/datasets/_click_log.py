@@ -393,7 +393,7 @@ def write_click_log(folder, n_samples, *, rows_per_file=1_000_000, **params):
     ``ChunkedData(folder, target_columns=["click", "conversion"])``; the
     true probabilities go to matching files in ``folder/truth`` (columns
     ``pctr``, ``pcvr``, ``confounder``), which ``ChunkedData`` does not
-    read. Requires pyarrow (``pip install sklearn-mtl[parquet]``).
+    read. Requires pyarrow (``pip install pyarrow``, or the ``parquet`` extra).
 
     Parameters
     ----------
@@ -434,7 +434,8 @@ def write_click_log(folder, n_samples, *, rows_per_file=1_000_000, **params):
         import pyarrow.parquet as pq
     except ImportError as exc:
         raise ImportError(
-            "write_click_log needs pyarrow: pip install sklearn-mtl[parquet]."
+            "write_click_log needs pyarrow: pip install pyarrow, or install sklearn_mtl "
+            "with its parquet extra (in its source checkout: pip install -e '.[parquet]')."
         ) from exc
     unknown = sorted(set(params) - set(_CONSTRAINTS))
     if unknown:

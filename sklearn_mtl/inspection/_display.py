@@ -48,7 +48,8 @@ def _pyplot(caller):
     except ImportError as exc:
         raise ImportError(
             f"{caller} requires matplotlib: pip install matplotlib, or install "
-            "sklearn_mtl with its plots extra (pip install 'sklearn-mtl[plots]')."
+            "sklearn_mtl with its plots extra (in its source checkout: "
+            "pip install -e '.[plots]')."
         ) from exc
     return plt
 
