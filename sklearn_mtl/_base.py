@@ -488,7 +488,10 @@ class BaseMultiTaskClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta)
         with torch_threads(self.n_threads):
             data = source.read(self, continuing=continuing, incremental=incremental)
             epochs = 1 if incremental else self.max_epochs
-            net, init_std = session.run(data, epochs=epochs, validate=not incremental)
+            try:
+                net, init_std = session.run(data, epochs=epochs, validate=not incremental)
+            finally:
+                data.close()
         # Only a fit that succeeded changes the fitted state: a failed one keeps the
         # network it did not replace, and the std that network started from.
         self.net_ = net
