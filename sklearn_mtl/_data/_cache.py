@@ -106,9 +106,9 @@ class ChunkCache:
             (partial / "meta.json").write_text(json.dumps(meta))
             try:
                 os.replace(partial, final)
-            except OSError as exc:
+            except OSError:
                 # Another process (a data-parallel fit) renamed the same cache first.
-                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not final.is_dir():
+                if not (final / "meta.json").is_file():
                     raise
                 shutil.rmtree(partial)
         except OSError as exc:
