@@ -15,7 +15,7 @@ Four parts, each a section of ``results_scale.txt``:
   loop, peak memory with a 10M-ID table per table optimizer, held-out
   scores of the dense and sparse paths over ``--seeds`` seeds.
 - ``chunked``: out of core at in-memory speed: ESMM at its defaults (3
-  epochs, no early stopping) over ``ChunkedData`` of the Parquet parts that
+  epochs; early stopping "auto", on at this size) over ``ChunkedData`` of the Parquet parts that
   ``write_click_log`` writes, against the same rows fitted in memory,
   alternating, one fresh process per run; samples per CPU second (the
   read-ahead thread's CPU included) and peak memory.
@@ -465,7 +465,7 @@ def part_estimator(args):
 
 
 def _chunked_run(folder, mode, epochs, chunk_rows):
-    """Fit ESMM at its defaults on the click log in ``folder``, in memory
+    """Fit ESMM at its defaults for ``epochs`` epochs on the click log in ``folder``, in memory
     (``mode="memory"``: the files read first, not timed) or out of core
     (``mode="chunked"``: reading and encoding timed); samples per CPU second
     of the fit and the process's peak memory."""
@@ -479,7 +479,7 @@ def _chunked_run(folder, mode, epochs, chunk_rows):
     targets = ["click", "conversion"]
     paths = sorted(Path(folder).glob("*.parquet"))  # not the truth/ files
     n_rows = sum(pq.ParquetFile(path).metadata.num_rows for path in paths)
-    model = ESMMClassifier(max_epochs=int(epochs), early_stopping=False, random_state=0)
+    model = ESMMClassifier(max_epochs=int(epochs), random_state=0)
     if mode == "memory":
         frame = pd.concat([pd.read_parquet(path) for path in paths], ignore_index=True)
         X, Y = frame.drop(columns=targets), frame[targets]
@@ -501,7 +501,8 @@ def part_chunked(args):
     rows = args.chunked_rows
     lines = [
         header(args, "## chunked: ChunkedData against the same rows in memory"),
-        f"ESMM at its defaults, {args.epochs} epochs without early stopping, "
+        f"ESMM at its defaults (early_stopping 'auto': on, 10% of the rows held out and "
+        f"scored every epoch), max_epochs={args.epochs}, "
         f"write_click_log({rows:,}) in Parquet parts of {args.chunked_rows_per_file:,} rows "
         f"(tags and timestamp included), ChunkedData(chunk_rows={args.chunk_rows:,}) against "
         "pd.read_parquet of the same files fitted in memory (the read not timed), "

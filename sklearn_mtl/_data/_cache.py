@@ -184,7 +184,7 @@ def read_ahead(load, items, depth=1):
             for item in items:
                 if not put((load(item), None)):
                     return
-        except BaseException as exc:  # handed to the caller, whatever it is
+        except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread
             put((None, exc))
         else:
             put((_END, None))

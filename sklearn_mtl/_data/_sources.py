@@ -14,10 +14,10 @@ tasks); the estimator calls them for prediction too.
 """
 
 import copy
-from itertools import chain
 import shutil
 import tempfile
 import uuid
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -28,14 +28,16 @@ from sklearn.utils import check_array
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from .._targets import TASK_TYPES, align_task_columns, check_task_types, task_columns
+from ._cache import ChunkCache, fingerprint, read_ahead
 from ._columns import check_category_codes, resolve_categorical_mask
 from ._encoding import FeatureEncoder, multi_valued_mask
-from ._cache import ChunkCache, fingerprint, read_ahead
 from ._tensors import TensorData, concatenate, module_inputs, split_validation
 from ._validation import check_container, check_sample_weight_range
 
 #: Data sets larger than this get early stopping when ``early_stopping="auto"``.
 AUTO_EARLY_STOPPING_MIN_SAMPLES = 10_000
+
+_NO_CHUNK = "ChunkedData gave no chunk: there is nothing to train on."
 
 
 def check_features(model, X, *, reset):
@@ -319,10 +321,11 @@ class ChunkSource:
                 shutil.rmtree(folder, ignore_errors=True)
 
         try:
+            # A callable's cache is this fit's own: its random folder name stands for the source.
             key = fingerprint(source or folder.name, encoder, model._task_targets, str(model._dtype))
             cache = ChunkCache.open_or_write(folder, key, encoded_chunks())
             if not cache.n_chunks:
-                raise ValueError("ChunkedData gave no chunk: there is nothing to train on.")
+                raise ValueError(_NO_CHUNK)
         except BaseException:
             close()
             raise
@@ -370,7 +373,7 @@ class ChunkSource:
         chunks = checked_chunks()
         first = next(chunks, None)  # sets which columns are categorical
         if first is None:
-            raise ValueError("ChunkedData gave no chunk: there is nothing to train on.")
+            raise ValueError(_NO_CHUNK)
         encoder = _new_encoder(model)
         encoder.fit_chunks(chain([first], chunks))
         columns, weights = labels.columns_and_weights()

@@ -1,6 +1,7 @@
 """Host-resident data sets and the batches cut from them."""
 
 from dataclasses import dataclass
+from itertools import accumulate
 
 import numpy as np
 import torch
@@ -132,11 +133,11 @@ def _concatenate(values):
     if not isinstance(values[0], CategoricalInputs):
         return torch.cat(values)
     # Each part's bags start after the items of the parts before it.
-    shifts = np.cumsum([0] + [len(v.items) for v in values[:-1]])
+    shifts = accumulate((len(v.items) for v in values[:-1]), initial=0)
     return CategoricalInputs(
         torch.cat([v.codes for v in values]),
         torch.cat([v.items for v in values]),
-        torch.cat([v.starts + int(shift) for v, shift in zip(values, shifts)]),
+        torch.cat([v.starts + shift for v, shift in zip(values, shifts)]),
         torch.cat([v.lengths for v in values]),
         _concatenate([v.weights for v in values]),
     )
