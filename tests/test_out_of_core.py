@@ -1,4 +1,4 @@
-"""Training over chunks that are read again each epoch (ChunkedData)."""
+"""Training out of core (ChunkedData): chunks read twice, then epochs over their cache."""
 
 import gc
 import weakref
