@@ -14,6 +14,11 @@ Four parts, each a section of ``results_scale.txt``:
   defaults with 1k and 4M hashed IDs per column against the sparse hand
   loop, peak memory with a 10M-ID table per table optimizer, held-out
   scores of the dense and sparse paths over ``--seeds`` seeds.
+- ``chunked``: out of core at in-memory speed: ESMM at its defaults (3
+  epochs; early stopping "auto", on at this size) over ``ChunkedData`` of the Parquet parts that
+  ``write_click_log`` writes, against the same rows fitted in memory,
+  alternating, one fresh process per run; samples per CPU second (the
+  read-ahead thread's CPU included) and peak memory.
 - ``vocab``: a hand-written training loop over ESMM's network whose table
   grows from 1k to millions of hashed IDs, with dense Adam, ``SparseAdam``
   and row-wise Adagrad on the table (``sklearn_mtl.nn.sparse_table_optimizer``);
@@ -456,6 +461,81 @@ def part_estimator(args):
     return lines
 
 
+# ---------------------------------------------------------------------- chunked
+
+
+def _chunked_run(folder, mode, epochs, chunk_rows):
+    """Fit ESMM at its defaults for ``epochs`` epochs on the click log in ``folder``, in memory
+    (``mode="memory"``: the files read first, not timed) or out of core
+    (``mode="chunked"``: reading and encoding timed); samples per CPU second
+    of the fit and the process's peak memory."""
+    import resource
+
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    from sklearn_mtl import ChunkedData
+
+    targets = ["click", "conversion"]
+    paths = sorted(Path(folder).glob("*.parquet"))  # not the truth/ files
+    n_rows = sum(pq.ParquetFile(path).metadata.num_rows for path in paths)
+    model = ESMMClassifier(max_epochs=int(epochs), random_state=0)
+    if mode == "memory":
+        frame = pd.concat([pd.read_parquet(path) for path in paths], ignore_index=True)
+        X, Y = frame.drop(columns=targets), frame[targets]
+        start = CLOCK()
+        model.fit(X, Y)
+    else:
+        data = ChunkedData(folder, target_columns=targets, chunk_rows=int(chunk_rows))
+        start = CLOCK()
+        model.fit(data)
+    elapsed = CLOCK() - start
+    return {
+        "samples_per_s": n_rows * int(epochs) / elapsed,
+        "seconds": elapsed,
+        "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def part_chunked(args):
+    rows = args.chunked_rows
+    lines = [
+        header(args, "## chunked: ChunkedData against the same rows in memory"),
+        f"ESMM at its defaults (early_stopping 'auto': on, 10% of the rows held out and "
+        f"scored every epoch), max_epochs={args.epochs}, "
+        f"write_click_log({rows:,}) in Parquet parts of {args.chunked_rows_per_file:,} rows "
+        f"(tags and timestamp included), ChunkedData(chunk_rows={args.chunk_rows:,}) against "
+        "pd.read_parquet of the same files fitted in memory (the read not timed), "
+        f"alternating, {args.repeats} run(s) each, one fresh process per run; samples per CPU "
+        "second of the whole fit (encoding included; out of core also the Parquet reading "
+        "and the read-ahead thread), peak resident memory of the process. The issue's scale: "
+        "--chunked-rows 20000000 --chunked-rows-per-file 1000000.",
+        "",
+        "| run | in memory samples/s | ChunkedData samples/s | ratio | in memory peak MiB | "
+        "ChunkedData peak MiB |",
+        "|---|---|---|---|---|---|",
+    ]
+    from sklearn_mtl.datasets import write_click_log
+
+    with tempfile.TemporaryDirectory() as folder:
+        write_click_log(folder, rows, rows_per_file=args.chunked_rows_per_file, random_state=0)
+        ratios = []
+        for repeat in range(args.repeats):
+            memory, chunked = (
+                _fresh_run("chunked", folder, mode, args.epochs, args.chunk_rows)
+                for mode in ("memory", "chunked")
+            )
+            ratios.append(chunked["samples_per_s"] / memory["samples_per_s"])
+            lines.append(
+                f"| {repeat + 1} | {memory['samples_per_s']:,.0f} | "
+                f"{chunked['samples_per_s']:,.0f} | {ratios[-1]:.2f}x | "
+                f"{memory['peak_mib']:,.0f} | {chunked['peak_mib']:,.0f} |"
+            )
+            print(lines[-1], flush=True)
+    lines.append(f"| median | | | {statistics.median(ratios):.2f}x | | |")
+    return lines
+
+
 #: Runs in a fresh process: ``--run NAME ARGS`` prints the JSON of ``RUNS[NAME](*ARGS)``.
 RUNS = {
     "vocab": lambda path, buckets, name, seconds, batch=2048: _vocab_run(
@@ -463,13 +543,14 @@ RUNS = {
     "estimator": lambda path, buckets, name, epochs: _estimator_run(
         path, buckets, name, int(epochs)),
     "score": lambda name, dataset, seed: {"score": _held_out_scores(name, dataset, int(seed))},
+    "chunked": _chunked_run,
 }
 
 
 # ------------------------------------------------------------------------ main
 
 PARTS = {"generate": part_generate, "lists": part_lists, "vocab": part_vocab,
-         "estimator": part_estimator}
+         "estimator": part_estimator, "chunked": part_chunked}
 
 
 def write_section(path, part, lines):
@@ -500,6 +581,9 @@ def main():
     parser.add_argument("--vocab-seconds", type=float, default=6.0)
     parser.add_argument("--seeds", type=int, default=3,
                         help="seeds of the estimator part's held-out scores (0: none)")
+    parser.add_argument("--chunked-rows", type=int, default=600_000)
+    parser.add_argument("--chunked-rows-per-file", type=int, default=200_000)
+    parser.add_argument("--chunk-rows", type=int, default=65536)
     parser.add_argument("--output", help="file whose section of this part is replaced")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

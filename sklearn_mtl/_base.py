@@ -514,13 +514,16 @@ class BaseMultiTaskClassifier(
         with torch_threads(self.n_threads):
             data = source.read(self, continuing=continuing, incremental=incremental)
             epochs = 1 if incremental else self.max_epochs
-            # The callbacks start once the input has passed its checks.
-            tasks = FitTasks.of(self, epochs, X, y, sample_weight)
-            if tasks is not None:
-                tasks.begin()
-            net, init_std = session.run(
-                data, epochs=epochs, validate=not incremental, tasks=tasks
-            )
+            try:
+                # The callbacks start once the input has passed its checks.
+                tasks = FitTasks.of(self, epochs, X, y, sample_weight)
+                if tasks is not None:
+                    tasks.begin()
+                net, init_std = session.run(
+                    data, epochs=epochs, validate=not incremental, tasks=tasks
+                )
+            finally:
+                data.close()
         # Only a fit that succeeded changes the fitted state: a failed one keeps the
         # network it did not replace, and the std that network started from.
         vars(self).update(self._fitted_state(net, init_std, data.encoder))

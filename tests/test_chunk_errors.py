@@ -90,6 +90,20 @@ def test_chunk_rows_must_be_a_positive_int_at_construction(tmp_path, rows, error
         ChunkedData(tmp_path, target_columns=TARGETS, chunk_rows=rows)
 
 
+@pytest.mark.parametrize(
+    "params, error, message",
+    [
+        ({"shuffle_buffer": 0}, ValueError, "shuffle_buffer must be at least 1"),
+        ({"shuffle_buffer": 2.0}, TypeError, "shuffle_buffer must be an int"),
+        ({"cache_dir": 3}, TypeError, "cache_dir must be a path or None"),
+    ],
+)
+def test_cache_and_shuffle_parameters_are_checked_at_construction(params, error, message):
+    X, Y = chunk()
+    with pytest.raises(error, match=message):
+        ChunkedData(lambda: [(X, Y)], **params)
+
+
 def test_a_file_that_does_not_exist_is_named_at_construction(tmp_path):
     good = write(tmp_path / "a.parquet")
     missing = tmp_path / "gone.parquet"

@@ -1,4 +1,4 @@
-"""Training over chunks that are read again each epoch (ChunkedData)."""
+"""Training out of core (ChunkedData): chunks read twice, then epochs over their cache."""
 
 import gc
 import weakref
@@ -11,6 +11,7 @@ from sklearn.metrics import roc_auc_score
 
 from sklearn_mtl import ChunkedData, MMoEClassifier
 from sklearn_mtl._data import ChunkTensors, TensorData
+from sklearn_mtl._data._cache import ChunkCache
 
 from ._settings import FAST_PARAMS
 
@@ -54,7 +55,7 @@ def test_one_chunk_trains_as_the_same_data_in_memory():
         np.testing.assert_array_equal(p, q)
 
 
-def test_epochs_with_early_stopping_read_the_chunks_again_one_at_a_time():
+def test_chunks_are_read_twice_one_at_a_time_whatever_the_epochs():
     chunks = CountingChunks(n_chunks=4)
     model = MMoEClassifier(
         max_epochs=20,
@@ -66,10 +67,9 @@ def test_epochs_with_early_stopping_read_the_chunks_again_one_at_a_time():
     ).fit(ChunkedData(chunks))
     assert model.n_iter_ < 20  # early stopping ended the training
     assert np.isfinite(model.history_[:, "valid_roc_auc_click"]).all()
-    # One pass to learn the encoding, then a training and a validation pass per
-    # epoch, and MMoE's gate utilisation reads the first validation chunk again;
-    # after training, the divergence check reads the first training chunk once.
-    assert chunks.passes == 1 + 3 * model.n_iter_ + 1
+    # One pass to learn the encoding and the tasks, one to encode into the cache
+    # that every epoch reads.
+    assert chunks.passes == 2
     # The chunk being read, the one before, and during the encoding pass the first.
     assert chunks.most_alive <= 3
     X, Y = make_chunk(99)
@@ -77,20 +77,33 @@ def test_epochs_with_early_stopping_read_the_chunks_again_one_at_a_time():
     assert roc_auc_score(Y["click"], proba[0][:, 1]) > 0.8
 
 
-def test_validation_rows_are_the_same_each_epoch_and_apart_from_training():
-    source = ChunkedData(lambda: (make_chunk(k) for k in range(3)))
+def _cache_of_x(folder, n_chunks=3, n=400):
+    """A cache whose numeric column is each row's global position."""
+    parts = [
+        TensorData(
+            {
+                "categorical": torch.zeros((n, 1), dtype=torch.int32),
+                "numeric": torch.arange(k * n, (k + 1) * n, dtype=torch.float32)[:, None],
+            },
+            torch.zeros((n, 1)),
+        )
+        for k in range(n_chunks)
+    ]
+    return ChunkCache.open_or_write(folder, "key", parts)
 
-    def to_tensors(X, Y, sample_weight):
-        return TensorData({"x": torch.from_numpy(X["x"].to_numpy().copy())})
 
-    def rows(part):
-        data = ChunkTensors(source, to_tensors, 0.2, part, seed=3)
-        return torch.cat([chunk.take(slice(None)).inputs["x"] for chunk in data.chunks()])
+def test_validation_rows_are_the_same_each_epoch_and_apart_from_training(tmp_path):
+    cache = _cache_of_x(tmp_path)
+
+    def rows(part, shuffle=False):
+        data = ChunkTensors(cache, 0.2, part, seed=3, shuffle_buffer=2)
+        return torch.cat([chunk.inputs["numeric"][:, 0] for chunk in data.chunks(shuffle)])
 
     valid, train = rows("valid"), rows("train")
     torch.testing.assert_close(rows("valid"), valid)
     assert len(valid) + len(train) == 1200 and 180 < len(valid) < 300
     assert not set(valid.tolist()) & set(train.tolist())
+    assert set(rows("train", shuffle=True).tolist()) == set(train.tolist())
 
 
 def test_parquet_directory_with_multi_valued_and_late_categories(tmp_path):

@@ -1,11 +1,19 @@
 """Training data read one chunk at a time: out-of-core ``fit``."""
 
+import os
 from numbers import Integral
 
 import numpy as np
 from sklearn.utils.validation import _num_samples
 
-from ._parquet import parquet_paths, read_parquet_chunks
+from ._parquet import parquet_identity, parquet_paths, read_parquet_chunks
+
+
+def _check_positive_int(value, name):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Integral):
+        raise TypeError(f"{name} must be an int, got {value!r}.")
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}.")
 
 
 class ChunkedData:
@@ -15,12 +23,15 @@ class ChunkedData:
     does not fit in memory: memory then grows with the chunk size, not with
     the number of rows. ``fit`` reads the chunks once to learn the
     vocabularies and numeric statistics (as if the chunks were one table),
-    then once per epoch to train, and, with early stopping, once more per
-    epoch for the validation rows: a fixed ``validation_fraction`` of each
-    chunk, the same rows every epoch. Rows are shuffled within each chunk;
-    shuffle rows across chunks beforehand (e.g. when writing the files).
-    The tasks (their names, their classes) are read from the first chunk,
-    which must therefore hold both classes of every binary task.
+    and the tasks' classes (as if the chunks were one table), then once more
+    to encode them into a cache of memory-mapped arrays on disk (``int32``
+    codes, ``float32`` numbers); every epoch reads that cache, one chunk
+    ahead of training in a background thread, not the source. With early
+    stopping, a fixed ``validation_fraction`` of each chunk, the same rows
+    every epoch, is held out. Each epoch reads the chunks in a new random
+    order (drawn from the estimator's ``random_state``) and shuffles the
+    rows of ``shuffle_buffer`` chunks at a time, so that a log written in
+    time order does not train in time order.
 
     Parameters
     ----------
@@ -39,6 +50,21 @@ class ChunkedData:
         With Parquet files: a column of row weights, if any.
     chunk_rows : int, default=65536
         With Parquet files: rows per chunk.
+    cache_dir : path-like, default=None
+        Where to keep the encoded chunks. None writes them to a new
+        temporary directory that is removed when ``fit`` ends. A directory
+        given here keeps each cache for later fits: a cache is named by a
+        fingerprint of the Parquet files (names, sizes, modification times,
+        schemas), ``target_columns``, ``weight_column``, ``chunk_rows`` and
+        the fitted encoding and tasks, so a fit reuses it only for the same
+        encoded rows and writes a new one when anything changed (delete old
+        ones by hand). Chunks from a callable cannot be fingerprinted without
+        reading them: their cache is written anew by each fit and removed
+        when it ends. A cache takes about the size of the rows as ``int32``
+        codes and ``float32`` numbers.
+    shuffle_buffer : int, default=4
+        Chunks whose rows are shuffled together in each step of an epoch;
+        memory grows with ``shuffle_buffer * chunk_rows`` encoded rows.
 
     Raises
     ------
@@ -50,7 +76,9 @@ class ChunkedData:
         chunk's index (from 0): a file that is not readable Parquet, a
         missing target or weight column, a file whose columns or column
         types differ from the first file's, a file or chunk without rows, a
-        chunk whose weights are all zero.
+        chunk whose weights are all zero. Naming the directory: a
+        ``cache_dir`` that cannot be written (not a directory, not writable,
+        full); nothing is left half-written there.
 
     Examples
     --------
@@ -67,12 +95,26 @@ class ChunkedData:
     2
     """
 
-    def __init__(self, chunks, *, target_columns=None, weight_column=None, chunk_rows=65536):
+    def __init__(
+        self,
+        chunks,
+        *,
+        target_columns=None,
+        weight_column=None,
+        chunk_rows=65536,
+        cache_dir=None,
+        shuffle_buffer=4,
+    ):
         self.chunks = chunks
         self.target_columns = target_columns
         self.weight_column = weight_column
         self.chunk_rows = chunk_rows
+        self.cache_dir = cache_dir
+        self.shuffle_buffer = shuffle_buffer
         # What needs no reading is checked now, not at the first epoch.
+        _check_positive_int(shuffle_buffer, "shuffle_buffer")
+        if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
+            raise TypeError(f"cache_dir must be a path or None, got {cache_dir!r}.")
         if callable(chunks):
             if target_columns is not None or weight_column is not None:
                 raise ValueError(
@@ -82,10 +124,7 @@ class ChunkedData:
                 )
             self._paths = None
             return
-        if isinstance(chunk_rows, (bool, np.bool_)) or not isinstance(chunk_rows, Integral):
-            raise TypeError(f"chunk_rows must be an int, got {chunk_rows!r}.")
-        if chunk_rows < 1:
-            raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}.")
+        _check_positive_int(chunk_rows, "chunk_rows")
         if isinstance(target_columns, str):
             raise TypeError(
                 f"target_columns must be a list of column names in task order, got the "
@@ -125,6 +164,19 @@ class ChunkedData:
                 "is called (e.g. be a generator function, not return one generator "
                 "object), since fit reads the chunks again every epoch."
             )
+
+    def _fingerprint(self):
+        """What identifies the rows of the Parquet files without reading them
+        (each file's path, size, modification time and schema, and the
+        reading settings), or None for a callable."""
+        if self._paths is None:
+            return None
+        return (
+            [parquet_identity(path) for path in self._paths],
+            list(self.target_columns),
+            self.weight_column,
+            self.chunk_rows,
+        )
 
     def _chunks(self):
         if self._paths is not None:

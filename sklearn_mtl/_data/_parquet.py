@@ -54,6 +54,21 @@ def parquet_paths(source):
     return [Path(path) for path in paths]
 
 
+def parquet_identity(path):
+    """``(path, size, modification time, schema)`` of a Parquet file: what
+    changes when the file is rewritten, read from its footer only."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    stat = path.stat()
+    try:
+        schema = str(pq.read_schema(path))
+    except (pa.ArrowException, OSError):
+        schema = None  # reading the file names the fault
+    return str(path.resolve()), stat.st_size, stat.st_mtime_ns, schema
+
+
 def _schema(path, parquet):
     """The Arrow schema of an opened file, as ``{column: type}``."""
     schema = parquet.schema_arrow

@@ -14,6 +14,11 @@ tasks); the estimator calls them for prediction too.
 """
 
 import copy
+import shutil
+import tempfile
+import uuid
+from itertools import chain
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,13 +28,16 @@ from sklearn.utils import check_array
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from .._targets import TASK_TYPES, align_task_columns, check_task_types, task_columns
+from ._cache import ChunkCache, fingerprint, read_ahead
 from ._columns import check_category_codes, resolve_categorical_mask
 from ._encoding import FeatureEncoder, multi_valued_mask
-from ._tensors import TensorData, module_inputs, split_validation
+from ._tensors import TensorData, concatenate, module_inputs, split_validation
 from ._validation import check_container, check_sample_weight_range
 
 #: Data sets larger than this get early stopping when ``early_stopping="auto"``.
 AUTO_EARLY_STOPPING_MIN_SAMPLES = 10_000
+
+_NO_CHUNK = "ChunkedData gave no chunk: there is nothing to train on."
 
 
 def check_features(model, X, *, reset):
@@ -106,7 +114,9 @@ def _checked(model, X, Y, sample_weight, *, first):
     return X, columns, names, _check_sample_weight_of(sample_weight, X)
 
 
-def _set_tasks(model, columns, task_names, classes, sample_weight):
+def _set_tasks(model, columns, task_names, classes, task_weights):
+    """Fit the tasks on their label ``columns``, each weighted by its entry of
+    ``task_weights`` (None: unweighted)."""
     task_types = check_task_types(model.task_types, task_names)
     if classes is None:
         classes = [None] * len(columns)
@@ -118,8 +128,8 @@ def _set_tasks(model, columns, task_names, classes, sample_weight):
                 "one entry per task (None for a regression task)."
             )
     model._task_targets = [
-        TASK_TYPES[kind].fit(c, n, sample_weight, k, model.regression_loss)
-        for kind, c, n, k in zip(task_types, columns, task_names, classes)
+        TASK_TYPES[kind].fit(c, n, w, k, model.regression_loss)
+        for kind, c, n, k, w in zip(task_types, columns, task_names, classes, task_weights)
     ]
     model.n_tasks_ = len(columns)
     model.task_names_ = np.asarray(task_names, dtype=object)
@@ -188,12 +198,19 @@ class SourceData:
         stopping then always uses.
     """
 
-    def __init__(self, encoder, n_samples, summary, split, validation_given=False):
+    def __init__(self, encoder, n_samples, summary, split, validation_given=False, close=None):
         self.encoder = encoder
         self.n_samples = n_samples
         self.summary = summary
         self.validation_given = validation_given
         self._split = split
+        self._close = close
+
+    def close(self):
+        """Release what reading left on disk (an out-of-core fit's temporary
+        cache) once training is over."""
+        if self._close is not None:
+            self._close()
 
     def split(self, fraction, rng):
         """``(train, valid, n_train)``: the training rows, the validation rows
@@ -224,7 +241,7 @@ class InMemorySource:
                 encoder = copy.deepcopy(encoder)
                 encoder.partial_fit(X, sample_weight)
         else:
-            _set_tasks(model, columns, names, self.classes, sample_weight)
+            _set_tasks(model, columns, names, self.classes, [sample_weight] * len(columns))
             encoder = _new_encoder(model)
             encoder.fit(X, sample_weight)
         data = _tensor_data(model, X, columns, sample_weight, encoder)
@@ -246,101 +263,186 @@ class InMemorySource:
         return SourceData(encoder, len(data), summary, split, validation_given=given is not None)
 
 
+class _TaskLabels:
+    """The distinct observed labels of each task over the chunks, with their
+    summed weights: all that fitting a task reads (its classes, or a
+    regression task's weighted mean and scale), in memory that grows with
+    the distinct labels, not with the rows."""
+
+    def __init__(self):
+        self.counts = None
+
+    def add(self, columns, sample_weight):
+        weight = pd.Series(
+            np.ones(len(columns[0])) if sample_weight is None else sample_weight
+        )
+        counts = [weight.groupby(column, sort=False, dropna=True).sum() for column in columns]
+        if self.counts is not None:
+            counts = [
+                pd.concat([old, new]).groupby(level=0, sort=False).sum()
+                for old, new in zip(self.counts, counts)
+            ]
+        self.counts = counts
+
+    def columns_and_weights(self):
+        return [c.index.to_numpy() for c in self.counts], [c.to_numpy() for c in self.counts]
+
+
 class ChunkSource:
-    """A :class:`~sklearn_mtl.ChunkedData`, read chunk by chunk each epoch.
+    """A :class:`~sklearn_mtl.ChunkedData`, encoded once into a cache on disk.
 
     A first fit reads every chunk once to set the tasks and fit the encoder
-    (as if the chunks were one table); training then encodes each chunk as
-    it is read. With early stopping a fixed share of each chunk's rows, the
-    same every epoch, is held out.
+    (as if the chunks were one table); a second pass encodes the chunks into
+    a :class:`ChunkCache` (reused from ``cache_dir`` when its fingerprint
+    matches), which every epoch reads. With early stopping a fixed share of
+    each chunk's rows, the same every epoch, is held out.
     """
 
     def __init__(self, chunked_data):
         self.chunked_data = chunked_data
 
     def read(self, model, *, continuing, incremental):
-        n_samples = 0
-
-        def checked_chunks():
-            nonlocal n_samples
-            for X, Y, sample_weight in self.chunked_data:
-                first = not (continuing or n_samples)
-                X, columns, names, sample_weight = _checked(model, X, Y, sample_weight, first=first)
-                if first:
-                    _set_tasks(model, columns, names, None, sample_weight)
-                n_samples += X.shape[0]
-                yield X, sample_weight
-
-        chunks = checked_chunks()
-        first = next(chunks, None)
-        if first is None:
-            raise ValueError("ChunkedData gave no chunk: there is nothing to train on.")
+        chunked = self.chunked_data
         if continuing:
             encoder = model._feature_encoder
-            for _ in chunks:  # only counts the rows, for early_stopping="auto"
-                pass
         else:
-            encoder = _new_encoder(model)
-            encoder.fit_chunks(_prepend(first, chunks))
+            encoder = self._fit_tasks_and_encoder(model)
 
-        def to_tensors(X, Y, sample_weight):
-            X, columns, _, sample_weight = _checked(model, X, Y, sample_weight, first=False)
-            return _tensor_data(model, X, columns, sample_weight, encoder)
+        def encoded_chunks():
+            for X, Y, sample_weight in chunked:
+                X, columns, _, sample_weight = _checked(model, X, Y, sample_weight, first=False)
+                yield _tensor_data(model, X, columns, sample_weight, encoder)
+
+        source = chunked._fingerprint()
+        folder, keep = _cache_folder(chunked, source)
+
+        def close():
+            if not keep:
+                shutil.rmtree(folder, ignore_errors=True)
+
+        try:
+            # A callable's cache is this fit's own: its random folder name stands for the source.
+            key = fingerprint(source or folder.name, encoder, model._task_targets, str(model._dtype))
+            cache = ChunkCache.open_or_write(folder, key, encoded_chunks())
+            if not cache.n_chunks:
+                raise ValueError(_NO_CHUNK)
+        except BaseException:
+            close()
+            raise
+        n_samples = sum(cache.n_rows)
 
         def split(fraction, rng):
             split_seed = int(rng.randint(np.iinfo(np.int32).max))
             train, valid = (
-                ChunkTensors(self.chunked_data, to_tensors, fraction, part, split_seed)
+                ChunkTensors(cache, fraction, part, split_seed, chunked.shuffle_buffer)
                 for part in ("train", "valid")
             )
             if fraction is None:
                 return train, None, n_samples
             return train, valid, int(n_samples * (1 - fraction))
 
-        return SourceData(encoder, n_samples, (n_samples, *encoder.cardinalities), split)
+        return SourceData(
+            encoder,
+            n_samples,
+            (n_samples, *encoder.cardinalities),
+            split,
+            close=close,
+        )
+
+    def _fit_tasks_and_encoder(self, model):
+        """Set the tasks and fit a new encoder over all chunks, one at a time."""
+        labels = _TaskLabels()
+        names = None
+
+        def checked_chunks():
+            nonlocal names
+            for X, Y, sample_weight in self.chunked_data:
+                if names is None:
+                    X, columns, names, sample_weight = _checked(
+                        model, X, Y, sample_weight, first=True
+                    )
+                    # Later chunks' columns are matched to these names.
+                    model.task_names_, model.n_tasks_ = np.asarray(names, dtype=object), len(names)
+                else:
+                    X, columns, _, sample_weight = _checked(
+                        model, X, Y, sample_weight, first=False
+                    )
+                labels.add(columns, sample_weight)
+                yield X, sample_weight
+
+        chunks = checked_chunks()
+        first = next(chunks, None)  # sets which columns are categorical
+        if first is None:
+            raise ValueError(_NO_CHUNK)
+        encoder = _new_encoder(model)
+        encoder.fit_chunks(chain([first], chunks))
+        columns, weights = labels.columns_and_weights()
+        _set_tasks(model, columns, names, None, weights)
+        return encoder
+
+
+def _cache_folder(chunked, source):
+    """Where a fit keeps its encoded chunks, and whether they outlive the fit:
+    only in the user's ``cache_dir`` and fingerprinted by their source."""
+    if chunked.cache_dir is None:
+        return Path(tempfile.mkdtemp(prefix="sklearn_mtl-chunks-")), False
+    if source is None:
+        return Path(chunked.cache_dir) / f".fit-{uuid.uuid4().hex}", False
+    return Path(chunked.cache_dir), True
 
 
 class ChunkTensors(torch.utils.data.Dataset):
-    """The training or validation rows of a :class:`ChunkedData`, as one
-    :class:`TensorData` per chunk, encoded when read.
+    """The training or validation rows of a :class:`ChunkCache`, read one
+    group of chunks at a time, ahead of training, in a background thread.
 
     Parameters
     ----------
-    source : ChunkedData
-        The chunks.
-    to_tensors : callable
-        ``to_tensors(X, Y, sample_weight) -> TensorData``.
+    cache : ChunkCache
+        The encoded chunks.
     validation_fraction : float or None
         Share of each chunk's rows held out for validation; None keeps all.
     part : {"train", "valid"}
         Which rows this data set holds.
     seed : int
-        Seeds the choice of validation rows, the same every epoch.
+        Seeds the choice of validation rows, the same every epoch, and each
+        shuffled pass's order of the chunks.
+    shuffle_buffer : int
+        Chunks whose rows a shuffled pass mixes.
     """
 
-    def __init__(self, source, to_tensors, validation_fraction, part, seed):
-        self.source = source
-        self.to_tensors = to_tensors
+    def __init__(self, cache, validation_fraction, part, seed, shuffle_buffer=1):
+        self.cache = cache
         self.validation_fraction = validation_fraction
         self.part = part
         self.seed = seed
+        self.shuffle_buffer = shuffle_buffer
+        self._shuffled_passes = 0
 
-    def chunks(self):
-        for k, (X, Y, sample_weight) in enumerate(self.source):
-            data = self.to_tensors(X, Y, sample_weight)
-            if self.validation_fraction is None:
-                yield data
-                continue
-            rng = np.random.RandomState((self.seed + k) % (2**32))
-            valid = rng.random_sample(len(data)) < self.validation_fraction
-            keep = valid if self.part == "valid" else ~valid
-            if keep.any():
-                yield data.subset(torch.from_numpy(np.flatnonzero(keep)))
+    def chunks(self, shuffle=False):
+        """The parts that batches are cut from: one per chunk in order, or,
+        with ``shuffle``, the chunks in a new order, ``shuffle_buffer``
+        chunks to a part (a pass's order depends on the seed and on how
+        many shuffled passes came before, not on any global generator)."""
+        order = np.arange(self.cache.n_chunks)
+        size = 1
+        if shuffle:
+            rng = np.random.default_rng((self.seed, self._shuffled_passes))
+            self._shuffled_passes += 1
+            order, size = rng.permutation(order), self.shuffle_buffer
+        groups = [order[start : start + size] for start in range(0, len(order), size)]
+        for part in read_ahead(self._read, groups):
+            if len(part):
+                yield part
 
+    def _read(self, group):
+        return concatenate([self.cache.read(k, self._rows(k)) for k in group])
 
-def _prepend(first, rest):
-    yield first
-    yield from rest
+    def _rows(self, k):
+        if self.validation_fraction is None:
+            return None
+        rng = np.random.RandomState((self.seed + k) % (2**32))
+        valid = rng.random_sample(self.cache.n_rows[k]) < self.validation_fraction
+        return torch.from_numpy(np.flatnonzero(valid if self.part == "valid" else ~valid))
 
 
 def _data_summary(data, encoder):

@@ -1,6 +1,7 @@
 """Host-resident data sets and the batches cut from them."""
 
 from dataclasses import dataclass
+from itertools import accumulate
 
 import numpy as np
 import torch
@@ -94,8 +95,9 @@ class TensorData(torch.utils.data.Dataset):
             return len(self.rows)
         return len(next(iter(self.inputs.values())))
 
-    def chunks(self):
-        """The parts that batches are cut from: this whole data set."""
+    def chunks(self, shuffle=False):
+        """The parts that batches are cut from: this whole data set (which
+        :class:`BatchIterator` shuffles itself when ``shuffle``)."""
         yield self
 
     def to(self, device):
@@ -123,6 +125,33 @@ class TensorData(torch.utils.data.Dataset):
             _rows(self.targets, index),
             _rows(self.sample_weight, index),
         )
+
+
+def _concatenate(values):
+    if values[0] is None:
+        return None
+    if not isinstance(values[0], CategoricalInputs):
+        return torch.cat(values)
+    # Each part's bags start after the items of the parts before it.
+    shifts = accumulate((len(v.items) for v in values[:-1]), initial=0)
+    return CategoricalInputs(
+        torch.cat([v.codes for v in values]),
+        torch.cat([v.items for v in values]),
+        torch.cat([v.starts + shift for v, shift in zip(values, shifts)]),
+        torch.cat([v.lengths for v in values]),
+        _concatenate([v.weights for v in values]),
+    )
+
+
+def concatenate(parts):
+    """The rows of :class:`TensorData` ``parts`` (whole, not views) as one."""
+    if len(parts) == 1:
+        return parts[0]
+    return TensorData(
+        {name: _concatenate([p.inputs[name] for p in parts]) for name in parts[0].inputs},
+        _concatenate([p.targets for p in parts]),
+        _concatenate([p.sample_weight for p in parts]),
+    )
 
 
 def split_validation(data, fraction, rng, strata=None):
@@ -210,8 +239,9 @@ class BatchIterator:
         return n - 1 if n % self.batch_size == 1 else n
 
     def __iter__(self):
-        # Chunked data (read out of core) gives one part per chunk; batches never span two.
-        for part in self.dataset.chunks():
+        # Chunked data (read out of core) gives one part per chunk, or per group of
+        # chunks when shuffling; batches never span two parts.
+        for part in self.dataset.chunks(shuffle=self.shuffle):
             n = len(part)
             if self.shard is not None:
                 order = self.shard.rows(n, self.shuffle)
