@@ -215,13 +215,11 @@ class LazyAdam(_RowsStep, torch.optim.SparseAdam):
                 state = self.state[param]
                 if not state:
                     state["step"] = 0
-                    state["exp_avg"] = _lazy_zeros_like(param)
-                    state["exp_avg_sq"] = _lazy_zeros_like(param)
+                    state["exp_avg"] = lazy_zeros(param.shape, param.dtype, param.device)
+                    state["exp_avg_sq"] = lazy_zeros(param.shape, param.dtype, param.device)
                 state["step"] += 1
                 if not len(rows):
                     continue
-                if group.get("maximize", False):
-                    grad = -grad
                 weights = param.index_select(0, rows)
                 if group["weight_decay"]:
                     weights.mul_(1 - lr * group["weight_decay"])
@@ -238,15 +236,15 @@ class LazyAdam(_RowsStep, torch.optim.SparseAdam):
                 param.index_copy_(0, rows, weights)
 
 
-def _lazy_zeros_like(param):
-    """Zeros of ``param``'s shape and dtype whose memory is touched only where written.
+def lazy_zeros(shape, dtype, device):
+    """Zeros whose memory, on CPU, is touched only where written.
 
-    ``torch.zeros`` writes every byte of a table's optimizer state up front, a
-    pass over the whole table before the first step; numpy's zeros (calloc)
-    gets zero pages from the system as rows are first written, so a step's
-    cost stays with the rows it touches.
+    ``torch.zeros`` writes every byte up front, a pass over a whole table
+    before the first step; numpy's zeros (calloc) gets zero pages from the
+    system as they are first written, so the cost stays with the rows that
+    steps touch.
     """
-    if param.device.type != "cpu":
-        return torch.zeros_like(param)
-    zeros = torch.from_numpy(np.zeros(param.numel() * param.element_size(), np.uint8))
-    return zeros.view(param.dtype).view(param.shape)
+    if torch.device(device).type != "cpu":
+        return torch.zeros(shape, dtype=dtype, device=device)
+    n_bytes = math.prod(shape) * torch.empty(0, dtype=dtype).element_size()
+    return torch.from_numpy(np.zeros(n_bytes, np.uint8)).view(dtype).view(shape)
