@@ -115,6 +115,20 @@ def test_bad_training_settings_get_clear_errors(frame, params, error, message):
         MMoEClassifier(**{**FAST_PARAMS, **params}).fit(X, Y)
 
 
+@pytest.mark.parametrize("optimizer, optimizer_params, fused", [
+    ("adam", {}, True),
+    ("adamw", {}, True),
+    ("adam", {"foreach": True}, None),  # the user's implementation is kept
+    ("adam", {"fused": False}, False),
+    ("sgd", {}, None),
+])
+def test_adam_takes_the_fused_kernel_unless_told_otherwise(frame, optimizer, optimizer_params, fused):
+    X, Y = frame
+    model = MMoEClassifier(optimizer=optimizer, optimizer_params=optimizer_params, **FAST_PARAMS)
+    assert model.fit(X, Y).net_.optimizer_.param_groups[0].get("fused") is fused
+    assert model.get_params()["optimizer_params"] == optimizer_params
+
+
 # ------------------------------------------------------------------ progress
 
 

@@ -251,7 +251,7 @@ class _Rollback:
         previous, self._point = self._point, (n_epochs, state, [])
         # After the one assignment above: an interrupt sees either point whole.
         for param, rows, _ in previous[2] if previous else ():
-            self._logged[param][rows] = False
+            self._logged[param].index_fill_(0, rows, False)
 
     def _log_rows(self, optimizer, args, kwargs):
         for param in self.tables:
@@ -263,7 +263,7 @@ class _Rollback:
             logged = self._logged[param]
             rows = rows[~logged[rows]]
             self._point[2].append((param, rows, param.detach().index_select(0, rows)))
-            logged[rows] = True
+            logged.index_fill_(0, rows, True)
 
     @torch.no_grad()
     def restore(self):
