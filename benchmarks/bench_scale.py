@@ -11,9 +11,11 @@ Four parts, each a section of ``results_scale.txt``:
   module and its batches (batch cutting, forward, backward, Adam: the
   training step).
 - ``estimator``: ``embedding_optimizer`` in the estimators: ESMM at its
-  defaults with 1k and 4M hashed IDs per column against the sparse hand
-  loop, peak memory with a 10M-ID table per table optimizer, held-out
-  scores of the dense and sparse paths over ``--seeds`` seeds.
+  defaults with 1k and 4M hashed IDs per column (the fit, encoding included)
+  against hand loops at 4M (LazyAdam or SparseAdam on the table, Adam on the
+  rest, over the encoded tensors), alternating over ``--repeats`` rounds;
+  peak memory with a 10M-ID table per table optimizer, held-out scores of
+  the dense and sparse paths over ``--seeds`` seeds.
 - ``vocab``: a hand-written training loop over ESMM's network whose table
   grows from 1k to millions of hashed IDs, with dense Adam, ``SparseAdam``
   and row-wise Adagrad on the table (``sklearn_mtl.nn.sparse_table_optimizer``);

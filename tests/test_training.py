@@ -122,7 +122,9 @@ def test_bad_training_settings_get_clear_errors(frame, params, error, message):
     ("adam", {"fused": False}, False),
     ("sgd", {}, None),
 ])
-def test_adam_takes_the_fused_kernel_unless_told_otherwise(frame, optimizer, optimizer_params, fused):
+def test_adam_takes_the_fused_kernel_unless_told_otherwise(
+    frame, optimizer, optimizer_params, fused
+):
     X, Y = frame
     model = MMoEClassifier(optimizer=optimizer, optimizer_params=optimizer_params, **FAST_PARAMS)
     assert model.fit(X, Y).net_.optimizer_.param_groups[0].get("fused") is fused
@@ -265,7 +267,8 @@ class SetUnknownRow(Callback):
 def test_a_weight_no_loss_reads_is_checked_after_training(frame, value):
     X, Y = frame
     model = MMoEClassifier(callbacks=[SetUnknownRow(value)], **{**FAST_PARAMS, "max_epochs": 1})
-    with pytest.raises(TrainingDivergedError, match="embedding.table.weight is not finite after epoch 1"):
+    message = "embedding.table.weight is not finite after epoch 1"
+    with pytest.raises(TrainingDivergedError, match=message):
         model.fit(X, Y)
 
 
