@@ -16,6 +16,7 @@ from sklearn.preprocessing import StandardScaler
 from skorch.callbacks import Callback
 
 from sklearn_mtl import MMoEClassifier
+from sklearn_mtl._training._net import _Rollback
 from sklearn_mtl._training._tables import AUTO_SPARSE_MIN_ROWS, SplitOptimizer, embedding_tables
 from sklearn_mtl.datasets import make_click_log
 from sklearn_mtl.export import to_onnx, to_torchscript, transform_inputs
@@ -305,6 +306,37 @@ def test_split_state_dict_round_trips(n_network, n_table, steps):
     step(second, 99)
     for p, expected in zip(network + tables, after_first):
         torch.testing.assert_close(p.detach(), expected)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    epochs=st.lists(st.lists(st.lists(st.integers(0, 19), min_size=1, max_size=6), max_size=4),
+                    min_size=1, max_size=3),
+    name=st.sampled_from(sorted(TABLE_OPTIMIZERS)),
+)
+def test_rollback_restores_the_last_committed_weights(epochs, name):
+    # Epochs of steps on any rows (repeats within and across steps and epochs),
+    # committed at each epoch's end; an interrupt after the last epoch's steps
+    # brings back the weights of the previous commit, table and network alike.
+    torch.manual_seed(0)
+    module = torch.nn.ModuleDict({"table": torch.nn.Embedding(20, 3, sparse=True),
+                                  "layer": torch.nn.Linear(3, 1)})
+    optimizer = SplitOptimizer(torch.optim.Adam(module["layer"].parameters(), lr=0.1),
+                               TABLE_OPTIMIZERS[name]([module["table"].weight], lr=0.1))
+    rollback = _Rollback(module, optimizer.optimizers[-1])
+    committed = None
+    for n_epochs, steps in enumerate(epochs):
+        rollback.commit(n_epochs)
+        committed = copy.deepcopy(module.state_dict())
+        for rows in steps:
+            optimizer.zero_grad()
+            module["layer"](module["table"](torch.tensor(rows))).sum().backward()
+            optimizer.step()
+    assert rollback.restore() == len(epochs) - 1
+    for name, tensor in module.state_dict().items():
+        assert torch.equal(tensor, committed[name]), name
+    rollback.close()
+    assert not optimizer.optimizers[-1]._optimizer_step_pre_hooks
 
 
 def _held_out_auc(name, seed, X, Y, categorical):

@@ -81,6 +81,32 @@ def test_lazy_adam_is_adamw_on_the_touched_rows(rows, n_steps, lr, weight_decay)
     assert torch.equal(table.weight.detach()[~touched], start[~touched])
 
 
+@settings(max_examples=25, deadline=None)
+@given(steps=lookups, lr=st.floats(1e-3, 0.5), empty_step=st.integers(0, 4))
+def test_lazy_adam_without_decay_is_torch_sparse_adam(steps, lr, empty_step):
+    # Any rows in any multiplicity, and a step whose gradient touches no row:
+    # LazyAdam's row-wise update is SparseAdam's arithmetic, to the bit.
+    table, reference = new_table(), new_table()
+    lazy = LazyAdam(table.parameters(), lr=lr)
+    sparse = torch.optim.SparseAdam(reference.parameters(), lr=lr)
+    steps = steps[:empty_step] + [[]] + steps[empty_step:]
+    for k, rows in enumerate(steps):
+        for embedding, optimizer in ((table, lazy), (reference, sparse)):
+            optimizer.zero_grad()
+            if rows:
+                sparse_step(embedding, optimizer, rows, k)
+            else:
+                embedding.weight.grad = torch.sparse_coo_tensor(
+                    torch.zeros(1, 0, dtype=torch.long), torch.zeros(0, DIM, dtype=torch.float64),
+                    (N_ROWS, DIM), check_invariants=True,
+                )
+                optimizer.step()
+    assert torch.equal(table.weight, reference.weight)
+    for name in ("step", "exp_avg", "exp_avg_sq"):
+        assert torch.equal(torch.as_tensor(lazy.state[table.weight][name]),
+                           torch.as_tensor(sparse.state[reference.weight][name]))
+
+
 def test_state_bytes_per_id_are_as_documented():
     def bytes_per_id(make_optimizer):
         table = torch.nn.Embedding(1000, 16, sparse=True)

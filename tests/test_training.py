@@ -115,6 +115,22 @@ def test_bad_training_settings_get_clear_errors(frame, params, error, message):
         MMoEClassifier(**{**FAST_PARAMS, **params}).fit(X, Y)
 
 
+@pytest.mark.parametrize("optimizer, optimizer_params, fused", [
+    ("adam", {}, True),
+    ("adamw", {}, True),
+    ("adam", {"foreach": True}, None),  # the user's implementation is kept
+    ("adam", {"fused": False}, False),
+    ("sgd", {}, None),
+])
+def test_adam_takes_the_fused_kernel_unless_told_otherwise(
+    frame, optimizer, optimizer_params, fused
+):
+    X, Y = frame
+    model = MMoEClassifier(optimizer=optimizer, optimizer_params=optimizer_params, **FAST_PARAMS)
+    assert model.fit(X, Y).net_.optimizer_.param_groups[0].get("fused") is fused
+    assert model.get_params()["optimizer_params"] == optimizer_params
+
+
 # ------------------------------------------------------------------ progress
 
 
@@ -235,6 +251,34 @@ def test_divergence_names_a_cause_besides_the_learning_rate(small_funnel):
         model.fit(X, Y)
 
 
+class SetUnknownRow(Callback):
+    """Writes ``value`` into the table row of the unknown city (looked up by no
+    training row) after the last training step."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def on_epoch_end(self, net, **kwargs):
+        with torch.no_grad():
+            net.module_.embedding.table.weight[0] = self.value
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_a_weight_no_loss_reads_is_checked_after_training(frame, value):
+    X, Y = frame
+    model = MMoEClassifier(callbacks=[SetUnknownRow(value)], **{**FAST_PARAMS, "max_epochs": 1})
+    message = "embedding.table.weight is not finite after epoch 1"
+    with pytest.raises(TrainingDivergedError, match=message):
+        model.fit(X, Y)
+
+
+def test_large_finite_weights_pass_the_check_after_training(frame):
+    # The table's sum overflows to inf, every value is finite.
+    X, Y = frame
+    model = MMoEClassifier(callbacks=[SetUnknownRow(3e38)], **{**FAST_PARAMS, "max_epochs": 1})
+    assert np.isfinite(model.fit(X, Y).predict_proba(X)[0]).all()
+
+
 @pytest.mark.parametrize("weights", [[np.nan, 1.0], [np.inf, 1.0], [0.0, 0.0]])
 def test_task_weights_that_cannot_train_are_refused(frame, weights):
     X, Y = frame
@@ -245,9 +289,11 @@ def test_task_weights_that_cannot_train_are_refused(frame, weights):
 # ------------------------------------------------------------------ interrupt
 
 
-def test_interrupt_keeps_the_last_complete_epoch_and_warns(frame):
+@pytest.mark.parametrize("embedding_optimizer", ["dense", "lazy_adam", "rowwise_adagrad"])
+def test_interrupt_keeps_the_last_complete_epoch_and_warns(frame, embedding_optimizer):
+    # A table trained sparsely is rolled back from the rows its steps changed.
     X, Y = frame
-    params = dict(FAST_PARAMS, batch_size=64)
+    params = dict(FAST_PARAMS, batch_size=64, embedding_optimizer=embedding_optimizer)
     with pytest.warns(UserWarning, match="interrupted .* during epoch 2, which is discarded.*weights of epoch 1"):
         model = MMoEClassifier(callbacks=[RaiseAt(epoch=2, batch=3)], **params).fit(X, Y)
     assert model.n_iter_ == len(model.history_) == 1

@@ -5,6 +5,7 @@ from skorch import NeuralNet
 from skorch.dataset import unpack_data
 from skorch.utils import to_device
 
+from ..nn._optim import lazy_zeros
 from ._tables import SplitOptimizer, embedding_tables
 
 
@@ -57,7 +58,7 @@ class MultiTaskNet(NeuralNet):
         # A tuple while training data-parallel: skorch takes a module attribute
         # for a component of the net, which this wrapper of module_ is not.
         self._parallel_module = ()
-        self._completed = None
+        self._rollback = None
         self._stop_requested = False
         super().__init__(*args, **kwargs)
 
@@ -67,9 +68,9 @@ class MultiTaskNet(NeuralNet):
 
     def notify(self, method_name, **cb_kwargs):
         super().notify(method_name, **cb_kwargs)
-        if method_name != "on_epoch_end" or self._completed is None:
+        if method_name != "on_epoch_end" or self._rollback is None:
             return
-        self._completed = (len(self.history), _copy_state(self.module_))
+        self._rollback.commit(len(self.history))
         if self._stop_requested:
             raise _StopTraining
 
@@ -85,7 +86,10 @@ class MultiTaskNet(NeuralNet):
         """
         self._stop_requested = False
         self.interrupted_ = None
-        self._completed = (len(self.history), _copy_state(self.module_))
+        self._rollback = _Rollback(
+            self.module_, self.optimizer_.optimizers[-1] if self.table_optimizer else None
+        )
+        self._rollback.commit(len(self.history))
         # Sparse only while training (before the data-parallel wrapper reads the
         # flag): the fitted module predicts, exports and pickles as a dense one.
         tables = embedding_tables(self.module_) if self.table_optimizer else []
@@ -101,14 +105,13 @@ class MultiTaskNet(NeuralNet):
             return self
         except KeyboardInterrupt:
             self.interrupted_ = len(self.history)
-            n_rows, state = self._completed
-            del self.history[n_rows:]
-            self.module_.load_state_dict(state)
+            del self.history[self._rollback.restore() :]
             raise
         finally:
-            # Neither the copy nor the wrapper (it holds the process group) may
+            # Neither the copies nor the wrapper (it holds the process group) may
             # live on in the fitted (pickled) model.
-            self._completed = None
+            self._rollback.close()
+            self._rollback = None
             self._parallel_module = ()
             for table in tables:
                 table.sparse_gradients(False)
@@ -209,5 +212,70 @@ def _running_statistics(module):
     ]
 
 
-def _copy_state(module):
-    return {name: t.detach().clone() for name, t in module.state_dict().items()}
+class _Rollback:
+    """The module's weights at the end of the last complete epoch, for an interrupt.
+
+    :meth:`commit` copies every tensor of the module but the embedding tables
+    that ``table_optimizer`` trains. Of those, a hook copies the rows that a
+    step is about to change, once per epoch (an undo log): a table of millions
+    of rows costs the rows the epoch touches, not a copy of the table per epoch.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The module being trained.
+    table_optimizer : torch.optim.Optimizer or None
+        The optimizer of the tables, which steps on sparse gradients.
+    """
+
+    def __init__(self, module, table_optimizer):
+        self.module = module
+        self.tables = [] if table_optimizer is None else [
+            p for group in table_optimizer.param_groups for p in group["params"]
+        ]
+        # Whether a row is in the undo log already (zero pages until written).
+        self._logged = {p: lazy_zeros(p.shape[:1], torch.bool, p.device) for p in self.tables}
+        self._point = None
+        self._hook = None
+        if table_optimizer is not None:
+            self._hook = table_optimizer.register_step_pre_hook(self._log_rows)
+
+    def commit(self, n_epochs):
+        """Make the current weights, after ``n_epochs`` rows of history, the rollback point."""
+        tables = {id(p) for p in self.tables}
+        state = {
+            name: t.detach().clone()
+            for name, t in self.module.state_dict(keep_vars=True).items()
+            if id(t) not in tables
+        }
+        previous, self._point = self._point, (n_epochs, state, [])
+        # After the one assignment above: an interrupt sees either point whole.
+        for param, rows, _ in previous[2] if previous else ():
+            self._logged[param].index_fill_(0, rows, False)
+
+    def _log_rows(self, optimizer, args, kwargs):
+        for param in self.tables:
+            if param.grad is None:
+                continue
+            # Coalesced once here; the optimizer's own coalesce is then free.
+            param.grad = param.grad.coalesce()
+            rows = param.grad.indices()[0]
+            logged = self._logged[param]
+            rows = rows[~logged[rows]]
+            self._point[2].append((param, rows, param.detach().index_select(0, rows)))
+            logged.index_fill_(0, rows, True)
+
+    @torch.no_grad()
+    def restore(self):
+        """Put the weights of the rollback point back; returns its number of history rows."""
+        n_epochs, state, log = self._point
+        self.module.load_state_dict(state, strict=False)
+        for param, rows, values in log:
+            param.index_copy_(0, rows, values)
+        return n_epochs
+
+    def close(self):
+        """Drop the copies and the hook."""
+        if self._hook is not None:
+            self._hook.remove()
+        self._point = self._logged = None

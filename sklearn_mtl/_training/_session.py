@@ -16,6 +16,7 @@ import torch
 from skorch.helper import predefined_split
 from skorch.history import History
 from sklearn.utils import check_random_state
+from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
 
 from .._data import BatchIterator, uses_early_stopping
 from .._params import check_device, check_optimizer, check_precision
@@ -180,6 +181,7 @@ class TrainingSession:
             # Last of the package's callbacks: the epoch's history row is complete.
             internal.append(("epoch_tasks", epoch_tasks))
         optimizer_class, optimizer_params = self.optimizer
+        optimizer_params = _with_fused_kernel(optimizer_class, optimizer_params, device)
         table_class = choose_table_optimizer(
             model.embedding_optimizer, optimizer_class, module, loss_weighting, parallel
         )
@@ -216,6 +218,25 @@ class TrainingSession:
             # A new list of the same rows: epochs of a failed call never reach net_.
             net.history_ = type(model.net_.history_)(model.net_.history_)
         return net
+
+
+#: Optimizers with a fused kernel (torch's ``fused=True``): one kernel per step
+#: instead of a handful of operations per parameter, the same update up to
+#: rounding. ESMM's network at its defaults on CPU: 0.2 ms an Adam step
+#: against 0.76 ms, a tenth of a training step of 512 rows.
+_FUSED_OPTIMIZERS = (torch.optim.Adam, torch.optim.AdamW)
+
+
+def _with_fused_kernel(optimizer_class, params, device):
+    """``params`` with ``fused=True`` where the optimizer and device have a fused
+    kernel and the user chose no implementation (``fused`` or ``foreach``)."""
+    if (
+        optimizer_class not in _FUSED_OPTIMIZERS
+        or {"fused", "foreach"} & params.keys()
+        or torch.device(device).type not in _get_fused_kernels_supported_devices()
+    ):
+        return params
+    return {**params, "fused": True}
 
 
 @contextmanager

@@ -227,14 +227,19 @@ class MixedInputEmbedding(nn.Module):
         self.register_buffer("offsets", all_offsets[:n_single].clone())
         self.register_buffer("bag_offsets", all_offsets[n_single : n_single + n_bags].clone())
         n_codes = int(all_offsets[-1])
-        self.table = nn.Embedding(n_codes, embedding_dim) if n_codes else None
-        if self.table is not None and init_std is not None:
-            nn.init.normal_(self.table.weight, 0.0, init_std)
+        # Built around uninitialised memory and drawn once: nn.Embedding's own N(0, 1)
+        # draw would be a second pass over a table of millions of rows.
+        self.table = (
+            nn.Embedding(n_codes, embedding_dim, _weight=torch.empty(n_codes, embedding_dim))
+            if n_codes
+            else None
+        )
+        self.init_std = init_std
+        self.redraw()
         self.n_numeric = n_numeric
         self.n_single = n_single
         self.n_bags = n_bags
         self.pooling = pooling
-        self.init_std = init_std
         self.sparse = sparse
         self.n_fields = n_single + n_bags
         self.embedding_dim = embedding_dim

@@ -1,5 +1,8 @@
 """Optimizers for embedding tables with sparse gradients: row-wise Adagrad and lazy Adam."""
 
+import math
+
+import numpy as np
 import torch
 
 
@@ -150,6 +153,10 @@ class LazyAdam(_RowsStep, torch.optim.SparseAdam):
     shape, as for dense Adam: ``8 * embedding_dim`` bytes per ID in float32.
     What the sparse path saves is the dense gradient (``4 * embedding_dim``
     bytes per ID, written and read every step) and the pass over every row.
+    A step gathers the touched rows of the weights and moments, updates them
+    and writes them back (SparseAdam's arithmetic): its cost grows with the
+    rows a batch touches, not with the table, and on CPU the moments' memory
+    is taken from the system only as rows are first written.
 
     Parameters
     ----------
@@ -190,9 +197,12 @@ class LazyAdam(_RowsStep, torch.optim.SparseAdam):
 
     @torch.no_grad()
     def _step_rows(self):
+        # SparseAdam's own step reads and writes its moments through sparse_mask and
+        # sparse additions, which cost far more per touched row than gathering the
+        # rows, updating them densely and scattering them back (the same arithmetic).
         for group in self.param_groups:
-            if not group["weight_decay"]:
-                continue
+            beta1, beta2 = group["betas"]
+            lr, eps = float(group["lr"]), group["eps"]
             for param in group["params"]:
                 if param.grad is None:
                     continue
@@ -201,10 +211,40 @@ class LazyAdam(_RowsStep, torch.optim.SparseAdam):
                         "LazyAdam takes sparse gradients; build the embedding with "
                         "sparse=True, or use a dense optimizer."
                     )
-                # Coalesced once here, SparseAdam's own coalesce is then free.
-                param.grad = param.grad.coalesce()
-                rows = param.grad.indices()[0]
-                param.index_copy_(
-                    0, rows, param.index_select(0, rows) * (1 - group["lr"] * group["weight_decay"])
-                )
-        torch.optim.SparseAdam.step(self)
+                rows, grad = _touched_rows(param.grad)
+                state = self.state[param]
+                if not state:
+                    state["step"] = 0
+                    state["exp_avg"] = lazy_zeros(param.shape, param.dtype, param.device)
+                    state["exp_avg_sq"] = lazy_zeros(param.shape, param.dtype, param.device)
+                state["step"] += 1
+                if not len(rows):
+                    continue
+                weights = param.index_select(0, rows)
+                if group["weight_decay"]:
+                    weights.mul_(1 - lr * group["weight_decay"])
+                exp_avg = state["exp_avg"].index_select(0, rows)
+                exp_avg_sq = state["exp_avg_sq"].index_select(0, rows)
+                # SparseAdam's order of operations: old + (1 - beta) * (new - old).
+                exp_avg.add_(grad.sub(exp_avg).mul_(1 - beta1))
+                exp_avg_sq.add_(grad.square().sub_(exp_avg_sq).mul_(1 - beta2))
+                state["exp_avg"].index_copy_(0, rows, exp_avg)
+                state["exp_avg_sq"].index_copy_(0, rows, exp_avg_sq)
+                step = state["step"]
+                step_size = lr * math.sqrt(1 - beta2**step) / (1 - beta1**step)
+                weights.add_(exp_avg.div_(exp_avg_sq.sqrt_().add_(eps)).mul_(-step_size))
+                param.index_copy_(0, rows, weights)
+
+
+def lazy_zeros(shape, dtype, device):
+    """Zeros whose memory, on CPU, is touched only where written.
+
+    ``torch.zeros`` writes every byte up front, a pass over a whole table
+    before the first step; numpy's zeros (calloc) gets zero pages from the
+    system as they are first written, so the cost stays with the rows that
+    steps touch.
+    """
+    if torch.device(device).type != "cpu":
+        return torch.zeros(shape, dtype=dtype, device=device)
+    n_bytes = math.prod(shape) * torch.empty(0, dtype=dtype).element_size()
+    return torch.from_numpy(np.zeros(n_bytes, np.uint8)).view(dtype).view(shape)
