@@ -436,7 +436,8 @@ def claims_table(groups):
         if gap is None:
             return
         mean, se, n = gap
-        lines.append(f"{claim:<40}{dataset:<14}{metric:<18}{mean:>+8.4f} +- {se:.4f} (n={n})  {verdict(mean, se)}")
+        verdict = verdict(mean, se) if n > 1 else "one seed"
+        lines.append(f"{claim:<40}{dataset:<14}{metric:<18}{mean:>+8.4f} +- {se:.4f} (n={n})  {verdict}")
 
     funnels = [d for d in DATASETS if d.startswith("funnel") or d == "click_log"]
     for d in funnels:
