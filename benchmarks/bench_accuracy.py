@@ -375,7 +375,7 @@ def defaults_table(groups):
         "standard error; flag '>noise' where gap > 2 SE (and >= 0.0005), '>0.005' where gap > 0.005; "
         "alternatives that auto resolved to (the same fits) left out",
         "",
-        f"{'dataset':<14}{'model':<14}{'metric':<17}{'default':>16}  {'best alternative':<16}"
+        f"{'dataset':<20}{'model':<14}{'metric':<17}{'default':>16}  {'best alternative':<16}"
         f"{'mean':>8}  {'gap +- SE':>17}  flag",
     ]
     for (dataset, model, config), base in sorted(groups.items(), key=lambda kv: (
@@ -397,36 +397,40 @@ def defaults_table(groups):
             best = max(gaps, key=lambda c: gaps[c][0])
             gap, se, _ = gaps[best]
             flag = " ".join(
-                f for f, bad in ((">noise", gap > max(2 * se, 5e-4)), (">0.005", gap > 0.005)) if bad
+                f for f, bad in ((">noise", gap > max(2 * se, NEGLIGIBLE)), (">0.005", gap > 0.005)) if bad
             )
             lines.append(
-                f"{dataset:<14}{model:<14}{metric:<17}{mean_std(v):>16}  {best:<16}"
+                f"{dataset:<20}{model:<14}{metric:<17}{mean_std(v):>16}  {best:<16}"
                 f"{values(alternatives[best], metric).mean():>8.4f}  {gap:>+8.4f} +- {se:.4f}  {flag}"
             )
     return lines
 
 
+# A difference of AUC (or of a share of rows) below this is no difference, whatever its noise.
+NEGLIGIBLE = 5e-4
+
+
 def above(threshold):
-    """Verdict on ``difference > threshold`` with two standard errors of seed noise."""
+    """Verdict on ``difference > threshold``, beyond two standard errors of seed noise."""
     def verdict(mean, se):
-        se = 0.0 if np.isnan(se) else se
-        if mean - 2 * se > threshold:
+        margin = max(2 * se, NEGLIGIBLE)
+        if mean - margin > threshold:
             return "holds"
-        return "refuted" if mean + 2 * se < threshold else "within noise"
+        return "refuted" if mean + margin < threshold else "within noise"
 
     return verdict
 
 
 def no_loss(mean, se):
-    """Verdict on "costs nothing": not lower by more than two standard errors."""
-    return "refuted" if mean < -2 * (0.0 if np.isnan(se) else se) else "holds"
+    """Verdict on "costs nothing": not lower beyond two standard errors of seed noise."""
+    return "refuted" if mean < -max(2 * se, NEGLIGIBLE) else "holds"
 
 
 def claims_table(groups):
     """The issue's claims, each a paired difference over seeds."""
     lines = [
         "claims at the defaults: difference paired by seed +- standard error; 'holds' beyond two "
-        "standard errors, 'refuted' beyond two standard errors the other way",
+        "standard errors (and 0.0005), 'refuted' beyond them the other way",
         "",
     ]
 
@@ -437,7 +441,7 @@ def claims_table(groups):
             return
         mean, se, n = gap
         verdict = verdict(mean, se) if n > 1 else "one seed"
-        lines.append(f"{claim:<40}{dataset:<14}{metric:<18}{mean:>+8.4f} +- {se:.4f} (n={n})  {verdict}")
+        lines.append(f"{claim:<40}{dataset:<20}{metric:<18}{mean:>+8.4f} +- {se:.4f} (n={n})  {verdict}")
 
     funnels = [d for d in DATASETS if d.startswith("funnel") or d == "click_log"]
     for d in funnels:
@@ -478,7 +482,7 @@ def before_after_table(cache, before, after):
             if gap is None:
                 continue
             lines.append(
-                f"{dataset:<14}{model:<14}{metric:<17}{values(a, metric).mean():.4f} -> "
+                f"{dataset:<20}{model:<14}{metric:<17}{values(a, metric).mean():.4f} -> "
                 f"{values(b, metric).mean():.4f}  {gap[0]:+.4f} +- {gap[1]:.4f}"
             )
     return lines
