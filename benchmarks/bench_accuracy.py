@@ -98,15 +98,24 @@ N_TRAIN, N_TEST = 40_000, 20_000
 def census(tasks):
     def load(data, quick):
         home = Path(data) / "census_income_kdd"
-        if not (home / "census-income.data.gz").is_file() and not (home / "census-income.data").is_file():
+        if (
+            not (home / "census-income.data.gz").is_file()
+            and not (home / "census-income.data").is_file()
+        ):
             return None
         train = load_census_income(subset="train", tasks=tasks, data_home=home)
         test = load_census_income(subset="test", tasks=tasks, data_home=home)
-        rows = np.sort(np.random.default_rng(0).choice(len(train.data), _n(N_TRAIN, quick), replace=False))
+        rows = np.sort(
+            np.random.default_rng(0).choice(len(train.data), _n(N_TRAIN, quick), replace=False)
+        )
         n_test = _n(len(test.data), quick)
         return Bunch(
-            X=train.data.iloc[rows], Y=train.target.iloc[rows],
-            X_test=test.data[:n_test], Y_test=test.target[:n_test], funnel=False, params={},
+            X=train.data.iloc[rows],
+            Y=train.target.iloc[rows],
+            X_test=test.data[:n_test],
+            Y_test=test.target[:n_test],
+            funnel=False,
+            params={},
         )
 
     return load
@@ -118,9 +127,14 @@ def funnel(n_train=N_TRAIN, **world):
         f = make_funnel(n_train_ + n_test, random_state=0, **world)
         test = slice(n_train_, None)
         return Bunch(
-            X=f.data[:n_train_], Y=f.target[:n_train_], X_test=f.data[test], Y_test=f.target[test],
+            X=f.data[:n_train_],
+            Y=f.target[:n_train_],
+            X_test=f.data[test],
+            Y_test=f.target[test],
             truth=f.true_proba["conversion"].to_numpy()[test],
-            truth_x=f.true_proba_given_x["conversion"].to_numpy()[test], funnel=True, params={},
+            truth_x=f.true_proba_given_x["conversion"].to_numpy()[test],
+            funnel=True,
+            params={},
         )
 
     return load
@@ -131,8 +145,13 @@ def click_log(data, quick):
     log = make_click_log(n_train + n_test, random_state=0)
     truth = log.true_proba["conversion"].to_numpy()[n_train:]
     return Bunch(
-        X=log.data[:n_train], Y=log.target[:n_train], X_test=log.data[n_train:],
-        Y_test=log.target[n_train:], truth=truth, truth_x=truth, funnel=True,
+        X=log.data[:n_train],
+        Y=log.target[:n_train],
+        X_test=log.data[n_train:],
+        Y_test=log.target[n_train:],
+        truth=truth,
+        truth_x=truth,
+        funnel=True,
         params={
             "categorical_features": log.categorical_features,
             "hash_buckets": {"user_id": 50_000, "item_id": 50_000},
@@ -147,8 +166,13 @@ def real_sample(loader, folder):
             return None
         train, test = loader(home, subset="train"), loader(home, subset="test")
         return Bunch(
-            X=train.data, Y=train.target, X_test=test.data, Y_test=test.target, funnel=True,
-            params={"categorical_features": train.categorical_features}, seeds=1,
+            X=train.data,
+            Y=train.target,
+            X_test=test.data,
+            Y_test=test.target,
+            funnel=True,
+            params={"categorical_features": train.categorical_features},
+            seeds=1,
         )
 
     return load
@@ -222,7 +246,9 @@ def load_dataset(name, data, quick):
 def entire_space_auc(p, truth):
     """Expected AUC of ``p`` against labels drawn from ``truth`` row by row, exactly."""
     n = len(p)
-    return roc_auc_score(np.r_[np.ones(n), np.zeros(n)], np.r_[p, p], sample_weight=np.r_[truth, 1 - truth])
+    return roc_auc_score(
+        np.r_[np.ones(n), np.zeros(n)], np.r_[p, p], sample_weight=np.r_[truth, 1 - truth]
+    )
 
 
 def gate_health(model):
@@ -269,7 +295,11 @@ def run_fit(dataset, data_dir, quick, model_name, config, params, seed):
     else:
         for t, task in enumerate(d.Y.columns):
             scores.update(task_scores(task, Y_test[:, t], proba[:, t]))
-        p_cvr = model.predict_cvr(d.X_test) if where == "funnel" else conditional_proba(proba[:, 1], proba[:, 0])
+        p_cvr = (
+            model.predict_cvr(d.X_test)
+            if where == "funnel"
+            else conditional_proba(proba[:, 1], proba[:, 0])
+        )
         if d.funnel:
             scores["violations"] = float(np.mean(proba[:, 1] > proba[:, 0] + 1e-7))
         scores.update(gate_health(model))
@@ -279,7 +309,9 @@ def run_fit(dataset, data_dir, quick, model_name, config, params, seed):
         if "truth" in d:
             scores["cvr_truth"] = entire_space_auc(p_cvr, d.truth)
             scores["cvr_truth_x"] = entire_space_auc(p_cvr, d.truth_x)
-    scores = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in scores.items()}
+    scores = {
+        k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in scores.items()
+    }
     return {"dataset": dataset, "model": model_name, "config": config, "seed": seed, **scores}
 
 
@@ -287,7 +319,13 @@ def run_fit(dataset, data_dir, quick, model_name, config, params, seed):
 
 
 def key(record):
-    return (record["revision"], record["dataset"], record["model"], record["config"], record["seed"])
+    return (
+        record["revision"],
+        record["dataset"],
+        record["model"],
+        record["config"],
+        record["seed"],
+    )
 
 
 def read_cache(path):
@@ -305,10 +343,28 @@ def decision_metrics(dataset):
 
 
 TABLE_METRICS = [
-    "auc_income", "auc_college", "auc_never_married", "auc_click", "auc_conversion",
-    "auc_cvr_clicked", "cvr_truth", "cvr_truth_x", "logloss_click", "logloss_conversion",
-    "logloss_income", "logloss_college", "ece_click", "ece_conversion", "ece_income", "ece_college",
-    "violations", "gate_entropy", "top_expert_share", "dead_share", "epochs", "fit_s",
+    "auc_income",
+    "auc_college",
+    "auc_never_married",
+    "auc_click",
+    "auc_conversion",
+    "auc_cvr_clicked",
+    "cvr_truth",
+    "cvr_truth_x",
+    "logloss_click",
+    "logloss_conversion",
+    "logloss_income",
+    "logloss_college",
+    "ece_click",
+    "ece_conversion",
+    "ece_income",
+    "ece_college",
+    "violations",
+    "gate_entropy",
+    "top_expert_share",
+    "dead_share",
+    "epochs",
+    "fit_s",
 ]
 
 
@@ -343,10 +399,17 @@ def scores_table(groups):
             continue
         metrics = [m for m in TABLE_METRICS if any(len(values(groups[k], m)) for k in rows)]
         lines.append(f"== {dataset}")
-        lines.append(f"{'model':<14}{'config':<14}{'n':>2} " + " ".join(f"{m:>17}" for m in metrics))
+        lines.append(
+            f"{'model':<14}{'config':<14}{'n':>2} " + " ".join(f"{m:>17}" for m in metrics)
+        )
         for k in rows:
-            cells = [mean_std(values(groups[k], m), 1 if m in ("epochs", "fit_s") else 4) for m in metrics]
-            lines.append(f"{k[1]:<14}{k[2]:<14}{len(groups[k]):>2} " + " ".join(f"{c:>17}" for c in cells))
+            cells = [
+                mean_std(values(groups[k], m), 1 if m in ("epochs", "fit_s") else 4)
+                for m in metrics
+            ]
+            lines.append(
+                f"{k[1]:<14}{k[2]:<14}{len(groups[k]):>2} " + " ".join(f"{c:>17}" for c in cells)
+            )
         lines.append("")
     return lines
 
@@ -378,12 +441,15 @@ def defaults_table(groups):
         f"{'dataset':<20}{'model':<14}{'metric':<17}{'default':>16}  {'best alternative':<16}"
         f"{'mean':>8}  {'gap +- SE':>17}  flag",
     ]
-    for (dataset, model, config), base in sorted(groups.items(), key=lambda kv: (
-        list(DATASETS).index(kv[0][0]), list(MODELS).index(kv[0][1]))):
+    for (dataset, model, config), base in sorted(
+        groups.items(),
+        key=lambda kv: (list(DATASETS).index(kv[0][0]), list(MODELS).index(kv[0][1])),
+    ):
         if config != "default":
             continue
         alternatives = {
-            c: g for (d, m, c), g in groups.items()
+            c: g
+            for (d, m, c), g in groups.items()
             if (d, m) == (dataset, model) and c != "default" and not same_fits(base, g)
         }
         for metric in decision_metrics(dataset):
@@ -397,7 +463,9 @@ def defaults_table(groups):
             best = max(gaps, key=lambda c: gaps[c][0])
             gap, se, _ = gaps[best]
             flag = " ".join(
-                f for f, bad in ((">noise", gap > max(2 * se, NEGLIGIBLE)), (">0.005", gap > 0.005)) if bad
+                f
+                for f, bad in ((">noise", gap > max(2 * se, NEGLIGIBLE)), (">0.005", gap > 0.005))
+                if bad
             )
             lines.append(
                 f"{dataset:<20}{model:<14}{metric:<17}{mean_std(v):>16}  {best:<16}"
@@ -412,6 +480,7 @@ NEGLIGIBLE = 5e-4
 
 def above(threshold):
     """Verdict on ``difference > threshold``, beyond two standard errors of seed noise."""
+
     def verdict(mean, se):
         margin = max(2 * se, NEGLIGIBLE)
         if mean - margin > threshold:
@@ -441,7 +510,9 @@ def claims_table(groups):
             return
         mean, se, n = gap
         verdict = verdict(mean, se) if n > 1 else "one seed"
-        lines.append(f"{claim:<40}{dataset:<20}{metric:<18}{mean:>+8.4f} +- {se:.4f} (n={n})  {verdict}")
+        lines.append(
+            f"{claim:<40}{dataset:<20}{metric:<18}{mean:>+8.4f} +- {se:.4f} (n={n})  {verdict}"
+        )
 
     funnels = [d for d in DATASETS if d.startswith("funnel") or d == "click_log"]
     for d in funnels:
@@ -470,10 +541,14 @@ def header(revision):
 
 def before_after_table(cache, before, after):
     old, new = group(cache, before), group(cache, after)
-    lines = [f"defaults before ({before!r}) and after ({after!r}): mean over seeds, "
-             "after - before paired by seed +- SE", ""]
-    for (dataset, model, config), b in sorted(new.items(), key=lambda kv: (
-            list(DATASETS).index(kv[0][0]), list(MODELS).index(kv[0][1]))):
+    lines = [
+        f"defaults before ({before!r}) and after ({after!r}): mean over seeds, "
+        "after - before paired by seed +- SE",
+        "",
+    ]
+    for (dataset, model, config), b in sorted(
+        new.items(), key=lambda kv: (list(DATASETS).index(kv[0][0]), list(MODELS).index(kv[0][1]))
+    ):
         a = old.get((dataset, model, config))
         if config != "default" or a is None:
             continue
@@ -506,7 +581,11 @@ def aliased(cache, k, params):
     """The default's record under an alternative's name, where the default resolved to it."""
     default = cache.get((*k[:3], "default", k[4]))
     std = params.get("embedding_init_std", "unset")
-    if default is None or list(params) != ["embedding_init_std"] or default["embedding_init_std_"] != std:
+    if (
+        default is None
+        or list(params) != ["embedding_init_std"]
+        or default["embedding_init_std_"] != std
+    ):
         return None
     return {**default, "config": k[3]}
 
@@ -546,27 +625,40 @@ def run(args, cache, cache_path, defaults):
             cache[key(record)] = record
             out.write(json.dumps(record) + "\n")
             out.flush()
-            print(f"{record['dataset']:<14}{record['model']:<14}{record['config']:<12}"
-                  f"seed {record['seed']}  {record['fit_s']:.0f}s", flush=True)
+            print(
+                f"{record['dataset']:<14}{record['model']:<14}{record['config']:<12}"
+                f"seed {record['seed']}  {record['fit_s']:.0f}s",
+                flush=True,
+            )
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="folder of the real data sets")
     parser.add_argument("--part", nargs="+", default=["defaults", "init"], choices=list(PARTS))
     parser.add_argument(
-        "--datasets", nargs="+", choices=list(DATASETS),
+        "--datasets",
+        nargs="+",
+        choices=list(DATASETS),
         default=[d for d in DATASETS if d != "funnel_strong_200k"],
     )
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
-    parser.add_argument("--configs", nargs="+", help="run only these configs of the parts (and the defaults)")
+    parser.add_argument(
+        "--configs", nargs="+", help="run only these configs of the parts (and the defaults)"
+    )
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=1)
-    parser.add_argument("--quick", action="store_true", help="2,000 rows, 2 epochs, 1 seed, two data sets")
+    parser.add_argument(
+        "--quick", action="store_true", help="2,000 rows, 2 epochs, 1 seed, two data sets"
+    )
     parser.add_argument("--cache", default=str(CACHE), help="JSON-lines file of every fit's scores")
     parser.add_argument("--revision", default="current", help="label of the code the fits ran")
     parser.add_argument("--before", help="with --table: also compare the defaults to this revision")
-    parser.add_argument("--table", action="store_true", help="print the tables from the cache, fit nothing")
+    parser.add_argument(
+        "--table", action="store_true", help="print the tables from the cache, fit nothing"
+    )
     parser.add_argument("--output", help="also write the tables to this file")
     args = parser.parse_args()
     if args.quick:
@@ -582,7 +674,13 @@ def main():
         run(args, cache, cache_path, defaults=False)
 
     groups = group(cache, args.revision)
-    lines = header(args.revision) + scores_table(groups) + defaults_table(groups) + [""] + claims_table(groups)
+    lines = (
+        header(args.revision)
+        + scores_table(groups)
+        + defaults_table(groups)
+        + [""]
+        + claims_table(groups)
+    )
     if args.before:
         lines += [""] + before_after_table(cache, args.before, args.revision)
     table = "\n".join(lines)
