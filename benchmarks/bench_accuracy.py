@@ -534,7 +534,13 @@ def header(revision):
         f"sklearn_mtl {sklearn_mtl.__version__}, torch {torch.__version__}, "
         f"{platform.processor() or platform.machine()}, 1 torch thread per fit; revision {revision!r}",
         f"training rows: {N_TRAIN:,} (census: drawn at random from the UCI training file; "
-        f"funnels and click log: generated, seed 0), test rows: the UCI test file / {N_TEST:,}",
+        f"funnels and click log: generated, seed 0), test rows: the UCI test file / {N_TEST:,}; "
+        "funnel_strong_200k: 200,000 training rows; ali_ccp, aliexpress: the real samples "
+        "(a few dozen rows, one seed: a smoke test of those code paths, not a measure)",
+        "each config changes one parameter from the defaults (init = embedding_init_std); "
+        "auc_conversion is the end-to-end click-and-conversion event, cvr_truth the pCVR's "
+        "entire-space AUC against the true pCVR, violations the share of rows with "
+        "P(conversion) > P(click)",
         "",
     ]
 
