@@ -65,7 +65,7 @@ def check_pos_weight(pos_weight, task_names, binary, train):
     """Each task's weight of positive labels as float32, 1 for the others; or None.
 
     ``binary[t]`` says whether task ``t`` is binary; ``train`` (the training
-    rows, in memory) gives the label counts of ``"balanced"``.
+    rows, in memory or in chunks) gives the label counts of ``"balanced"``.
     """
     if pos_weight is None:
         return None
@@ -101,18 +101,18 @@ def check_pos_weight(pos_weight, task_names, binary, train):
 
 
 def _balanced_pos_weight(name, t, train):
-    """Task ``t``'s (weighted) negatives over positives among ``train``'s labelled rows."""
-    if getattr(train, "targets", None) is None:
-        raise ValueError(
-            f"pos_weight='balanced' for task {name!r} counts the labels of training data "
-            "in memory; out of core (ChunkedData), give the negatives-to-positives ratio "
-            "as a float."
+    """Task ``t``'s (weighted) negatives over positives among ``train``'s
+    labelled rows: in memory, or summed over the parts of out-of-core
+    training rows (one pass over their cache)."""
+    positives = negatives = 0.0
+    for part in train.chunks() if hasattr(train, "chunks") else [train]:
+        rows = slice(None) if part.rows is None else part.rows
+        labels = part.targets[rows, t].double()
+        weight = (
+            torch.ones_like(labels) if part.sample_weight is None else part.sample_weight[rows]
         )
-    rows = slice(None) if train.rows is None else train.rows
-    labels = train.targets[rows, t].double()
-    weight = torch.ones_like(labels) if train.sample_weight is None else train.sample_weight[rows]
-    positives = float(weight[labels == 1].sum())
-    negatives = float(weight[labels == 0].sum())
+        positives += float(weight[labels == 1].sum())
+        negatives += float(weight[labels == 0].sum())
     if positives == 0 or negatives == 0:
         raise ValueError(
             f"pos_weight='balanced' for task {name!r} needs positive and negative "

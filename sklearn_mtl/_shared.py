@@ -318,7 +318,7 @@ pos_weight : float, "balanced", dict or None, default=None
     (the others 1). A weight is a positive float or ``"balanced"``: the
     task's negatives over its positives among the labelled training rows,
     counted with ``sample_weight`` and fixed at the first fit (on the first
-    batch for ``partial_fit``; give a float for ``ChunkedData``). It
+    batch for ``partial_fit``; over every chunk for ``ChunkedData``). It
     multiplies the positives' losses on top of ``sample_weight``. A funnel
     model's step ``t`` is the end-to-end event (steps ``0..t`` reached), so
     weighting the conversion weighs pCTCVR's positives, the clicked and

@@ -197,13 +197,23 @@ def test_warm_start_refuses_a_changed_pos_weight():
         model.set_params(pos_weight=3.0).fit(X, Y)
 
 
-def test_out_of_core_takes_a_float_not_balanced():
+def test_balanced_out_of_core_counts_the_labels_of_every_chunk():
     from sklearn_mtl import ChunkedData
 
-    X, Y = _funnel(n=80)
+    X, Y = _funnel(n=120)
     X = X.assign(city=X["city"].cat.codes)
-    chunks = ChunkedData(lambda: [(X, Y)])
-    with pytest.raises(ValueError, match=r"out of core \(ChunkedData\), give the"):
-        ESMMClassifier(pos_weight={"buy": "balanced"}, **PARAMS).fit(chunks)
-    model = ESMMClassifier(pos_weight={"buy": 4.0}, **PARAMS).fit(chunks)
-    np.testing.assert_array_equal(model.net_.criterion_.pos_weight, [1.0, 4.0])
+    # The positives sit in the last chunk only: the ratio must come from all of them.
+    order = np.argsort(Y["buy"].to_numpy(), kind="stable")
+    X, Y = X.iloc[order].reset_index(drop=True), Y.iloc[order].reset_index(drop=True)
+    parts = [(X[i : i + 40], Y[i : i + 40]) for i in range(0, 120, 40)]
+    params = {**PARAMS, "early_stopping": False}
+    chunked = ESMMClassifier(pos_weight={"buy": "balanced"}, **params).fit(
+        ChunkedData(lambda: parts)
+    )
+    buy = Y["buy"].to_numpy()
+    ratio = (buy == 0).sum() / (buy == 1).sum()
+    np.testing.assert_allclose(chunked.net_.criterion_.pos_weight, [1.0, ratio], rtol=1e-6)
+    in_memory = ESMMClassifier(pos_weight={"buy": "balanced"}, **params).fit(X, Y)
+    np.testing.assert_allclose(
+        chunked.net_.criterion_.pos_weight, in_memory.net_.criterion_.pos_weight, rtol=1e-6
+    )
