@@ -254,13 +254,18 @@ def test_batch_norm_is_structural(continue_with):
             model.partial_fit(X, Y)
 
 
-def test_out_of_core_chunks_fold_their_own_last_row():
-    # Batches never span two chunks: each chunk of 17 rows is one batch of 17.
+@pytest.mark.parametrize("shuffle_buffer, sizes", [(1, [17, 17]), (2, [16, 16, 2])])
+def test_out_of_core_parts_fold_their_own_last_row(shuffle_buffer, sizes):
+    # Batches never span two parts: with unmixed chunks each chunk of 17 rows
+    # is one batch of 17 (its last row folded in); mixed, the two chunks are
+    # one part of 34 rows, cut into batches of 16.
     X, Y = _data(n=34)
 
     def chunks():
         for start in range(0, len(X), 17):
             yield X[start : start + 17], Y[start : start + 17]
 
-    model = SharedBottomClassifier(batch_norm=True, **PARAMS).fit(ChunkedData(chunks))
-    assert [b["train_batch_size"] for b in model.history_[-1, "batches"]] == [17, 17]
+    model = SharedBottomClassifier(batch_norm=True, **PARAMS).fit(
+        ChunkedData(chunks, shuffle_buffer=shuffle_buffer)
+    )
+    assert [b["train_batch_size"] for b in model.history_[-1, "batches"]] == sizes
