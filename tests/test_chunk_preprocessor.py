@@ -23,8 +23,11 @@ TARGETS = ["click", "buy"]
 def frame(seed, n=120):
     rng = np.random.RandomState(seed)
     X = pd.DataFrame(
-        {"x": rng.normal(loc=seed, size=n), "age": rng.uniform(20, 60, n),
-         "city": rng.choice(["a", "b"], n)}
+        {
+            "x": rng.normal(loc=seed, size=n),
+            "age": rng.uniform(20, 60, n),
+            "city": rng.choice(["a", "b"], n),
+        }
     )
     click = (X["x"] - seed + (X["city"] == "a") > 0.5).astype(int)
     return X.assign(click=click, buy=click * (X["age"] > 40))
@@ -50,7 +53,10 @@ def chunked(kind, tmp_path, **kwargs):
     if kind == "parquet":
         pytest.importorskip("pyarrow")
         return ChunkedData(
-            write_parts(tmp_path / "data"), target_columns=TARGETS, chunk_rows=120, **kwargs
+            write_parts(tmp_path / "data"),
+            target_columns=TARGETS,
+            chunk_rows=120,
+            **kwargs,
         )
     return ChunkedData(generator_function(), **kwargs)
 
@@ -78,14 +84,18 @@ def test_an_unfitted_preprocessor_is_fitted_on_a_clone_over_the_first_chunk(kind
     model = fit(data)
     assert not hasattr(preprocessor, "transformers_")  # the user's object is left unfitted
     first = frame(0).drop(columns=TARGETS)
-    assert_allclose(data.preprocessor_.named_transformers_["scale"].mean_, first[["x", "age"]].mean())
+    assert_allclose(
+        data.preprocessor_.named_transformers_["scale"].mean_,
+        first[["x", "age"]].mean(),
+    )
     assert list(model.feature_names_in_) == ["x", "age", "city"]
 
     # Raw rows predict through the same preprocessor, frozen in a Pipeline.
     raw = frame(5).drop(columns=TARGETS)
     pipeline = make_pipeline(FrozenEstimator(data.preprocessor_), model)
     assert_allclose(
-        pipeline.predict_proba(raw), model.predict_proba(data.preprocessor_.transform(raw))
+        pipeline.predict_proba(raw),
+        model.predict_proba(data.preprocessor_.transform(raw)),
     )
     assert pipeline.score(raw, frame(5)[TARGETS]) == model.score(
         data.preprocessor_.transform(raw), frame(5)[TARGETS]
@@ -101,9 +111,7 @@ def test_a_fitted_preprocessor_is_used_as_it_is(kind, tmp_path):
     assert data.preprocessor_ is preprocessor
     # Trained on what the preprocessor gives, as if the chunks were transformed first.
     transformed = ChunkedData(
-        lambda: (
-            (preprocessor.transform(X), Y) for X, Y, _ in chunked("callable", tmp_path)
-        )
+        lambda: ((preprocessor.transform(X), Y) for X, Y, _ in chunked("callable", tmp_path))
     )
     raw = frame(7).drop(columns=TARGETS)
     assert_allclose(
@@ -122,7 +130,10 @@ def test_the_cache_is_reused_only_for_the_same_fitted_preprocessor(tmp_path):
         # the same: only the preprocessor's own state tells the caches apart.
         preprocessor = FunctionTransformer(swap, kw_args={"mapping": mapping}).fit(sample)
         data = ChunkedData(
-            folder, target_columns=TARGETS, chunk_rows=120, cache_dir=cache_dir,
+            folder,
+            target_columns=TARGETS,
+            chunk_rows=120,
+            cache_dir=cache_dir,
             preprocessor=preprocessor,
         )
         return fit(data)
@@ -142,10 +153,16 @@ def test_the_cache_is_reused_only_for_the_same_fitted_preprocessor(tmp_path):
 @pytest.mark.parametrize(
     "preprocessor, error, match",
     [
-        (StandardScaler().set_output(transform="default"), TypeError,
-         r"preprocessor gave a ndarray for chunk 0.*set_output\(transform='pandas'\)"),
-        (FunctionTransformer(lambda X: X.iloc[:10]), ValueError,
-         "preprocessor gave 10 rows for the 120 of chunk 0"),
+        (
+            StandardScaler().set_output(transform="default"),
+            TypeError,
+            r"preprocessor gave a ndarray for chunk 0.*set_output\(transform='pandas'\)",
+        ),
+        (
+            FunctionTransformer(lambda X: X.iloc[:10]),
+            ValueError,
+            "preprocessor gave 10 rows for the 120 of chunk 0",
+        ),
         ("scale", TypeError, "preprocessor must be a scikit-learn transformer"),
     ],
 )

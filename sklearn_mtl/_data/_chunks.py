@@ -71,16 +71,16 @@ class ChunkedData:
         memory grows with ``shuffle_buffer * chunk_rows`` encoded rows.
     preprocessor : transformer, default=None
         A scikit-learn transformer (e.g. a ``ColumnTransformer``) applied to
-        each chunk's ``X`` before it is encoded, in place of a Pipeline step,
-        which cannot read chunks. Its output must be a DataFrame: configure
-        it with ``set_output(transform="pandas")``. A fitted transformer is
-        used as it is: the way to statistics over all the data (fit it
-        beforehand, e.g. with ``partial_fit`` over the chunks, and wrap it
-        in :class:`~sklearn.frozen.FrozenEstimator`). An unfitted one is
-        cloned and fitted on the first chunk's ``X`` only, a sample of the
-        data. The fitted transformer is ``preprocessor_``; its fitted state
-        is part of the cache fingerprint. The model is then fitted on the
-        transformer's output: predict on raw rows with
+        each chunk's ``X`` before it is encoded, in place of a Pipeline
+        step, which cannot read chunks. Its output must be a DataFrame:
+        configure it with ``set_output(transform="pandas")``. A fitted
+        transformer is used as it is, never refitted: the way to statistics
+        over all the data (fit it beforehand, e.g. on a sample drawn from
+        every file). An unfitted one is cloned and fitted on the first
+        chunk's ``X`` only, a sample of the data. The fitted transformer is
+        ``preprocessor_``; its fitted state is part of the cache
+        fingerprint. The model is then fitted on the transformer's output:
+        predict on raw rows with
         ``make_pipeline(FrozenEstimator(data.preprocessor_), model)``.
 
     Attributes
@@ -94,14 +94,17 @@ class ChunkedData:
     TypeError, ValueError
         At construction, for parameters that are wrong without reading
         anything: ``target_columns`` given as a string or missing,
-        ``chunk_rows`` below 1, a file that does not exist, a directory
-        without Parquet files. When a chunk is read, naming the file and the
+        ``chunk_rows`` below 1, a ``preprocessor`` without
+        ``transform``, a file that does not exist, a directory without
+        Parquet files. When a chunk is read, naming the file and the
         chunk's index (from 0): a file that is not readable Parquet, a
         missing target or weight column, a file whose columns or column
-        types differ from the first file's, a file or chunk without rows, a
-        chunk whose weights are all zero. Naming the directory: a
-        ``cache_dir`` that cannot be written (not a directory, not writable,
-        full); nothing is left half-written there.
+        types differ from the first file's, a file or chunk without
+        rows, a chunk whose weights are all zero, a ``preprocessor``
+        that does not give a DataFrame or changes the number of rows.
+        Naming the directory: a ``cache_dir`` that cannot be written
+        (not a directory, not writable, full); nothing is left
+        half-written there.
 
     Examples
     --------
