@@ -3,8 +3,12 @@
 import os
 from numbers import Integral
 
+import joblib
 import numpy as np
-from sklearn.utils.validation import _num_samples
+import pandas as pd
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import _num_samples, check_is_fitted
 
 from ._parquet import parquet_identity, parquet_paths, read_parquet_chunks
 
@@ -65,20 +69,42 @@ class ChunkedData:
     shuffle_buffer : int, default=4
         Chunks whose rows are shuffled together in each step of an epoch;
         memory grows with ``shuffle_buffer * chunk_rows`` encoded rows.
+    preprocessor : transformer, default=None
+        A scikit-learn transformer (e.g. a ``ColumnTransformer``) applied to
+        each chunk's ``X`` before it is encoded, in place of a Pipeline
+        step, which cannot read chunks. Its output must be a DataFrame:
+        configure it with ``set_output(transform="pandas")``. A fitted
+        transformer is used as it is, never refitted: the way to statistics
+        over all the data (fit it beforehand, e.g. on a sample drawn from
+        every file). An unfitted one is cloned and fitted on the first
+        chunk's ``X`` only, a sample of the data. The fitted transformer is
+        ``preprocessor_``; its fitted state is part of the cache
+        fingerprint. The model is then fitted on the transformer's output:
+        predict on raw rows with
+        ``make_pipeline(FrozenEstimator(data.preprocessor_), model)``.
+
+    Attributes
+    ----------
+    preprocessor_ : transformer
+        The fitted ``preprocessor``, set by the first read of the chunks
+        (absent without a ``preprocessor``).
 
     Raises
     ------
     TypeError, ValueError
         At construction, for parameters that are wrong without reading
         anything: ``target_columns`` given as a string or missing,
-        ``chunk_rows`` below 1, a file that does not exist, a directory
-        without Parquet files. When a chunk is read, naming the file and the
+        ``chunk_rows`` below 1, a ``preprocessor`` without
+        ``transform``, a file that does not exist, a directory without
+        Parquet files. When a chunk is read, naming the file and the
         chunk's index (from 0): a file that is not readable Parquet, a
         missing target or weight column, a file whose columns or column
-        types differ from the first file's, a file or chunk without rows, a
-        chunk whose weights are all zero. Naming the directory: a
-        ``cache_dir`` that cannot be written (not a directory, not writable,
-        full); nothing is left half-written there.
+        types differ from the first file's, a file or chunk without
+        rows, a chunk whose weights are all zero, a ``preprocessor``
+        that does not give a DataFrame or changes the number of rows.
+        Naming the directory: a ``cache_dir`` that cannot be written
+        (not a directory, not writable, full); nothing is left
+        half-written there.
 
     Examples
     --------
@@ -104,6 +130,7 @@ class ChunkedData:
         chunk_rows=65536,
         cache_dir=None,
         shuffle_buffer=4,
+        preprocessor=None,
     ):
         self.chunks = chunks
         self.target_columns = target_columns
@@ -111,10 +138,16 @@ class ChunkedData:
         self.chunk_rows = chunk_rows
         self.cache_dir = cache_dir
         self.shuffle_buffer = shuffle_buffer
+        self.preprocessor = preprocessor
         # What needs no reading is checked now, not at the first epoch.
         _check_positive_int(shuffle_buffer, "shuffle_buffer")
         if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
             raise TypeError(f"cache_dir must be a path or None, got {cache_dir!r}.")
+        if preprocessor is not None and not hasattr(preprocessor, "transform"):
+            raise TypeError(
+                "preprocessor must be a scikit-learn transformer (with fit and transform), "
+                f"got {type(preprocessor).__name__}."
+            )
         if callable(chunks):
             if target_columns is not None or weight_column is not None:
                 raise ValueError(
@@ -147,6 +180,8 @@ class ChunkedData:
         for k, (X, Y, weight, where) in enumerate(self._chunks()):
             if not _num_samples(X):
                 raise ValueError(f"ChunkedData: {where} has no rows.")
+            if self.preprocessor is not None:
+                X = self._preprocess(X, where)
             if weight is not None and not np.any(np.asarray(weight, dtype=np.float64)):
                 raise ValueError(
                     f"ChunkedData: every sample weight of {where} is zero; drop the chunk, "
@@ -165,17 +200,53 @@ class ChunkedData:
                 "object), since fit reads the chunks again every epoch."
             )
 
+    def __array__(self, dtype=None, copy=None):
+        # scikit-learn converts what it is given with numpy: a transformer
+        # step of a Pipeline or a search given chunks would otherwise fail
+        # with an array error that does not say what to do.
+        raise TypeError(
+            "ChunkedData is read only by the fit of the sklearn_mtl estimators, not "
+            "by other scikit-learn estimators: pass a Pipeline's transformers as "
+            "ChunkedData(..., preprocessor=...) and fit the model alone; search "
+            "parameters with a loop over ParameterGrid scored on held-out rows."
+        )
+
+    def _preprocess(self, X, where):
+        """``X`` transformed by the fitted preprocessor, fitting a clone of
+        an unfitted one on this (the first) chunk."""
+        if "preprocessor_" not in self.__dict__:
+            try:
+                check_is_fitted(self.preprocessor)
+                self.preprocessor_ = self.preprocessor
+            except NotFittedError:
+                self.preprocessor_ = clone(self.preprocessor).fit(X)
+        Xt = self.preprocessor_.transform(X)
+        if not isinstance(Xt, pd.DataFrame):
+            raise TypeError(
+                f"ChunkedData: preprocessor gave a {type(Xt).__name__} for {where}, not a "
+                "DataFrame: configure it with preprocessor.set_output(transform='pandas')."
+            )
+        if len(Xt) != _num_samples(X):
+            raise ValueError(
+                f"ChunkedData: preprocessor gave {len(Xt)} rows for the {_num_samples(X)} "
+                f"of {where}; it must transform each row, not drop or add rows."
+            )
+        return Xt
+
     def _fingerprint(self):
         """What identifies the rows of the Parquet files without reading them
-        (each file's path, size, modification time and schema, and the
-        reading settings), or None for a callable."""
+        (each file's path, size, modification time and schema, the reading
+        settings and the fitted preprocessor), or None for a callable."""
         if self._paths is None:
             return None
+        if self.preprocessor is not None and "preprocessor_" not in self.__dict__:
+            next(iter(self), None)  # fits the preprocessor on the first chunk
         return (
             [parquet_identity(path) for path in self._paths],
             list(self.target_columns),
             self.weight_column,
             self.chunk_rows,
+            None if self.preprocessor is None else joblib.hash(self.preprocessor_),
         )
 
     def _chunks(self):
