@@ -120,6 +120,35 @@ def test_a_fitted_preprocessor_is_used_as_it_is(kind, tmp_path):
     )
 
 
+def test_a_replaced_or_changed_preprocessor_is_resolved_again(tmp_path):
+    data = chunked("callable", tmp_path, preprocessor=scaler())
+    fit(data)
+    first = data.preprocessor_
+    data.preprocessor = scaler().set_params(scale__with_mean=False)
+    fit(data)
+    assert data.preprocessor_ is not first
+    assert not data.preprocessor_.named_transformers_["scale"].with_mean
+    data.preprocessor.set_params(scale__with_std=False)
+    fit(data)
+    assert not data.preprocessor_.named_transformers_["scale"].with_std
+
+
+def test_a_preprocessor_that_cannot_be_hashed_trains_without_reusing_a_cache(tmp_path):
+    # A notebook's lambda cannot be pickled, so nothing vouches for a cache of its output.
+    data = chunked(
+        "parquet", tmp_path, cache_dir=tmp_path / "cache",
+        preprocessor=FunctionTransformer(lambda X: X.assign(x=2 * X["x"])),
+    )
+    first = fit(data)
+    assert not any((tmp_path / "cache").iterdir())
+    data.preprocessor = FunctionTransformer(lambda X: X.assign(x=-X["x"]))
+    raw = frame(4).drop(columns=TARGETS)
+    assert not np.allclose(
+        first.predict_proba(data.preprocessor_.transform(raw)),
+        fit(data).predict_proba(data.preprocessor_.transform(raw)),
+    )
+
+
 def test_the_cache_is_reused_only_for_the_same_fitted_preprocessor(tmp_path):
     pytest.importorskip("pyarrow")
     folder, cache_dir = write_parts(tmp_path / "data"), tmp_path / "cache"

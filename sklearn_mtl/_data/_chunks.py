@@ -1,6 +1,7 @@
 """Training data read one chunk at a time: out-of-core ``fit``."""
 
 import os
+import pickle
 from numbers import Integral
 
 import joblib
@@ -87,7 +88,8 @@ class ChunkedData:
     ----------
     preprocessor_ : transformer
         The fitted ``preprocessor``, set by the first read of the chunks
-        (absent without a ``preprocessor``).
+        and again by the next read after ``preprocessor`` is replaced or
+        changed (absent without a ``preprocessor``).
 
     Raises
     ------
@@ -214,12 +216,13 @@ class ChunkedData:
     def _preprocess(self, X, where):
         """``X`` transformed by the fitted preprocessor, fitting a clone of
         an unfitted one on this (the first) chunk."""
-        if "preprocessor_" not in self.__dict__:
+        if not self._preprocessor_is_current():
             try:
                 check_is_fitted(self.preprocessor)
                 self.preprocessor_ = self.preprocessor
             except NotFittedError:
                 self.preprocessor_ = clone(self.preprocessor).fit(X)
+            self._preprocessor_key = _state_key(self.preprocessor)
         Xt = self.preprocessor_.transform(X)
         if not isinstance(Xt, pd.DataFrame):
             raise TypeError(
@@ -233,20 +236,30 @@ class ChunkedData:
             )
         return Xt
 
+    def _preprocessor_is_current(self):
+        """Whether ``preprocessor_`` came from ``preprocessor`` as it is now: a
+        preprocessor replaced or changed after a read is resolved again, never
+        silently kept."""
+        key = self.__dict__.get("_preprocessor_key")
+        return key is not None and key == _state_key(self.preprocessor)
+
     def _fingerprint(self):
         """What identifies the rows of the Parquet files without reading them
         (each file's path, size, modification time and schema, the reading
         settings and the fitted preprocessor), or None for a callable."""
         if self._paths is None:
             return None
-        if self.preprocessor is not None and "preprocessor_" not in self.__dict__:
+        if self.preprocessor is not None and not self._preprocessor_is_current():
             next(iter(self), None)  # fits the preprocessor on the first chunk
+        preprocessor = None if self.preprocessor is None else _state_key(self.preprocessor_)
+        if isinstance(preprocessor, tuple):
+            return None  # a state that cannot be hashed cannot vouch for a cache
         return (
             [parquet_identity(path) for path in self._paths],
             list(self.target_columns),
             self.weight_column,
             self.chunk_rows,
-            None if self.preprocessor is None else joblib.hash(self.preprocessor_),
+            preprocessor,
         )
 
     def _chunks(self):
@@ -263,3 +276,14 @@ class ChunkedData:
                 )
             X, Y, weight = chunk if len(chunk) == 3 else (*chunk, None)
             yield X, Y, weight, f"chunk {k}"
+
+
+def _state_key(estimator):
+    """A hash of ``estimator``'s parameters and fitted state; for one that
+    cannot be pickled (a function defined in a notebook, say), a tuple of
+    its identity and parameters, which tells a replaced or changed
+    estimator but not one refitted in place."""
+    try:
+        return joblib.hash(estimator)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return (id(estimator), repr(estimator.get_params(deep=True)))
