@@ -16,7 +16,6 @@ import torch
 from skorch.helper import predefined_split
 from skorch.history import History
 from sklearn.utils import check_random_state
-from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
 
 from .._data import BatchIterator, uses_early_stopping
 from .._params import check_device, check_optimizer, check_precision
@@ -227,13 +226,23 @@ class TrainingSession:
 _FUSED_OPTIMIZERS = (torch.optim.Adam, torch.optim.AdamW)
 
 
+def _fused_kernel_devices():
+    """Device types with fused optimizer kernels in this torch (a private
+    helper of torch's: none where it is missing, as in older releases)."""
+    try:
+        from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
+    except ImportError:
+        return []
+    return _get_fused_kernels_supported_devices()
+
+
 def _with_fused_kernel(optimizer_class, params, device):
     """``params`` with ``fused=True`` where the optimizer and device have a fused
     kernel and the user chose no implementation (``fused`` or ``foreach``)."""
     if (
         optimizer_class not in _FUSED_OPTIMIZERS
         or {"fused", "foreach"} & params.keys()
-        or torch.device(device).type not in _get_fused_kernels_supported_devices()
+        or torch.device(device).type not in _fused_kernel_devices()
     ):
         return params
     return {**params, "fused": True}
