@@ -10,6 +10,9 @@ Data sets (a fixed train / test split each; scores on the test rows only):
   ``funnel_mnar``: ``make_funnel`` worlds (selection bias 0.2 and 0.9,
   conversion base rates 0.02 and 0.5, a hidden confounder of weight 1.5),
   40,000 training and 20,000 test rows, with the true pCVR of every row;
+  ``funnel_sparse``: strong selection with clicks sparse for the features
+  (click rate 0.03, 500 categories per column: about 1,200 clicked rows for
+  2,000 category effects, ESMM's data-sparsity case);
   ``funnel_strong_200k``: the strong world with 200,000 training rows (not in
   the default run: ``--datasets funnel_strong_200k``).
 - ``click_log``: ``make_click_log`` (Zipf user and item IDs hashed into
@@ -190,6 +193,7 @@ DATASETS = {
     "funnel_low": funnel(base_rates=(0.1, 0.02)),
     "funnel_high": funnel(base_rates=(0.1, 0.5)),
     "funnel_mnar": funnel(hidden_confounding=1.5),
+    "funnel_sparse": funnel(base_rates=(0.03, 0.1), selection_bias=0.9, n_categories=500),
     "funnel_strong_200k": funnel(200_000, selection_bias=0.9),
     "click_log": click_log,
     "ali_ccp": real_sample(load_ali_ccp, "ali_ccp_tiny_sample/torch_rechub"),
