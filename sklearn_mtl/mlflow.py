@@ -60,16 +60,13 @@ def save_model(estimator, path, *, mlflow_model=None, signature=None):
 
     Examples
     --------
-    >>> import tempfile
-    >>> from pathlib import Path
     >>> from sklearn_mtl import ESMMClassifier
     >>> from sklearn_mtl.datasets import make_funnel
     >>> from sklearn_mtl.mlflow import load_model, save_model
     >>> X, Y = make_funnel(n_samples=500, random_state=0, return_X_y=True)
     >>> model = ESMMClassifier(max_epochs=1, random_state=0).fit(X, Y)
-    >>> path = Path(tempfile.mkdtemp()) / "esmm"
-    >>> save_model(model, path)  # doctest: +SKIP
-    >>> load_model(str(path)).predict_proba_frame(X[:2]).columns  # doctest: +SKIP
+    >>> save_model(model, "esmm_model")  # doctest: +SKIP
+    >>> load_model("esmm_model").predict_proba_frame(X[:2]).columns  # doctest: +SKIP
     Index(['P(click)', 'P(click & conversion)'], dtype='object')
     """
     import mlflow.pyfunc
