@@ -102,10 +102,10 @@ def check_pos_weight(pos_weight, task_names, binary, train):
 
 def _balanced_pos_weight(name, t, train):
     """Task ``t``'s (weighted) negatives over positives among ``train``'s
-    labelled rows: in memory, or summed over the parts of out-of-core
-    training rows (one pass over their cache)."""
+    labelled rows, summed over the parts its batches are cut from (one
+    part in memory; out of core, one pass over the cache)."""
     positives = negatives = 0.0
-    for part in train.chunks() if hasattr(train, "chunks") else [train]:
+    for part in train.chunks():
         rows = slice(None) if part.rows is None else part.rows
         labels = part.targets[rows, t].double()
         weight = (
