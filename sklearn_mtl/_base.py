@@ -512,7 +512,9 @@ class BaseMultiTaskClassifier(
                 del self.net_
             self._dtype = DTYPES[self.dtype]
         with torch_threads(self.n_threads):
-            data = source.read(self, continuing=continuing, incremental=incremental)
+            data = source.read(
+                self, continuing=continuing, incremental=incremental, group=session.parallel
+            )
             epochs = 1 if incremental else self.max_epochs
             try:
                 # The callbacks start once the input has passed its checks.

@@ -103,7 +103,8 @@ def check_pos_weight(pos_weight, task_names, binary, train):
 def _balanced_pos_weight(name, t, train):
     """Task ``t``'s (weighted) negatives over positives among ``train``'s
     labelled rows, summed over the parts its batches are cut from (one
-    part in memory; out of core, one pass over the cache)."""
+    part in memory; out of core, one pass over the cache) and over the
+    processes of a data-parallel fit that each hold their own rows."""
     positives = negatives = 0.0
     for part in train.chunks():
         rows = slice(None) if part.rows is None else part.rows
@@ -113,6 +114,7 @@ def _balanced_pos_weight(name, t, train):
         )
         positives += float(weight[labels == 1].sum())
         negatives += float(weight[labels == 0].sum())
+    positives, negatives = map(float, train.summed_over_shares([positives, negatives]))
     if positives == 0 or negatives == 0:
         raise ValueError(
             f"pos_weight='balanced' for task {name!r} needs positive and negative "

@@ -11,7 +11,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
-from ._parquet import parquet_identity, parquet_paths, read_parquet_chunks
+from ._parquet import parquet_identity, parquet_paths, parquet_units, read_parquet_chunks
 
 
 def _check_positive_int(value, name):
@@ -175,11 +175,21 @@ class ChunkedData:
         self._paths = parquet_paths(chunks)
 
     def __iter__(self):
+        return self._read()
+
+    def _read(self, units=None):
+        """The checked (and preprocessed) ``(X, Y, sample_weight)`` chunks; with
+        ``units`` (``(file index, row group)`` pairs of the Parquet files),
+        only the rows of those row groups."""
+        if units is not None:
+            # A share's first chunk is not the data's: the preprocessor is fitted
+            # on the data's first chunk, as in every process.
+            self._resolve_preprocessor()
         # A pass that ends with fewer rows than the first complete one means the
         # callable handed back an exhausted iterator (the same generator again):
         # training on it would silently see nothing.
         n_rows = 0
-        for k, (X, Y, weight, where) in enumerate(self._chunks()):
+        for k, (X, Y, weight, where) in enumerate(self._chunks(units)):
             if not _num_samples(X):
                 raise ValueError(f"ChunkedData: {where} has no rows.")
             if self.preprocessor is not None:
@@ -191,6 +201,8 @@ class ChunkedData:
                 )
             n_rows += _num_samples(X)
             yield X, Y, weight
+        if units is not None:
+            return
         expected = self.__dict__.get("_rows_per_pass")
         if expected is None:
             self._rows_per_pass = n_rows
@@ -243,14 +255,19 @@ class ChunkedData:
         key = self.__dict__.get("_preprocessor_key")
         return key is not None and key == _state_key(self.preprocessor)
 
-    def _fingerprint(self):
+    def _resolve_preprocessor(self):
+        """Fit an unfitted preprocessor on the first chunk, unless done already."""
+        if self.preprocessor is not None and not self._preprocessor_is_current():
+            next(iter(self), None)
+
+    def _fingerprint(self, units=None):
         """What identifies the rows of the Parquet files without reading them
         (each file's path, size, modification time and schema, the reading
-        settings and the fitted preprocessor), or None for a callable."""
+        settings, the fitted preprocessor and the ``units`` read, if not all),
+        or None for a callable."""
         if self._paths is None:
             return None
-        if self.preprocessor is not None and not self._preprocessor_is_current():
-            next(iter(self), None)  # fits the preprocessor on the first chunk
+        self._resolve_preprocessor()
         preprocessor = None if self.preprocessor is None else _state_key(self.preprocessor_)
         if isinstance(preprocessor, tuple):
             return None  # a state that cannot be hashed cannot vouch for a cache
@@ -260,12 +277,32 @@ class ChunkedData:
             self.weight_column,
             self.chunk_rows,
             preprocessor,
+            units,
         )
 
-    def _chunks(self):
+    def _units(self):
+        """The row groups of the Parquet files, ``(file index, row group, rows)``,
+        from their footers; None for a callable, which cannot be split
+        without reading it."""
+        if self._paths is None:
+            return None
+        return parquet_units(self._paths, self.target_columns, self.weight_column)
+
+    def _description(self):
+        """What every process of a data-parallel fit that reads its own share
+        of the files must pass alike: the files (names and sizes) and settings."""
+        return (
+            [(path.name, path.stat().st_size) for path in self._paths],
+            list(self.target_columns),
+            self.weight_column,
+            self.chunk_rows,
+            self.shuffle_buffer,
+        )
+
+    def _chunks(self, units=None):
         if self._paths is not None:
             yield from read_parquet_chunks(
-                self._paths, self.target_columns, self.weight_column, self.chunk_rows
+                self._paths, self.target_columns, self.weight_column, self.chunk_rows, units
             )
             return
         for k, chunk in enumerate(self.chunks()):

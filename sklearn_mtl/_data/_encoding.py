@@ -296,7 +296,8 @@ def _checked_buckets(n, name="hash_buckets"):
 
 class _NumericStats:
     """Running (weighted) mean and variance, updated chunk by chunk as in
-    ``StandardScaler.partial_fit`` (Chan et al.'s pairwise update)."""
+    ``StandardScaler.partial_fit`` (Chan et al.'s pairwise update), and
+    merged with the statistics of other rows by the same update."""
 
     def __init__(self, n_numeric):
         self.n_seen = 0.0
@@ -311,7 +312,15 @@ class _NumericStats:
         if not n:  # a block of zero-weight rows adds nothing
             return
         mean = np.average(values, axis=0, weights=w)
-        var = np.average((values - mean) ** 2, axis=0, weights=w)
+        self._combine(n, mean, np.average((values - mean) ** 2, axis=0, weights=w))
+
+    def merge(self, other):
+        """Add the rows that ``other`` (statistics of other rows) has seen."""
+        if other.n_seen:
+            self._combine(other.n_seen, other.mean, other.var)
+        return self
+
+    def _combine(self, n, mean, var):
         total = self.n_seen + n
         delta = mean - self.mean
         self.var = (
@@ -324,6 +333,49 @@ class _NumericStats:
     def scale(self):
         scale = np.sqrt(self.var)
         return np.where(scale > 0, scale, 1.0)
+
+
+def _add_counts(counts, j, counted, declared):
+    """Add column ``j``'s ``counted`` categories (``declared`` by a dtype or
+    not) to ``counts``."""
+    if j in counts:
+        counted = unique_by_key(pd.concat([counts[j][0], counted]))
+        declared = declared and counts[j][1]
+    counts[j] = counted, declared
+
+
+@dataclass(eq=False)
+class EncoderFit:
+    """What fitting a :class:`FeatureEncoder` has read of some chunks, before
+    the vocabularies are set: parts read apart (e.g. by the processes of a
+    data-parallel fit) merge into what one read of all of them gives.
+
+    Attributes
+    ----------
+    columns : dict
+        How the first chunk laid out the columns (by position): ``single``,
+        ``multi_valued`` and ``weighted`` categorical columns.
+    counts : dict
+        Per vocabulary column, ``(counts of each category, declared)`` as
+        :meth:`_Vocabulary.count` gives them, merged over the chunks.
+    stats : _NumericStats
+        The numeric columns' statistics.
+    n_samples : int
+        Rows read.
+    """
+
+    columns: dict
+    counts: dict
+    stats: _NumericStats
+    n_samples: int = 0
+
+    def merge(self, other):
+        """Add ``other``'s rows (read with the same column layout) to these."""
+        for j, (counted, declared) in other.counts.items():
+            _add_counts(self.counts, j, counted, declared)
+        self.stats.merge(other.stats)
+        self.n_samples += other.n_samples
+        return self
 
 
 #: What infer_dtype calls an object column that holds only numbers (or nothing).
@@ -491,10 +543,19 @@ class FeatureEncoder:
     def fit_chunks(self, chunks):
         """Learn from ``(X, sample_weight)`` chunks as from their concatenation,
         holding one chunk at a time."""
-        counts, n_samples = {}, 0
+        return self.finish_fit(self.read_chunks(chunks))
+
+    def read_chunks(self, chunks):
+        """What fitting learns from ``(X, sample_weight)`` chunks, as an
+        :class:`EncoderFit` to merge with other parts' and pass to
+        :meth:`finish_fit`; None without chunks. The first chunk sets which
+        categorical columns are multi-valued."""
+        fit = None
         for X, sample_weight in chunks:
-            if not n_samples:
-                self._set_columns(X)
+            if fit is None:
+                layout = self._column_layout(X)
+                self._set_columns(layout)
+                fit = EncoderFit(layout, {}, self._stats)
             kept = None if sample_weight is None else sample_weight > 0
             for j in self._vocabulary_index:
                 values = _column(X, j)
@@ -517,34 +578,48 @@ class FeatureEncoder:
                         "values, which cannot be categories. A multi-valued column needs a "
                         "list (or an {item: weight} dict) in every row, e.g. [value]."
                     )
-                if j in counts:
-                    counted = unique_by_key(pd.concat([counts[j][0], counted]))
-                    declared = declared and counts[j][1]
-                counts[j] = counted, declared
+                _add_counts(fit.counts, j, counted, declared)
             self._update_stats(X, sample_weight)
-            n_samples += X.shape[0]
-        for j, (counted, declared) in counts.items():
+            fit.n_samples += X.shape[0]
+        return fit
+
+    def finish_fit(self, fit):
+        """Set the vocabularies and statistics from an :class:`EncoderFit`
+        (of this encoder's columns, possibly merged over parts)."""
+        self._set_columns(fit.columns)
+        self._stats = fit.stats
+        for j, (counted, declared) in fit.counts.items():
             self._books[j] = _Vocabulary(self.min_frequency, self.max_categories).fit(
-                counted, declared, n_samples
+                counted, declared, fit.n_samples
             )
         self.categories_ = [
             getattr(self._books[j], "categories", None) for j in np.flatnonzero(self.is_categorical)
         ]
         return self
 
-    def _set_columns(self, X):
+    def _column_layout(self, X):
+        """Which categorical columns of ``X`` are multi-valued, and of those,
+        which hold weighted items: read from their first values."""
         categorical_index = np.flatnonzero(self.is_categorical)
         multi = np.array([is_multi_valued(_column(X, j)) for j in categorical_index], dtype=bool)
-        self.single_index = categorical_index[~multi]
-        self.multi_index = categorical_index[multi]
-        self.weighted_columns = [
-            self._name(j)
-            for j in self.multi_index
-            if isinstance(_present_head(_column(X, j), 1)[0], _WEIGHTED_TYPES)
-        ]
+        return {
+            "single": categorical_index[~multi].tolist(),
+            "multi_valued": categorical_index[multi].tolist(),
+            "weighted": [
+                int(j)
+                for j in categorical_index[multi]
+                if isinstance(_present_head(_column(X, j), 1)[0], _WEIGHTED_TYPES)
+            ],
+        }
+
+    def _set_columns(self, layout):
+        self.single_index = np.asarray(layout["single"], dtype=np.intp)
+        self.multi_index = np.asarray(layout["multi_valued"], dtype=np.intp)
+        self.weighted_columns = [self._name(j) for j in layout["weighted"]]
         self.numeric_index = np.flatnonzero(~self.is_categorical)
         buckets = self._checked_hash_buckets()
         self._books = {j: _Hashing(n) for j, n in buckets.items()}
+        categorical_index = np.flatnonzero(self.is_categorical)
         self._vocabulary_index = [j for j in categorical_index if j not in buckets]
         self._stats = _NumericStats(self.n_numeric)
 

@@ -17,6 +17,7 @@ import copy
 import shutil
 import tempfile
 import uuid
+import warnings
 from itertools import chain
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from .._targets import TASK_TYPES, align_task_columns, check_task_types, task_co
 from ._cache import ChunkCache, fingerprint, read_ahead
 from ._columns import check_category_codes, resolve_categorical_mask
 from ._encoding import FeatureEncoder, multi_valued_mask
+from ._parquet import deal_units
 from ._tensors import TensorData, concatenate, module_inputs, split_validation
 from ._validation import check_container, check_sample_weight_range
 
@@ -196,13 +198,27 @@ class SourceData:
     validation_given : bool
         Whether the user gave the validation rows (``X_val``), which early
         stopping then always uses.
+    sharded : bool
+        Whether this process of a data-parallel fit read only its own share
+        of the rows (``n_samples`` and ``summary`` still describe all of
+        them): it trains and validates on its share as it is.
     """
 
-    def __init__(self, encoder, n_samples, summary, split, validation_given=False, close=None):
+    def __init__(
+        self,
+        encoder,
+        n_samples,
+        summary,
+        split,
+        validation_given=False,
+        close=None,
+        sharded=False,
+    ):
         self.encoder = encoder
         self.n_samples = n_samples
         self.summary = summary
         self.validation_given = validation_given
+        self.sharded = sharded
         self._split = split
         self._close = close
 
@@ -226,7 +242,7 @@ class InMemorySource:
         self.X, self.Y, self.sample_weight, self.classes = X, Y, sample_weight, classes
         self.validation = validation
 
-    def read(self, model, *, continuing, incremental):
+    def read(self, model, *, continuing, incremental, group=None):
         if self.Y is None:
             raise ValueError(
                 f"{type(model).__name__} requires y to be passed, but the target y is None."
@@ -284,6 +300,19 @@ class _TaskLabels:
             ]
         self.counts = counts
 
+    def merge(self, other):
+        """Add the labels that ``other`` counted (over other chunks)."""
+        if other.counts is None:
+            return self
+        if self.counts is None:
+            self.counts = other.counts
+            return self
+        self.counts = [
+            pd.concat([mine, theirs]).groupby(level=0, sort=False).sum()
+            for mine, theirs in zip(self.counts, other.counts)
+        ]
+        return self
+
     def columns_and_weights(self):
         return [c.index.to_numpy() for c in self.counts], [c.to_numpy() for c in self.counts]
 
@@ -296,45 +325,68 @@ class ChunkSource:
     a :class:`ChunkCache` (reused from ``cache_dir`` when its fingerprint
     matches), which every epoch reads. With early stopping a fixed share of
     each chunk's rows, the same every epoch, is held out.
+
+    In a data-parallel fit over Parquet files, each process reads only its
+    share of the files' row groups (:func:`deal_units`) in both passes and
+    caches only those; the processes merge what the first pass learnt, so
+    that all of them set the same tasks and encoder as one process reading
+    every chunk would.
     """
 
     def __init__(self, chunked_data):
         self.chunked_data = chunked_data
 
-    def read(self, model, *, continuing, incremental):
+    def read(self, model, *, continuing, incremental, group=None):
+        """The :class:`SourceData` of the chunks. ``group`` is the process
+        group of a data-parallel fit (``rank``, ``world_size``, and
+        ``gather``, ``sum``, ``check_same_data`` collectives), or None."""
         chunked = self.chunked_data
+        units = None if group is None else self._share(group)
+        if units is None:
+            group = None  # every process reads every chunk, as a single process does
         if continuing:
             encoder = model._feature_encoder
         else:
-            encoder = self._fit_tasks_and_encoder(model)
+            encoder = self._fit_tasks_and_encoder(model, chunked._read(units), group)
 
         def encoded_chunks():
-            for X, Y, sample_weight in chunked:
+            for X, Y, sample_weight in chunked._read(units):
                 X, columns, _, sample_weight = _checked(model, X, Y, sample_weight, first=False)
                 yield _tensor_data(model, X, columns, sample_weight, encoder)
 
-        source = chunked._fingerprint()
+        source = chunked._fingerprint(units)
         folder, keep = _cache_folder(chunked, source)
 
         def close():
             if not keep:
                 shutil.rmtree(folder, ignore_errors=True)
 
-        try:
-            # A callable's cache is this fit's own: its random folder name stands for the source.
-            key = fingerprint(source or folder.name, encoder, model._task_targets, str(model._dtype))
+        def write():
+            # A callable's cache is this fit's own: its random folder name stands
+            # for the source. A share's is named by its row groups.
+            key = fingerprint(
+                source or folder.name, encoder, model._task_targets, str(model._dtype)
+            )
             cache = ChunkCache.open_or_write(folder, key, encoded_chunks())
             if not cache.n_chunks:
                 raise ValueError(_NO_CHUNK)
+            return cache
+
+        try:
+            if group is None:
+                cache = write()
+                n_samples = sum(cache.n_rows)
+            else:
+                cache, rows = _in_every_process(group, write, lambda c: sum(c.n_rows))
+                n_samples = sum(rows)
         except BaseException:
             close()
             raise
-        n_samples = sum(cache.n_rows)
 
         def split(fraction, rng):
             split_seed = int(rng.randint(np.iinfo(np.int32).max))
             train, valid = (
-                ChunkTensors(cache, fraction, part, split_seed, chunked.shuffle_buffer)
+                ChunkTensors(cache, fraction, part, split_seed, chunked.shuffle_buffer, group)
                 for part in ("train", "valid")
             )
             if fraction is None:
@@ -347,16 +399,65 @@ class ChunkSource:
             (n_samples, *encoder.cardinalities),
             split,
             close=close,
+            sharded=group is not None,
         )
 
-    def _fit_tasks_and_encoder(self, model):
-        """Set the tasks and fit a new encoder over all chunks, one at a time."""
+    def _share(self, group):
+        """This process's ``(file index, row group)`` pairs of the Parquet
+        files, or None when every process reads every chunk: chunks of a
+        callable, or fewer row groups than processes (with a warning)."""
+        chunked = self.chunked_data
+        if chunked._paths is None:
+            return None
+        # Different files in different processes would deal different shares.
+        group.check_same_data(chunked._description(), "ChunkedData files and settings")
+        # Read from every file's footer in every process: an error is everyone's.
+        units, _ = _in_every_process(group, chunked._units, lambda units: None)
+        if len(units) < group.world_size:
+            warnings.warn(
+                f"ChunkedData: the Parquet files hold {len(units)} row group(s) with rows, "
+                f"fewer than the {group.world_size} processes of the data-parallel fit, so "
+                "every process reads every chunk and trains on its share of each. Write "
+                "more files, or files with smaller row groups (pyarrow's "
+                "write_table(..., row_group_size=...)), so that each process reads only "
+                "its own rows.",
+                UserWarning,
+                stacklevel=5,
+            )
+            return None
+        return deal_units(units, group.world_size)[group.rank]
+
+    def _fit_tasks_and_encoder(self, model, chunks, group):
+        """Set the tasks and fit a new encoder over ``chunks``, one at a time;
+        in a data-parallel fit, over every process's chunks."""
+        if group is None:
+            encoder, (names, labels, fit) = self._read_tasks_and_encoding(model, chunks)
+        else:
+            (encoder, _), parts = _in_every_process(
+                group,
+                lambda: self._read_tasks_and_encoding(model, chunks),
+                lambda read: (_layout(model, read[1]), read[1]),
+            )
+            _check_same_layout([layout for layout, _ in parts])
+            # Merged in rank order, the same in every process.
+            names, labels, fit = parts[0][1]
+            for _, (_, other_labels, other_fit) in parts[1:]:
+                labels.merge(other_labels)
+                fit.merge(other_fit)
+        encoder.finish_fit(fit)
+        columns, weights = labels.columns_and_weights()
+        _set_tasks(model, columns, names, None, weights)
+        return encoder
+
+    def _read_tasks_and_encoding(self, model, chunks):
+        """A new encoder and what ``chunks`` teach it and the tasks:
+        ``(encoder, (task names, _TaskLabels, EncoderFit))``."""
         labels = _TaskLabels()
         names = None
 
         def checked_chunks():
             nonlocal names
-            for X, Y, sample_weight in self.chunked_data:
+            for X, Y, sample_weight in chunks:
                 if names is None:
                     X, columns, names, sample_weight = _checked(
                         model, X, Y, sample_weight, first=True
@@ -370,15 +471,69 @@ class ChunkSource:
                 labels.add(columns, sample_weight)
                 yield X, sample_weight
 
-        chunks = checked_chunks()
-        first = next(chunks, None)  # sets which columns are categorical
+        checked = checked_chunks()
+        first = next(checked, None)  # sets which columns are categorical
         if first is None:
             raise ValueError(_NO_CHUNK)
         encoder = _new_encoder(model)
-        encoder.fit_chunks(chain([first], chunks))
-        columns, weights = labels.columns_and_weights()
-        _set_tasks(model, columns, names, None, weights)
-        return encoder
+        return encoder, (names, labels, encoder.read_chunks(chain([first], checked)))
+
+
+def _layout(model, part):
+    """What a process's first chunk set up: the columns (by name) and tasks,
+    which every process must have found alike."""
+    names, _, fit = part
+    features = getattr(model, "feature_names_in_", None)
+    features = list(range(model.n_features_in_)) if features is None else list(features)
+    return {
+        "features": features,
+        "categorical": [f for f, kind in zip(features, model.is_categorical_) if kind],
+        "tasks": list(names),
+        **{kind: [features[j] for j in columns] for kind, columns in fit.columns.items()},
+    }
+
+
+def _check_same_layout(layouts):
+    """Raise the same ValueError in every process unless every share of the
+    data set up the same columns and tasks (``layouts`` in rank order)."""
+    first = layouts[0]
+    for rank, layout in enumerate(layouts[1:], start=1):
+        differ = [
+            f"{key}: {first[key]} in process 0, {value} in process {rank}"
+            for key, value in layout.items()
+            if value != first[key]
+        ]
+        if differ:
+            raise ValueError(
+                "ChunkedData: the processes of the data-parallel fit read shares of the "
+                f"Parquet files that do not set up the same columns ({'; '.join(differ)}). "
+                "Each process reads which columns are multi-valued from the first values "
+                "of its share: a list column whose values are all missing in one share is "
+                "not multi-valued there. Give every file values of each such column, or "
+                "train in one process."
+            )
+
+
+def _in_every_process(group, step, result):
+    """``step()`` run in every process of ``group``: its value here and
+    ``result(value)`` of every process, in rank order. An error in any
+    process is raised in every one (its own where it happened, elsewhere a
+    ValueError naming the process), so that none waits on a collective."""
+    try:
+        value, error = step(), None
+    except Exception as exc:
+        value, error = None, exc
+    failures = group.gather(None if error is None else f"{type(error).__name__}: {error}")
+    if error is not None:
+        raise error
+    failed = [(rank, failure) for rank, failure in enumerate(failures) if failure is not None]
+    if failed:
+        rank, failure = failed[0]
+        raise ValueError(
+            f"Process {rank} of the data-parallel fit failed to read its share of the "
+            f"ChunkedData: {failure}"
+        )
+    return value, group.gather(result(value))
 
 
 def _cache_folder(chunked, source):
@@ -408,14 +563,19 @@ class ChunkTensors(torch.utils.data.Dataset):
         shuffled pass's order of the chunks.
     shuffle_buffer : int
         Chunks whose rows a shuffled pass mixes.
+    group : object, default=None
+        The process group of a data-parallel fit when the cache holds this
+        process's share of the rows only (with a ``sum`` collective); None
+        when it holds all of them.
     """
 
-    def __init__(self, cache, validation_fraction, part, seed, shuffle_buffer=1):
+    def __init__(self, cache, validation_fraction, part, seed, shuffle_buffer=1, group=None):
         self.cache = cache
         self.validation_fraction = validation_fraction
         self.part = part
         self.seed = seed
         self.shuffle_buffer = shuffle_buffer
+        self.group = group
         self._shuffled_passes = 0
 
     def chunks(self, shuffle=False):
@@ -433,6 +593,20 @@ class ChunkTensors(torch.utils.data.Dataset):
         for part in read_ahead(self._read, groups):
             if len(part):
                 yield part
+
+    def full_batches(self, batch_size):
+        """Full batches of ``batch_size`` rows that any pass gives at least,
+        whatever the order of the chunks (a batch never spans two parts)."""
+        total = 0
+        for k, n in enumerate(self.cache.n_rows):
+            rows = self._rows(k)
+            total += (n if rows is None else len(rows)) // batch_size
+        return total
+
+    def summed_over_shares(self, values):
+        """``values`` (numbers) computed on these rows, summed over the shares
+        of every process that holds its own; as they are otherwise."""
+        return values if self.group is None else self.group.sum(values)
 
     def _read(self, group):
         return concatenate([self.cache.read(k, self._rows(k)) for k in group])

@@ -100,6 +100,11 @@ class TensorData(torch.utils.data.Dataset):
         :class:`BatchIterator` shuffles itself when ``shuffle``)."""
         yield self
 
+    def summed_over_shares(self, values):
+        """``values`` computed on these rows, which every process of a
+        data-parallel fit holds alike: as they are."""
+        return values
+
     def to(self, device):
         """This data (a batch: a view is not moved) on ``device``; None keeps it."""
         if device is None:
@@ -210,6 +215,12 @@ class BatchIterator:
         batch of ``batch_size + 1`` rows): BatchNorm in train mode cannot
         normalise a single row. A part of one row in all, or
         ``batch_size=1``, is then a ValueError.
+    steps : int, default=None
+        Full batches that each pass yields, and no other: the first
+        ``steps`` full batches of its parts (each part's last, shorter batch
+        skipped), which the parts must hold. In data-parallel training over
+        shares of unequal sizes, every process then takes the same number of
+        steps. None yields every row.
     """
 
     dataset: object
@@ -218,8 +229,11 @@ class BatchIterator:
     device: object = None
     shard: object = None
     fold_single_row: bool = False
+    steps: int = None
 
     def __len__(self):
+        if self.steps is not None:
+            return self.steps
         n = len(self.dataset)
         if self.shard is not None:
             n //= self.shard.world_size
@@ -239,6 +253,17 @@ class BatchIterator:
         return n - 1 if n % self.batch_size == 1 else n
 
     def __iter__(self):
+        batches = self._batches()
+        if self.steps is None:
+            yield from batches
+            return
+        try:
+            for _, batch in zip(range(self.steps), batches):
+                yield batch
+        finally:
+            batches.close()  # stops the reading of the parts ahead
+
+    def _batches(self):
         # Chunked data (read out of core) gives one part per chunk, or per group of
         # chunks when shuffling; batches never span two parts.
         for part in self.dataset.chunks(shuffle=self.shuffle):
@@ -248,9 +273,14 @@ class BatchIterator:
                 n = len(order)
             else:
                 order = torch.randperm(n) if self.shuffle else None
-            end = self._end_of_starts(n)
+            if self.steps is None:
+                end, last = self._end_of_starts(n), n
+            else:
+                if self.fold_single_row:
+                    self._end_of_starts(self.batch_size)  # refuses batches of one row
+                end = last = n - n % self.batch_size  # full batches only
             for start in range(0, end, self.batch_size):
-                stop = start + self.batch_size if start + self.batch_size < end else n
+                stop = start + self.batch_size if start + self.batch_size < end else last
                 index = slice(start, stop) if order is None else order[start:stop]
                 batch = part.take(index).to(self.device)
                 yield batch.inputs, (batch.targets, batch.sample_weight)

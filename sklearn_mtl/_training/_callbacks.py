@@ -6,12 +6,14 @@ import re
 import sys
 import time
 
+import numpy as np
 import torch
 from skorch.callbacks import (
     BatchScoring,
     Callback,
     EarlyStopping,
     EpochScoring,
+    PassthroughScoring,
     PrintLog,
     ProgressBar,
 )
@@ -58,7 +60,7 @@ class TaskScoring(Callback):
         else:
             self._valid_batches.append((kwargs["y_pred"].detach(), targets, sample_weight))
 
-    def on_epoch_end(self, net, **kwargs):
+    def on_epoch_end(self, net, dataset_valid=None, **kwargs):
         if self._train_rows:
             mean_losses = self._train_sum / self._train_rows
             weighting = net.loss_weighting_
@@ -67,13 +69,14 @@ class TaskScoring(Callback):
                 net.history.record(f"train_loss_{name}", value)
                 net.history.record(f"loss_weight_{name}", weight)
             weighting.epoch_end(mean_losses)
-        if not self._valid_batches:
+        batches, self._valid_batches = self._valid_batches, []
+        if net.shares is not None and dataset_valid is not None:
+            batches = self._every_process(net, batches)
+        if not batches:
             return
         logits, targets, sample_weight = (
-            torch.cat(parts) if parts[0] is not None else None
-            for parts in zip(*self._valid_batches)
+            torch.cat(parts) if parts[0] is not None else None for parts in zip(*batches)
         )
-        self._valid_batches = []
         with torch.no_grad():
             losses = net.criterion_.task_losses(logits, targets, sample_weight).tolist()
         for name, value in zip(self.task_names, losses):
@@ -85,8 +88,47 @@ class TaskScoring(Callback):
         for key, value in scores.items():
             net.history.record(key, value)
 
+    @staticmethod
+    def _every_process(net, batches):
+        """The validation batches of every process, in rank order, here: each
+        process of the fit validates on its own rows."""
+        device = batches[0][0].device if batches else net.device
+        mine = [tuple(None if t is None else t.cpu() for t in batch) for batch in batches]
+        return [
+            tuple(None if t is None else t.to(device) for t in batch)
+            for part in net.shares.gather(mine)
+            for batch in part
+        ]
+
     def on_train_end(self, net, **kwargs):
         self._valid_batches = []
+
+
+class SharedValidationLoss(PassthroughScoring):
+    """skorch's ``valid_loss`` (the batches' mean validation loss), averaged
+    over the validation batches of every process when each process of a
+    data-parallel fit validates on its own rows (``net.shares``), so that
+    every process records the same loss and best epoch."""
+
+    def on_epoch_end(self, net, dataset_valid=None, **kwargs):
+        if getattr(net, "shares", None) is None or dataset_valid is None:
+            super().on_epoch_end(net, **kwargs)
+            return
+        mine = [
+            (batch["valid_batch_size"], batch[self.name])
+            for batch in net.history[-1]["batches"]
+            if self.name in batch
+        ]
+        batches = [batch for part in net.shares.gather(mine) for batch in part]
+        if not batches:
+            return
+        sizes, losses = zip(*batches)
+        score = float(np.average(losses, weights=sizes))
+        is_best = self._is_best_score(score)
+        if is_best:
+            self.best_score_ = score
+        net.history.record(self.name, score)
+        net.history.record(f"{self.name}_best", bool(is_best))
 
 
 class CheckedEarlyStopping(EarlyStopping):

@@ -7,6 +7,10 @@ into equal shares so that every process runs the same number of steps and
 no collective waits forever), gradients are averaged across processes, and
 every process validates on the whole validation set, so that all of them
 record the same history and early stopping decides the same everywhere.
+A :class:`~sklearn_mtl.ChunkedData` of Parquet files is shared out before
+it is read: each process reads only its row groups, the processes merge
+what they learnt of the data into one encoding, train the same number of
+steps each epoch, and score the validation rows of all of them together.
 Each process ends with an ordinary fitted estimator.
 """
 
@@ -82,19 +86,50 @@ class DataParallel:
         initial weights reach the others when the module is wrapped."""
         return (seed + self.rank) % np.iinfo(np.int32).max
 
-    def check_same_data(self, summary):
+    def check_same_data(self, summary, what="X and Y"):
         """Raise the same ValueError in every process unless all of them passed
-        the same data, described by ``summary`` (a tuple of numbers)."""
-        values = torch.tensor(summary, dtype=torch.float64, device=self._comm_device)
-        gathered = [torch.empty_like(values) for _ in range(self.world_size)]
-        dist.all_gather(gathered, values)
-        if any(not torch.equal(g, gathered[0]) for g in gathered):
+        the same data, described by ``summary`` (e.g. a tuple of numbers:
+        sizes and checksums; or the files and settings of a ChunkedData,
+        ``what`` the processes pass)."""
+        gathered = self.gather(summary)
+        if any(g != gathered[0] for g in gathered):
             raise ValueError(
-                "The processes of the data-parallel fit passed different data "
-                f"(rows, features and checksums per process: "
-                f"{[g.tolist() for g in gathered]}). Every process must pass the same X "
-                "and Y to fit: the estimator gives each process its share of the rows."
+                f"The processes of the data-parallel fit passed different data ({what} "
+                f"per process: {gathered}). Every process must pass the same {what} to "
+                "fit: the estimator gives each process its share of the rows."
             )
+
+    def gather(self, value):
+        """``value`` of every process (any picklable object), in rank order."""
+        gathered = [None] * self.world_size
+        if self._comm_device.type == "cuda":
+            # nccl pickles through the current GPU: this process's own.
+            with torch.cuda.device(self._comm_device):
+                dist.all_gather_object(gathered, value)
+        else:
+            dist.all_gather_object(gathered, value)
+        return gathered
+
+    def sum(self, values):
+        """``values`` (numbers) summed over the processes, as a float64 array."""
+        tensor = torch.as_tensor(np.asarray(values, dtype=np.float64), device=self._comm_device)
+        dist.all_reduce(tensor)
+        return tensor.cpu().numpy()
+
+    def agreed_steps(self, full_batches, rows_per_step):
+        """The training steps of every process's epoch when each trains on its
+        own share of the rows: the fewest ``full_batches`` of any process,
+        so that no process waits on a collective of another's extra step."""
+        steps = torch.tensor([full_batches], dtype=torch.int64, device=self._comm_device)
+        dist.all_reduce(steps, op=dist.ReduceOp.MIN)
+        steps = int(steps.item())
+        if not steps:
+            raise ValueError(
+                f"A process of the data-parallel fit has fewer training rows than one "
+                f"step takes from it ({rows_per_step}, batch_size over {self.world_size} "
+                "processes): lower batch_size, or train on more rows or in fewer processes."
+            )
+        return steps
 
     def shard(self, seed):
         """The :class:`RowShard` of this process, its permutations drawn from ``seed``."""

@@ -74,6 +74,9 @@ class GateUtilisation(Callback):
         finally:
             health.remove()
             module.train(training)
+        if getattr(net, "shares", None) is not None:
+            # Each process measured its own rows: all of them count, alike everywhere.
+            total, rows = health.merge(net.shares.gather((_cpu(total), rows, health.cpu())))
         shares = (total / rows).cpu().numpy()
         for name, task_shares in zip(self.task_names, shares):
             net.history.record(f"gate_shares_{name}", task_shares.tolist())
@@ -119,6 +122,20 @@ class _ExpertHealth:
         for handle in self.handles:
             handle.remove()
 
+    def cpu(self):
+        """The counts on the host, to send to other processes."""
+        return {name: tuple(_cpu(c) for c in counts) for name, counts in self.counts.items()}
+
+    def merge(self, parts):
+        """Replace the counts by the sum of every process's ``(total, rows,
+        counts)`` in ``parts``; the summed ``(total, rows)``."""
+        self.counts = {}
+        for _, _, counts in parts:
+            for name, (zeros, seen, fired) in counts.items():
+                before = self.counts.get(name, (0, 0, False))
+                self.counts[name] = (before[0] + zeros, before[1] + seen, before[2] | fired)
+        return sum(part[0] for part in parts), sum(part[1] for part in parts)
+
     def summary(self):
         """History entries: each group's zero and dead-unit shares per expert."""
         entries = {}
@@ -127,6 +144,10 @@ class _ExpertHealth:
             dead = (~fired).double().mean(1)
             entries[f"expert_dead_share_{name}"] = dead.cpu().tolist()
         return entries
+
+
+def _cpu(value):
+    return value.cpu() if isinstance(value, torch.Tensor) else value
 
 
 def normalized_entropy(shares):

@@ -6,6 +6,7 @@ from skorch.dataset import unpack_data
 from skorch.utils import to_device
 
 from ..nn._optim import lazy_zeros
+from ._callbacks import SharedValidationLoss
 from ._tables import SplitOptimizer, embedding_tables
 
 
@@ -29,6 +30,12 @@ class MultiTaskNet(NeuralNet):
         through :class:`~torch.nn.parallel.DistributedDataParallel` and the
         logged losses are averaged over the processes. None trains in this
         process alone.
+    shares : DataParallel, default=None
+        The same process group when each process holds its own share of the
+        rows (a ChunkedData of Parquet files read in shares): the validation
+        loss and scores are then computed over the validation rows of every
+        process, the same in all of them. None when every process holds
+        every row.
     autocast_dtype : torch.dtype, default=None
         Mixed precision: training steps run the module under
         :func:`torch.autocast` to this dtype; the loss is computed from
@@ -46,6 +53,7 @@ class MultiTaskNet(NeuralNet):
         *args,
         loss_weighting,
         data_parallel=None,
+        shares=None,
         autocast_dtype=None,
         table_optimizer=None,
         **kwargs,
@@ -53,6 +61,7 @@ class MultiTaskNet(NeuralNet):
         # skorch only accepts a plain torch-module attribute before its own init.
         self.loss_weighting = loss_weighting
         self.data_parallel = data_parallel
+        self.shares = shares
         self.autocast_dtype = autocast_dtype
         self.table_optimizer = table_optimizer
         # A tuple while training data-parallel: skorch takes a module attribute
@@ -61,6 +70,13 @@ class MultiTaskNet(NeuralNet):
         self._rollback = None
         self._stop_requested = False
         super().__init__(*args, **kwargs)
+
+    def get_default_callbacks(self):
+        # The validation loss over every process's validation rows, when they differ.
+        return [
+            (name, SharedValidationLoss("valid_loss") if name == "valid_loss" else callback)
+            for name, callback in super().get_default_callbacks()
+        ]
 
     def request_stop(self):
         """Stop training once every callback has seen the current epoch."""

@@ -10,6 +10,7 @@ trains it; the estimator keeps the result only if training succeeded.
 import copy
 import warnings
 from contextlib import contextmanager
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -75,6 +76,13 @@ class TrainingSession:
         )
         self.callbacks = [check_callback(item) for item in model.callbacks or []]
 
+    @cached_property
+    def parallel(self):
+        """The process group of a data-parallel fit (a
+        :class:`~sklearn_mtl._training._distributed.DataParallel`), or None:
+        the source reads its share of the rows through it."""
+        return data_parallel(self.device)
+
     def run(self, data, *, epochs, validate, tasks=None):
         """Train on ``data`` (a :class:`~sklearn_mtl._data.SourceData`).
 
@@ -85,7 +93,7 @@ class TrainingSession:
         """
         model = self.model
         device = self.device
-        parallel = data_parallel(device)
+        parallel = self.parallel
         if parallel is not None:
             device = parallel.device
             parallel.check_same_data(data.summary)
@@ -114,7 +122,14 @@ class TrainingSession:
                 tasks, lambda net: model._fitted_state(net, init_std, data.encoder)
             )
             net = self._build_net(
-                *parts, n_train, valid is not None, device, parallel, seed, epoch_tasks
+                *parts,
+                n_train,
+                valid is not None,
+                device,
+                parallel,
+                seed,
+                epoch_tasks,
+                sharded_train=train if data.sharded else None,
             )
             if self.continuing:
                 _continue_optimizer(net, model.net_)
@@ -142,10 +157,11 @@ class TrainingSession:
         parallel,
         seed,
         epoch_tasks=None,
+        sharded_train=None,
     ):
         model = self.model
         batch_size = model._batch_size(n_train)
-        shard = None
+        shard = steps = shares = None
         if parallel is not None:
             parallel.check_loss_weighting(loss_weighting)
             if n_train < parallel.world_size:
@@ -154,7 +170,13 @@ class TrainingSession:
                     "processes; train on more rows or in fewer processes."
                 )
             batch_size = parallel.rows_per_step(batch_size)
-            shard = parallel.shard(seed)
+            if sharded_train is None:
+                shard = parallel.shard(seed)
+            else:
+                # Each process holds its own rows, as many as its share: every one
+                # takes as many steps as the smallest share's full batches.
+                steps = parallel.agreed_steps(sharded_train.full_batches(batch_size), batch_size)
+                shares = parallel
         task_names = list(model.task_names_)
         internal = [
             ("task_scoring", TaskScoring(task_names, model._validation_scores)),
@@ -197,8 +219,10 @@ class TrainingSession:
             iterator_train__shuffle=True,
             iterator_train__device=device,
             iterator_train__shard=shard,
+            iterator_train__steps=steps,
             iterator_train__fold_single_row=_has_batch_norm(module),
             data_parallel=parallel,
+            shares=shares,
             autocast_dtype=check_precision(model.precision, model.dtype),
             table_optimizer=table_class and (table_class, {"weight_decay": model.weight_decay}),
             iterator_valid=BatchIterator,
@@ -273,7 +297,7 @@ def _train(net, data, valid_data, *, epochs):
         # Neither the validation tensors nor the process group may live on
         # in the fitted (pickled) model.
         net.train_split = None
-        net.data_parallel = None
+        net.data_parallel = net.shares = None
         net.iterator_train__shard = None
     if net.interrupted_ is not None:
         if len(net.history) == n_before:
