@@ -292,7 +292,9 @@ class BaseMultiTaskClassifier(
         each with the same data, ``fit`` trains data-parallel: each process
         trains on its share of the rows and gradients are averaged;
         ``batch_size`` counts the rows of a step over all processes. Every
-        process ends with the same fitted model.
+        process ends with the same fitted model. A ChunkedData of Parquet
+        files is read in shares: each process reads only its share of the
+        row groups (see :class:`~sklearn_mtl.ChunkedData`).
         """
         if isinstance(X, ChunkedData):
             if y is not None or sample_weight is not None:

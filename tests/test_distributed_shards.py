@@ -18,8 +18,11 @@ from sklearn.metrics import roc_auc_score
 
 import sklearn_mtl._data._chunks as chunks_module
 from sklearn_mtl import ChunkedData, MMoEClassifier
+from sklearn_mtl._data import BatchIterator, ChunkTensors, TensorData
 from sklearn_mtl._data._cache import ChunkCache
 from sklearn_mtl._data._parquet import deal_units
+from sklearn_mtl._data._sources import _check_same_layout, _TaskLabels
+from sklearn_mtl._training._distributed import DataParallel
 
 pytestmark = pytest.mark.skipif(
     not (dist.is_available() and dist.is_gloo_available()),
@@ -299,3 +302,67 @@ def test_units_are_dealt_by_rows_alike_in_every_process():
     assert deal_units(units, 2) == shares
     # Every process gets a unit while some are left.
     assert all(deal_units(units, 5))
+
+
+def test_task_labels_counted_apart_and_merged_count_as_one():
+    rng = np.random.RandomState(0)
+    click = rng.randint(0, 2, 60).astype(float)
+    click[::7] = np.nan
+    price = rng.choice([1.5, 2.0, 9.0], 60)
+    weight = rng.rand(60)
+    whole, first, second = _TaskLabels(), _TaskLabels(), _TaskLabels()
+    whole.add([click, price], weight)
+    first.add([click[:25], price[:25]], weight[:25])
+    second.add([click[25:], price[25:]], weight[25:])
+    merged = first.merge(second).merge(_TaskLabels())
+    for got, expected in zip(merged.counts, whole.counts):
+        pd.testing.assert_series_equal(got.sort_index(), expected.sort_index())
+
+
+def test_shares_of_other_columns_are_named_in_the_error():
+    layout = {"features": ["a", "b"], "categorical": ["a"], "tasks": ["click"]}
+    _check_same_layout([layout, dict(layout)])
+    with pytest.raises(ValueError, match=r"categorical: \['a'\] in process 0, \[\] in process 2"):
+        _check_same_layout([layout, layout, {**layout, "categorical": []}])
+
+
+def _cache(folder, sizes):
+    parts = (
+        TensorData(
+            {"categorical": torch.zeros(n, 0, dtype=torch.int32), "numeric": torch.ones(n, 1)},
+            torch.zeros(n, 1),
+        )
+        for n in sizes
+    )
+    return ChunkCache.open_or_write(folder, "0" * 32, parts)
+
+
+@pytest.mark.parametrize("fraction", [None, 0.3])
+def test_a_share_counts_its_full_batches_whatever_the_order(tmp_path, fraction):
+    cache = _cache(tmp_path, [50, 23, 41, 9])
+    train = ChunkTensors(cache, fraction, "train", seed=3, shuffle_buffer=2)
+    steps = train.full_batches(8)
+    for _ in range(3):  # shuffled passes: groups of chunks in new orders
+        iterator = BatchIterator(train, 8, shuffle=True, steps=steps)
+        sizes = [len(targets) for _, (targets, _) in iterator]
+        assert sizes == [8] * steps == [8] * len(iterator)
+    if fraction is None:
+        assert steps == 6 + 2 + 5 + 1
+    # A larger share than the agreed steps skips its surplus batches.
+    assert len(list(BatchIterator(train, 8, shuffle=True, steps=3))) == 3
+
+
+def test_a_share_without_a_full_batch_is_refused(tmp_path):
+    train = ChunkTensors(_cache(tmp_path, [5]), None, "train", seed=0)
+    assert train.full_batches(8) == 0
+    assert train.summed_over_shares([1.0, 2.0]) == [1.0, 2.0]
+    dist.init_process_group(
+        "gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1
+    )
+    try:
+        group = DataParallel("cpu")
+        assert group.agreed_steps(3, 8) == 3
+        with pytest.raises(ValueError, match=r"fewer training rows than one step takes from it \(8"):
+            group.agreed_steps(train.full_batches(8), 8)
+    finally:
+        dist.destroy_process_group()

@@ -6,6 +6,8 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.preprocessing import OrdinalEncoder, StandardScaler
 
 from sklearn_mtl import MMoEClassifier
@@ -189,3 +191,96 @@ def test_category_dtype_lookup_follows_the_dtype_of_each_input():
         enc.warn_unknown_kinds(numbers)
     # The kept dtype refers to prediction data: it does not travel with the encoder.
     assert "_last_dtype" not in pickle.loads(pickle.dumps(enc))._books[0].__dict__
+
+
+# ------------------------------------------------- fits read in parts and merged
+
+
+def _chunks_of(n_chunks, seed=0):
+    """Chunks of a mixed table: categories (one declared by a dtype, one
+    multi-valued), numerics, some zero weights."""
+    rng = np.random.RandomState(seed)
+    chunks = []
+    for k in range(n_chunks):
+        n = rng.randint(5, 40)
+        X = pd.DataFrame(
+            {
+                # 7 and 7.0 are one category: the first one seen names it.
+                "city": rng.choice(np.array(["paris", "rome", "oslo", 7, 7.0], object), n),
+                "size": pd.Categorical(rng.choice(list("sml"), n), categories=list("smlx")),
+                "tags": [list(rng.choice(list("abcde"), rng.randint(0, 3))) for _ in range(n)],
+                "age": rng.normal(40 + k, 10, n),
+                "income": rng.lognormal(10, 1, n),
+            }
+        )
+        weight = rng.randint(0, 3, n).astype(float)
+        weight[0] = 1.0
+        chunks.append((X, weight))
+    return chunks
+
+
+def _new_encoder(**params):
+    mask = np.array([True, True, True, False, False])
+    names = np.array(["city", "size", "tags", "age", "income"], dtype=object)
+    return FeatureEncoder(mask, names, **params)
+
+
+def _assert_same_encoding(merged, whole):
+    got, expected = merged.encoding(), whole.encoding()
+    assert got.keys() == expected.keys()
+    for key in ("categorical_features", "multi_valued_features", "numeric_features"):
+        assert got[key] == expected[key]
+    for name, codes in expected.vocabularies.items():
+        pd.testing.assert_series_equal(got.vocabularies[name], codes)
+        assert got.infrequent_categories[name].tolist() == (
+            expected.infrequent_categories[name].tolist()
+        )
+    np.testing.assert_allclose(got.numeric_mean, expected.numeric_mean, rtol=1e-12)
+    np.testing.assert_allclose(got.numeric_scale, expected.numeric_scale, rtol=1e-12)
+    X = pd.concat([X for X, _ in _chunks_of(3, seed=1)], ignore_index=True)
+    for a, b in zip(vars(merged.transform(X)).values(), vars(whole.transform(X)).values()):
+        if a is None:
+            assert b is None
+        elif a.dtype.kind == "f":
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+        else:
+            np.testing.assert_array_equal(a, b)
+
+
+@given(
+    n_chunks=st.integers(2, 6),
+    cuts=st.lists(st.integers(1, 5), min_size=1, max_size=3),
+    seed=st.integers(0, 2**16),
+)
+@settings(max_examples=25, deadline=None)
+def test_parts_read_apart_and_merged_encode_as_one_fit_over_all(n_chunks, cuts, seed):
+    chunks = _chunks_of(n_chunks, seed)
+    bounds = sorted({0, n_chunks, *(c for c in cuts if c < n_chunks)})
+    parts = [chunks[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    params = dict(min_frequency=0.05, max_categories=4)
+    fits = [_new_encoder(**params).read_chunks(part) for part in parts]
+    merged = fits[0]
+    for fit in fits[1:]:
+        merged.merge(fit)
+    assert merged.n_samples == sum(len(X) for X, _ in chunks)
+    _assert_same_encoding(
+        _new_encoder(**params).finish_fit(merged), _new_encoder(**params).fit_chunks(chunks)
+    )
+
+
+def test_reading_no_chunk_gives_nothing_to_merge():
+    assert _new_encoder().read_chunks([]) is None
+
+
+def test_merged_statistics_are_chans_pairwise_update():
+    rng = np.random.RandomState(0)
+    values = rng.normal(size=(50, 2))
+    weight = rng.rand(50)
+    first, second = _encoding._NumericStats(2), _encoding._NumericStats(2)
+    first.update(values[:20], weight[:20])
+    second.update(values[20:], weight[20:])
+    first.merge(second).merge(_encoding._NumericStats(2))  # no rows change nothing
+    np.testing.assert_allclose(first.mean, np.average(values, axis=0, weights=weight))
+    var = np.average((values - first.mean) ** 2, axis=0, weights=weight)
+    np.testing.assert_allclose(first.var, var)
+    assert first.n_seen == pytest.approx(weight.sum())

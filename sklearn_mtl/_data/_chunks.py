@@ -60,8 +60,9 @@ class ChunkedData:
         temporary directory that is removed when ``fit`` ends. A directory
         given here keeps each cache for later fits: a cache is named by a
         fingerprint of the Parquet files (names, sizes, modification times,
-        schemas), ``target_columns``, ``weight_column``, ``chunk_rows`` and
-        the fitted encoding and tasks, so a fit reuses it only for the same
+        schemas), ``target_columns``, ``weight_column``, ``chunk_rows``, the
+        row groups read (in a data-parallel fit) and the fitted encoding and
+        tasks, so a fit reuses it only for the same
         encoded rows and writes a new one when anything changed (delete old
         ones by hand). Chunks from a callable cannot be fingerprinted without
         reading them: their cache is written anew by each fit and removed
@@ -107,6 +108,24 @@ class ChunkedData:
         Naming the directory: a ``cache_dir`` that cannot be written
         (not a directory, not writable, full); nothing is left
         half-written there.
+
+    Notes
+    -----
+    In a data-parallel fit (every process of a :mod:`torch.distributed`
+    group passes the same ChunkedData, see the distributed training guide),
+    each process reads only its share of the Parquet files: their row
+    groups, dealt to the processes by rows, read in both passes and cached
+    by each process apart (a shared ``cache_dir`` keeps one cache per
+    share). What the processes read is merged into one encoding and one set
+    of tasks, those that one process reading every file would fit. Each
+    epoch takes as many full batches in every process as the smallest share
+    holds; a larger share skips its surplus rows, different ones each
+    epoch. With early stopping each process holds out its validation rows
+    from its own share, and the validation losses and scores are computed
+    over those of every process, the same in all of them. With fewer row
+    groups than processes (a ``UserWarning`` says so), and for chunks from a
+    callable, which cannot be split without reading them, every process
+    reads every chunk and trains on its share of each.
 
     Examples
     --------
