@@ -563,19 +563,21 @@ class ChunkTensors(torch.utils.data.Dataset):
         shuffled pass's order of the chunks.
     shuffle_buffer : int
         Chunks whose rows a shuffled pass mixes.
-    group : object, default=None
+    processes : object, default=None
         The process group of a data-parallel fit when the cache holds this
         process's share of the rows only (with a ``sum`` collective); None
         when it holds all of them.
     """
 
-    def __init__(self, cache, validation_fraction, part, seed, shuffle_buffer=1, group=None):
+    def __init__(
+        self, cache, validation_fraction, part, seed, shuffle_buffer=1, processes=None
+    ):
         self.cache = cache
         self.validation_fraction = validation_fraction
         self.part = part
         self.seed = seed
         self.shuffle_buffer = shuffle_buffer
-        self.group = group
+        self.processes = processes
         self._shuffled_passes = 0
 
     def chunks(self, shuffle=False):
@@ -606,7 +608,7 @@ class ChunkTensors(torch.utils.data.Dataset):
     def summed_over_shares(self, values):
         """``values`` (numbers) computed on these rows, summed over the shares
         of every process that holds its own; as they are otherwise."""
-        return values if self.group is None else self.group.sum(values)
+        return values if self.processes is None else self.processes.sum(values)
 
     def _read(self, group):
         return concatenate([self.cache.read(k, self._rows(k)) for k in group])
