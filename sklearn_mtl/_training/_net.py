@@ -5,7 +5,6 @@ from skorch import NeuralNet
 from skorch.dataset import unpack_data
 from skorch.utils import to_device
 
-from ..nn._optim import lazy_zeros
 from ._callbacks import SharedValidationLoss
 from ._tables import SplitOptimizer, embedding_tables
 
@@ -249,8 +248,10 @@ class _Rollback:
         self.tables = [] if table_optimizer is None else [
             p for group in table_optimizer.param_groups for p in group["params"]
         ]
-        # Whether a row is in the undo log already (zero pages until written).
-        self._logged = {p: lazy_zeros(p.shape[:1], torch.bool, p.device) for p in self.tables}
+        # Whether a row is in the undo log already.
+        self._logged = {
+            p: torch.zeros(p.shape[:1], dtype=torch.bool, device=p.device) for p in self.tables
+        }
         self._point = None
         self._hook = None
         if table_optimizer is not None:

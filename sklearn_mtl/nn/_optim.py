@@ -2,7 +2,6 @@
 
 import math
 
-import numpy as np
 import torch
 
 
@@ -155,8 +154,11 @@ class LazyAdam(_RowsStep, torch.optim.SparseAdam):
     bytes per ID, written and read every step) and the pass over every row.
     A step gathers the touched rows of the weights and moments, updates them
     and writes them back (SparseAdam's arithmetic): its cost grows with the
-    rows a batch touches, not with the table, and on CPU the moments' memory
-    is taken from the system only as rows are first written.
+    rows a batch touches, not with the table. The moments are zeroed in one
+    sequential pass when the first step allocates them: left to the system's
+    zero pages instead, every first write to a page of a table of millions of
+    rows is a page fault at a random address, which cost 2-4x the sequential
+    pass once a fit touches most pages (``benchmarks/results_scale.txt``).
 
     Parameters
     ----------
@@ -215,8 +217,8 @@ class LazyAdam(_RowsStep, torch.optim.SparseAdam):
                 state = self.state[param]
                 if not state:
                     state["step"] = 0
-                    state["exp_avg"] = lazy_zeros(param.shape, param.dtype, param.device)
-                    state["exp_avg_sq"] = lazy_zeros(param.shape, param.dtype, param.device)
+                    state["exp_avg"] = torch.zeros_like(param)
+                    state["exp_avg_sq"] = torch.zeros_like(param)
                 state["step"] += 1
                 if not len(rows):
                     continue
@@ -234,17 +236,3 @@ class LazyAdam(_RowsStep, torch.optim.SparseAdam):
                 step_size = lr * math.sqrt(1 - beta2**step) / (1 - beta1**step)
                 weights.add_(exp_avg.div_(exp_avg_sq.sqrt_().add_(eps)).mul_(-step_size))
                 param.index_copy_(0, rows, weights)
-
-
-def lazy_zeros(shape, dtype, device):
-    """Zeros whose memory, on CPU, is touched only where written.
-
-    ``torch.zeros`` writes every byte up front, a pass over a whole table
-    before the first step; numpy's zeros (calloc) gets zero pages from the
-    system as they are first written, so the cost stays with the rows that
-    steps touch.
-    """
-    if torch.device(device).type != "cpu":
-        return torch.zeros(shape, dtype=dtype, device=device)
-    n_bytes = math.prod(shape) * torch.empty(0, dtype=dtype).element_size()
-    return torch.from_numpy(np.zeros(n_bytes, np.uint8)).view(dtype).view(shape)
