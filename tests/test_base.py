@@ -205,6 +205,30 @@ def test_embedding_init_std_auto_follows_the_planned_optimizer_steps(frame, para
     assert not hasattr(fresh, "embedding_init_std_")
 
 
+@pytest.mark.parametrize(
+    "ids, hash_buckets, expected",
+    [
+        # 270 training rows x 2 columns against a table of 4 + 6 rows: 54
+        # lookups a row an epoch, a dense table.
+        (5, None, 1e-4),
+        # Against 4 + 31 rows: about 15 lookups a row, a sparse table.
+        (30, None, 0.05),
+        # Hashed into 1,000 buckets: the table's rows count, not the IDs seen.
+        (30, {"user_id": 1_000}, 0.05),
+    ],
+)
+def test_embedding_init_std_auto_starts_a_sparse_table_wider(frame, ids, hash_buckets, expected):
+    X, Y = frame
+    X = X.assign(user_id=pd.Categorical(np.arange(len(X)) % ids))
+    params = dict(AUTO_INIT_PARAMS, max_epochs=3, early_stopping=True, validation_fraction=0.1)
+    model = SharedBottomClassifier(hash_buckets=hash_buckets, **params).fit(X, Y)
+    assert model.embedding_init_std_ == expected
+    assert 0.5 * expected < _table_std(model) < 2 * expected
+    # Too few planned steps: N(0, 1) whatever the table.
+    short = SharedBottomClassifier(hash_buckets=hash_buckets, **dict(params, max_epochs=1))
+    assert short.fit(X, Y).embedding_init_std_ is None
+
+
 def test_embedding_init_std_auto_is_kept_by_continued_fits(frame):
     X, Y = frame
     model = SharedBottomClassifier(max_epochs=1, **AUTO_INIT_PARAMS).fit(X, Y)

@@ -112,7 +112,7 @@ class TrainingSession:
             seed = (seed + model.n_iter_) % _MAX_SEED
             init_std = model.embedding_init_std_
         else:
-            init_std = model._embedding_init_std(n_train, epochs)
+            init_std = model._embedding_init_std(n_train, epochs, data.encoder)
         with _seeded_torch(seed if parallel is None else parallel.process_seed(seed), device):
             if self.continuing:
                 parts = model._continued_parts()
