@@ -469,7 +469,8 @@ def part_estimator(args):
     lines = [
         header(args, "## estimator: embedding_optimizer in the estimators"),
         f"ESMM at its defaults (batch_size 'auto': 512; embedding_optimizer 'auto'; "
-        f"embedding_init_std 'auto': 1e-4), {args.epochs} epochs without early stopping, on "
+        "embedding_init_std 'auto': 1e-4 at 1k buckets, 0.05 at 4M, a sparse table; the draw "
+        f"costs the same), {args.epochs} epochs without early stopping, on "
         f"the rows of the vocab part (make_click_log({args.vocab_rows:,})), user_id and "
         "item_id hashed to N buckets each. Estimator: samples per CPU second of the whole "
         "fit (encoding included). Hand loop: what a user would write over the already "
@@ -568,8 +569,10 @@ def _chunked_run(folder, mode, epochs, chunk_rows):
         start = CLOCK()
         model.fit(data)
     elapsed = CLOCK() - start
+    epochs_run = len(model.history_)
     return {
-        "samples_per_s": n_rows * int(epochs) / elapsed,
+        "samples_per_s": n_rows * epochs_run / elapsed,
+        "epochs": epochs_run,
         "seconds": elapsed,
         "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
@@ -611,6 +614,43 @@ def part_chunked(args):
             )
             print(lines[-1], flush=True)
     lines.append(f"| median | | | {statistics.median(ratios):.2f}x | | |")
+    return lines
+
+
+def part_chunked_scale(args):
+    sizes = args.rows_on_disk
+    lines = [
+        header(args, "## chunked_scale: ChunkedData from 2M to 20M rows"),
+        f"ESMM at its defaults (early stopping on), max_epochs={args.epochs}, write_click_log(N) "
+        f"in Parquet parts of {args.chunked_rows_per_file:,} rows, "
+        f"ChunkedData(chunk_rows={args.chunk_rows:,}); in memory (pd.read_parquet, the read not "
+        f"timed) only up to {args.memory_rows_max:,} rows: the tag lists and timestamps of "
+        "pandas take about 1.4 KiB a row at their peak (850 MiB for 600,000 rows), which "
+        "puts 20M rows past this machine's memory. One fresh process per run; samples per CPU "
+        "second of the whole fit (reading, encoding and the cache included), peak resident "
+        "memory.",
+        "",
+        "| rows | mode | epochs run | samples/s | vs in memory at the smallest size | peak MiB |",
+        "|---|---|---|---|---|---|",
+    ]
+    from sklearn_mtl.datasets import write_click_log
+
+    baseline = None
+    for rows in sizes:
+        with tempfile.TemporaryDirectory() as folder:
+            write_click_log(
+                folder, rows, rows_per_file=args.chunked_rows_per_file, random_state=0
+            )
+            modes = ("memory", "chunked") if rows <= args.memory_rows_max else ("chunked",)
+            for mode in modes:
+                run = _fresh_run("chunked", folder, mode, args.epochs, args.chunk_rows)
+                baseline = baseline or run["samples_per_s"]
+                lines.append(
+                    f"| {rows:,} | {'in memory' if mode == 'memory' else 'ChunkedData'} | "
+                    f"{run['epochs']} | {run['samples_per_s']:,.0f} | "
+                    f"{run['samples_per_s'] / baseline:.2f}x | {run['peak_mib']:,.0f} |"
+                )
+                print(lines[-1], flush=True)
     return lines
 
 
@@ -683,7 +723,8 @@ RUNS = {
 # ------------------------------------------------------------------------ main
 
 PARTS = {"generate": part_generate, "lists": part_lists, "vocab": part_vocab,
-         "estimator": part_estimator, "chunked": part_chunked, "parallel": part_parallel}
+         "estimator": part_estimator, "chunked": part_chunked,
+         "chunked_scale": part_chunked_scale, "parallel": part_parallel}
 
 
 def write_section(path, part, lines):
@@ -717,6 +758,8 @@ def main():
     parser.add_argument("--chunked-rows", type=int, default=600_000)
     parser.add_argument("--chunked-rows-per-file", type=int, default=200_000)
     parser.add_argument("--chunk-rows", type=int, default=65536)
+    parser.add_argument("--memory-rows-max", type=int, default=2_000_000,
+                        help="chunked_scale: the largest size also fitted in memory")
     parser.add_argument("--output", help="file whose section of this part is replaced")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
