@@ -624,9 +624,8 @@ def part_chunked_scale(args):
         f"ESMM at its defaults (early stopping on), max_epochs={args.epochs}, write_click_log(N) "
         f"in Parquet parts of {args.chunked_rows_per_file:,} rows, "
         f"ChunkedData(chunk_rows={args.chunk_rows:,}); in memory (pd.read_parquet, the read not "
-        f"timed) only up to {args.memory_rows_max:,} rows: the tag lists and timestamps of "
-        "pandas take about 1.4 KiB a row at their peak (850 MiB for 600,000 rows), which "
-        "puts 20M rows past this machine's memory. One fresh process per run; samples per CPU "
+        f"timed) up to {args.memory_rows_max:,} rows (--memory-rows-max: 20M rows take 11 GiB "
+        "in memory, the tag lists as Python lists). One fresh process per run; samples per CPU "
         "second of the whole fit (reading, encoding and the cache included), peak resident "
         "memory.",
         "",
@@ -758,7 +757,7 @@ def main():
     parser.add_argument("--chunked-rows", type=int, default=600_000)
     parser.add_argument("--chunked-rows-per-file", type=int, default=200_000)
     parser.add_argument("--chunk-rows", type=int, default=65536)
-    parser.add_argument("--memory-rows-max", type=int, default=2_000_000,
+    parser.add_argument("--memory-rows-max", type=int, default=20_000_000,
                         help="chunked_scale: the largest size also fitted in memory")
     parser.add_argument("--output", help="file whose section of this part is replaced")
     args = parser.parse_args()
