@@ -27,9 +27,12 @@ funnel models on funnels only, every multi-task model as a two-task model
 everywhere), a few variants (MMoE and PLE with ``gate_dropout=0.1`` and with
 ``interaction="dcn_v2"``, AITM without its calibrator) and, on funnels, the
 clicked-only CVR baseline (``SingleTaskClassifier`` fitted on the clicked
-rows with the conversion label). Every fit is the estimator at its defaults
-(early stopping as the defaults give, ``n_threads=1``), seeded by the model
-seed; the data are fixed per data set.
+rows with the conversion label; ``clicked-only ES`` the same with
+``early_stopping=True``: its few thousand rows are below the ``"auto"``
+threshold, so at its defaults it trains without early stopping, 20 epochs).
+Every fit is the estimator at its defaults (early stopping as the defaults
+give, ``n_threads=1``), seeded by the model seed; the data are fixed per data
+set.
 
 Metrics on the test rows, per task (click and conversion are the end-to-end
 events): ROC AUC, log-loss and ECE. On funnels also the CVR AUC on the
@@ -43,16 +46,24 @@ epoch from ``history_`` (mean gate entropy, largest expert share, dead-unit
 share).
 
 Blocks (``--part``): ``defaults`` (every model at its defaults), ``init``
-(``embedding_init_std`` in 1e-4, 1e-2, 0.1 and None, one at a time from the
-defaults), ``lr`` (3e-3) and ``batch`` (2048). Every fit's scores go to a
+(``embedding_init_std`` in 1e-4, 1e-2, 0.03, 0.05, 0.1 and None, one at a time
+from the defaults), ``lr`` (3e-3), ``batch`` (2048), ``epochs``
+(``max_epochs=100``: early stopping, not the cap of 20, ends the fit) and
+``stopping`` (early stopping on the validation loss instead of the mean
+validation AUC). Every fit's scores go to a
 JSON-lines cache keyed by (revision, data set, model, config, seed), so an
 interrupted run resumes and ``--table`` prints the tables from the cache
 without fitting; ``--revision`` labels runs of different code (the
-before / after table of a change of default compares two revisions)::
+before / after table of a change of default compares two revisions,
+``--before``; ``--grid`` adds the tables of alternatives of the revision a
+change was chosen on). ``--carry`` takes, from an older revision, the default
+fits that the current code reproduces step for step instead of fitting them
+again (for ``max_epochs="auto"``: see :func:`carried`)::
 
     python benchmarks/bench_accuracy.py --quick            # a 2-minute smoke
     python benchmarks/bench_accuracy.py --part init --jobs 2
-    python benchmarks/bench_accuracy.py --table --output benchmarks/results_accuracy.txt
+    python benchmarks/bench_accuracy.py --table --before "cap of 20 epochs" \
+        --grid "cap of 20 epochs" --output benchmarks/results_accuracy.txt
 """
 
 import argparse
@@ -212,7 +223,13 @@ MODELS = {
     "ESCM2": (ESCM2Classifier, {}, "funnel"),
     "AITM": (AITMClassifier, {}, "funnel"),
     "AITM cal=0": (AITMClassifier, {"calibration_weight": 0.0}, "funnel"),
+    # Early stopping on the pCVR's AUC over the clicked validation rows, not the mean of the
+    # click and end-to-end AUCs.
+    "ESMM stop=cvr": (ESMMClassifier, {"early_stopping_monitor": "valid_roc_auc_cvr"}, "funnel"),
     "clicked-only": (SingleTaskClassifier, {}, "clicked"),
+    # A few thousand clicked rows are below early stopping's "auto" threshold (10,000 rows):
+    # the baseline trained to early stopping, as the funnel models are.
+    "clicked-only ES": (SingleTaskClassifier, {"early_stopping": True}, "clicked"),
     "SharedBottom": (SharedBottomClassifier, {}, "any"),
     "MMoE": (MMoEClassifier, {}, "any"),
     "PLE": (PLEClassifier, {}, "any"),
@@ -234,6 +251,9 @@ PARTS = {
     },
     "lr": {"default": {}, "lr=0.003": {"lr": 3e-3}},
     "batch": {"default": {}, "batch=2048": {"batch_size": 2048}},
+    # Does the epoch cap, rather than early stopping, end the default fits?
+    "epochs": {"default": {}, "max_epochs=100": {"max_epochs": 100}},
+    "stopping": {"default": {}, "monitor=loss": {"early_stopping_monitor": "valid_loss"}},
 }
 
 
@@ -484,6 +504,44 @@ def defaults_table(groups):
 # A difference of AUC (or of a share of rows) below this is no difference, whatever its noise.
 NEGLIGIBLE = 5e-4
 
+#: The decision metrics that are a task's own AUC; the others rank a pCVR.
+TASK_AUCS = {"auc_income", "auc_college", "auc_never_married", "auc_click", "auc_conversion"}
+
+
+def alternatives_table(groups):
+    """Per alternative: over every (data set, model, decision metric), how often it beat the
+    default beyond seed noise, how often it lost, and its largest gain and loss."""
+    cells = {}
+    for (dataset, model, config), alternative in groups.items():
+        base = groups.get((dataset, model, "default"))
+        if config == "default" or base is None or same_fits(base, alternative):
+            continue
+        for metric in decision_metrics(dataset):
+            gap = paired_gap(base, alternative, metric)
+            if gap is None or gap[2] < 2:
+                continue
+            kind = "task AUC" if metric in TASK_AUCS else "pCVR"
+            cells.setdefault((config, kind), []).append((gap[0], gap[1], dataset, model))
+    lines = [
+        "each alternative against the defaults over every data set x model x decision metric "
+        "(task AUC: click, conversion, census tasks; pCVR: CVR AUC on clicked rows and against "
+        "the truth); ahead / behind beyond two standard errors (and 0.0005)",
+        "",
+        f"{'alternative':<16}{'metrics':<10}{'cells':>6}{'ahead':>7}{'behind':>7}{'mean gap':>10}"
+        f"  {'largest gain':<44}largest loss",
+    ]
+    for (config, kind), gaps in sorted(cells.items()):
+        mean = np.array([g[0] for g in gaps])
+        margin = np.maximum(2 * np.array([g[1] for g in gaps]), NEGLIGIBLE)
+        best, worst = max(gaps), min(gaps)
+        lines.append(
+            f"{config:<16}{kind:<10}{len(gaps):>6}{(mean > margin).sum():>7}"
+            f"{(mean < -margin).sum():>7}{mean.mean():>+10.4f}  "
+            f"{f'{best[0]:+.4f} ({best[2]}, {best[3]})':<44}"
+            f"{worst[0]:+.4f} ({worst[2]}, {worst[3]})"
+        )
+    return lines
+
 
 def above(threshold):
     """Verdict on ``difference > threshold``, beyond two standard errors of seed noise."""
@@ -502,16 +560,17 @@ def no_loss(mean, se):
     return "refuted" if mean < -max(2 * se, NEGLIGIBLE) else "holds"
 
 
-def claims_table(groups):
-    """The issue's claims, each a paired difference over seeds."""
+def claims_table(groups, config="default"):
+    """The issue's claims, each a paired difference over seeds, both models at ``config``."""
+    at = "the defaults" if config == "default" else f"the defaults but {config}"
     lines = [
-        "claims at the defaults: difference paired by seed +- standard error; 'holds' beyond two "
+        f"claims at {at}: difference paired by seed +- standard error; 'holds' beyond two "
         "standard errors (and 0.0005), 'refuted' beyond them the other way",
         "",
     ]
 
     def add(claim, dataset, a, b, metric, verdict):
-        a, b = groups.get((dataset, a, "default")), groups.get((dataset, b, "default"))
+        a, b = groups.get((dataset, a, config)), groups.get((dataset, b, config))
         gap = None if a is None or b is None else paired_gap(a, b, metric)
         if gap is None:
             return
@@ -524,6 +583,8 @@ def claims_table(groups):
     funnels = [d for d in DATASETS if d.startswith(("funnel", "click_log"))]
     for d in funnels:
         add("ESMM - clicked-only > 0.01", d, "clicked-only", "ESMM", "cvr_truth", above(0.01))
+    for d in funnels:
+        add("ESMM - clicked-only ES > 0.01", d, "clicked-only ES", "ESMM", "cvr_truth", above(0.01))
     for d in funnels:
         add("AITM: cal=0 - default > 0", d, "AITM", "AITM cal=0", "violations", above(0))
         for metric in ("auc_click", "auc_conversion", "cvr_truth"):
@@ -603,6 +664,21 @@ def aliased(cache, k, params):
     return {**default, "config": k[3]}
 
 
+def carried(cache, k, revision):
+    """The record of ``revision`` (code with a default cap of 20 epochs) that the default
+    fit ``k`` of ``max_epochs="auto"`` reproduces step for step, or None: the default if
+    early stopping ended it before 20 epochs, or the ``max_epochs=100`` fit if early
+    stopping ended that one (the fit validated, so "auto" allows it 100 epochs)."""
+    if k[3] != "default":
+        return None
+    for config, cap in (("default", 20), ("max_epochs=100", 100)):
+        old = cache.get((revision, k[1], k[2], config, k[4]))
+        if old is not None and old["epochs"] < cap:
+            carried_from = f"{revision}: {config}"
+            return {**old, "revision": k[0], "config": "default", "carried_from": carried_from}
+    return None
+
+
 def run(args, cache, cache_path, defaults):
     pending, skipped = [], set()
     for dataset, model, config, params, seed in jobs(args):
@@ -620,6 +696,8 @@ def run(args, cache, cache_path, defaults):
         if k in cache or k in [p[0] for p in pending]:
             continue
         same = aliased(cache, k, params)
+        if same is None and args.carry:
+            same = carried(cache, k, args.carry)
         if same is not None:
             cache[k] = same
             with cache_path.open("a") as out:
@@ -668,7 +746,17 @@ def main():
     )
     parser.add_argument("--cache", default=str(CACHE), help="JSON-lines file of every fit's scores")
     parser.add_argument("--revision", default="current", help="label of the code the fits ran")
+    parser.add_argument(
+        "--carry",
+        help="take the default fits that this revision's records reproduce step for step "
+        "(see carried) instead of fitting them again",
+    )
     parser.add_argument("--before", help="with --table: also compare the defaults to this revision")
+    parser.add_argument(
+        "--grid",
+        help="with --table: also print this revision's tables of alternatives (the grid a "
+        "change of default was chosen on)",
+    )
     parser.add_argument(
         "--table", action="store_true", help="print the tables from the cache, fit nothing"
     )
@@ -687,15 +775,17 @@ def main():
         run(args, cache, cache_path, defaults=False)
 
     groups = group(cache, args.revision)
-    lines = (
-        header(args.revision)
-        + scores_table(groups)
-        + defaults_table(groups)
-        + [""]
-        + claims_table(groups)
-    )
+    lines = header(args.revision) + scores_table(groups)
+    if any(k[2] != "default" for k in groups):
+        lines += defaults_table(groups) + [""] + alternatives_table(groups) + [""]
+    lines += claims_table(groups)
     if args.before:
         lines += [""] + before_after_table(cache, args.before, args.revision)
+    if args.grid:
+        grid = group(cache, args.grid)
+        lines += ["", f"=== the grid the defaults were chosen on: revision {args.grid!r}", ""]
+        lines += scores_table(grid) + defaults_table(grid) + [""] + alternatives_table(grid)
+        lines += [""] + claims_table(grid) + [""] + claims_table(grid, "max_epochs=100")
     table = "\n".join(lines)
     print(table)
     if args.output:

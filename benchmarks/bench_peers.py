@@ -27,6 +27,8 @@ environment with ``benchmarks/peers_env.sh``, then
     python benchmarks/bench_peers.py --study --study-model PLE --study-frameworks torch-rechub \\
         --output benchmarks/results_peers_study_ple.txt
     python benchmarks/bench_peers.py --auc-seeds --output benchmarks/results_peers_auc.txt
+    python benchmarks/bench_peers.py --at-defaults --models PLE MMoE --threads 1 \
+        --output benchmarks/results_peers_defaults.txt
 """
 
 import argparse
@@ -156,20 +158,26 @@ SKLEARN_MTL_VARIANTS = {
     "holdout": {"early_stopping": True},
     "rechub_like": {"embedding_init_std": 1e-4, "batch_norm": True, "gate_bias": True},
 }
+#: the estimator as a user gets it: the architecture and seed only, every training parameter
+#: (lr, batch size, early stopping, epochs) at its default
+AT_DEFAULTS = "at_defaults"
 
 
 def run_sklearn_mtl(model, X, Y, X_test, args):
     factory, _ = CASES[model]
     # A variant's options that this model lacks (gate_bias without gates) do not apply.
     options = factory().get_params()
-    common = dict(
-        max_epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=1e-3,
-        random_state=args.seed,
-        early_stopping=False,
-        **{k: v for k, v in SKLEARN_MTL_VARIANTS[args.variant].items() if k in options},
-    )
+    if args.variant == AT_DEFAULTS:
+        common = dict(random_state=args.seed)
+    else:
+        common = dict(
+            max_epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=1e-3,
+            random_state=args.seed,
+            early_stopping=False,
+            **{k: v for k, v in SKLEARN_MTL_VARIANTS[args.variant].items() if k in options},
+        )
     # One-time costs (torch imports its compiler stack on the first optimizer step) stay out
     # of the timings.
     factory(**{**common, "max_epochs": 1, "early_stopping": False}).fit(X[:2048], Y[:2048])
@@ -178,6 +186,7 @@ def run_sklearn_mtl(model, X, Y, X_test, args):
     start = time.perf_counter()
     estimator.fit(X, Y)
     train = time.perf_counter() - start
+    args.epochs_run = len(estimator.history_)
     start = time.perf_counter()
     proba = np.column_stack([task[:, 1] for task in estimator.predict_proba(X_test)])
     return train, time.perf_counter() - start, proba, estimator.net_.module_
@@ -316,6 +325,10 @@ def run_deepctr(model, X, Y, X_test, args):
     return train, time.perf_counter() - start, proba, net
 
 
+#: torch-rechub variants that train for another number of epochs: its trainer's default n_epoch
+RECHUB_EPOCHS = {"n_epoch=10": 10}
+
+
 @contextmanager
 def rechub_variant(variant):
     """torch-rechub as shipped, or with one of its choices switched off for the study."""
@@ -358,6 +371,7 @@ def run_rechub(model, X, Y, X_test, args):
     from torch_rechub.trainers import MTLTrainer
     from torch_rechub.utils.data import PredictDataset, TorchDataset
 
+    epochs = args.epochs_run = RECHUB_EPOCHS.get(args.variant, args.epochs)
     encoder = PeerEncoder(numeric_bins=ESMM_NUMERIC_BINS if model == "ESMM" else None).fit(X)
     inputs = encoder.transform(X)
     y = Y.to_numpy(dtype=np.float32)
@@ -400,7 +414,7 @@ def run_rechub(model, X, Y, X_test, args):
             net,
             task_types,
             optimizer_params={"lr": 1e-3, "weight_decay": 0.0},
-            n_epoch=args.epochs,
+            n_epoch=epochs,
             model_path=args.tmp,
         )
         return trainer
@@ -423,7 +437,7 @@ def run_rechub(model, X, Y, X_test, args):
         torch.manual_seed(args.seed)
         trainer = build()
         start = time.perf_counter()
-        for _ in range(args.epochs):
+        for _ in range(epochs):
             trainer.train_one_epoch(loader(inputs, y))
         train = time.perf_counter() - start
         start = time.perf_counter()
@@ -451,6 +465,7 @@ def worker(args):
     X, Y, X_test, Y_test = cached_load(args.model, args)
     resident = resident_mib("VmRSS")
     reset_peak_resident()
+    args.epochs_run = args.epochs
     train, predict, proba, module = RUNNERS[args.framework](args.model, X, Y, X_test, args)
     result = {
         "model": args.model,
@@ -459,7 +474,8 @@ def worker(args):
         "seed": args.seed,
         "tasks": list(Y.columns),
         "auc": [roc_auc_score(Y_test.iloc[:, t], proba[:, t]) for t in range(Y.shape[1])],
-        "train_sps": len(X) * args.epochs / train,
+        "epochs": args.epochs_run,
+        "train_sps": len(X) * args.epochs_run / train,
         "predict_s": predict,
         "peak_mib": resident_mib("VmHWM") - resident,
         "n_test": len(X_test),
@@ -495,7 +511,7 @@ def spawn(model, framework, args, *, seed=0, variant="default"):
         "--cache",
         args.cache,
     ]
-    if args.study or args.auc_seeds:
+    if args.study or args.auc_seeds or args.at_defaults:
         command.append("--fast-batches")
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     done = subprocess.run(command, capture_output=True, text=True, env=env)
@@ -809,6 +825,63 @@ def auc_over_seeds(args):
     finish_seed_table(lines, results, args, lambda r: f"{r['model']:<13}{row_label(r):<15}")
 
 
+#: (framework, variant) of the at-defaults table: the estimator as shipped against torch-rechub
+#: as measured in the AUC-over-seeds table
+AT_DEFAULTS_CELLS = [
+    ("sklearn_mtl", AT_DEFAULTS),
+    ("torch-rechub", "default"),
+    ("torch-rechub", "n_epoch=10"),
+]
+
+
+def at_defaults(args):
+    """Test AUC of the estimator at its own defaults against torch-rechub, paired by seed."""
+    results = []
+    for seed in range(args.seeds):
+        for m, model in enumerate(args.models):
+            cells = AT_DEFAULTS_CELLS if (seed + m) % 2 == 0 else AT_DEFAULTS_CELLS[::-1]
+            results += [spawn(model, f, args, seed=seed, variant=v) for f, v in cells]
+    lines = header(
+        args, f"Test AUC over seeds 0..{args.seeds - 1}: the estimator at its defaults"
+    )
+    lines[-1] = (
+        "full census-income: 199,523 train rows, test = half the UCI test file; "
+        f"torch-rechub: {args.epochs} epochs (and its trainer's default n_epoch=10), batch "
+        f"{args.batch_size}, Adam 1e-3; sklearn_mtl at "
+        "its defaults (only the architecture set): lr 1e-3, batch 512, early stopping on 10% "
+        "held out (patience 5, mean validation AUC), max_epochs 'auto' (at most 100 with "
+        "early stopping)"
+    )
+    lines.append(STUDY_BATCHES_NOTE)
+    for model in args.models:
+        rows = [r for r in results if r["model"] == model]
+        tasks = rows[0]["tasks"]
+        auc = {
+            cell: {r["seed"]: r["auc"] for r in rows if (r["framework"], r["variant"]) == cell}
+            for cell in AT_DEFAULTS_CELLS
+        }
+        epochs = [r["epochs"] for r in rows if r["framework"] == "sklearn_mtl"]
+        lines += ["", f"{model} (sklearn_mtl stopped after {epochs} epochs)"]
+        lines.append(f"  {'':<34}" + "".join(f"{'AUC ' + t:>22}" for t in tasks))
+        for cell in AT_DEFAULTS_CELLS:
+            a = np.array(list(auc[cell].values()))
+            lines.append(
+                f"  {cell[0] + ' ' + cell[1]:<34}"
+                + "".join(f"{m:>13.4f} +- {sd:.4f}" for m, sd in zip(a.mean(0), a.std(0, ddof=1)))
+            )
+        ours = auc[AT_DEFAULTS_CELLS[0]]
+        for cell in AT_DEFAULTS_CELLS[1:]:
+            gap = np.array([np.subtract(ours[s], auc[cell][s]) for s in sorted(ours)])
+            se = gap.std(0, ddof=1) / np.sqrt(len(gap))
+            lines.append(
+                f"  {'- ' + cell[1] + ' (paired) +- SE':<34}"
+                + "".join(f"{m:>+13.4f} +- {e:.4f}" for m, e in zip(gap.mean(0), se))
+            )
+    finish_seed_table(
+        lines, results, args, lambda r: f"{r['model']:<6}{r['framework'] + ' ' + r['variant']:<27}"
+    )
+
+
 def main():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -843,6 +916,11 @@ def main():
         action="store_true",
         help="test AUC over seeds: the estimator (default and with batch_norm) against torch-rechub",
     )
+    parser.add_argument(
+        "--at-defaults",
+        action="store_true",
+        help="test AUC over seeds: the estimator at its own defaults against torch-rechub",
+    )
     parser.add_argument("--seeds", type=int, default=3, help="seeds of the study and --auc-seeds")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--model", choices=MODELS, help=argparse.SUPPRESS)
@@ -863,6 +941,8 @@ def main():
             study(args)
         elif args.auc_seeds:
             auc_over_seeds(args)
+        elif args.at_defaults:
+            at_defaults(args)
         else:
             benchmark(args)
 

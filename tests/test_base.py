@@ -257,6 +257,55 @@ def test_a_failed_refit_keeps_the_embedding_init_std_of_the_kept_network(frame):
     assert model.embedding_init_std_ == 1e-4
 
 
+# The 300-row frame in batches of 100: 3 optimizer steps an epoch once 10% is held out.
+AUTO_EPOCHS_PARAMS = dict(batch_size=100, random_state=0)
+
+
+@pytest.mark.parametrize(
+    "params, cap",
+    [
+        # Without validation the cap is the only brake on overfitting.
+        (dict(early_stopping=False), 20),
+        # "auto" early stopping is off at 300 rows.
+        (dict(), 20),
+        # With it, the cap must not be what ends the fit.
+        (dict(early_stopping=True), 100),
+        (dict(early_stopping=True, max_epochs=7), 7),
+        (dict(early_stopping=False, max_epochs=7), 7),
+    ],
+)
+def test_max_epochs_auto_allows_more_epochs_when_the_fit_validates(frame, params, cap):
+    X, Y = frame
+    model = SharedBottomClassifier(**dict(AUTO_EPOCHS_PARAMS, **params)).fit(X, Y)
+    assert model.net_.max_epochs == cap
+    assert model.get_params()["max_epochs"] == params.get("max_epochs", "auto")
+    if not params.get("early_stopping"):
+        assert model.n_iter_ == cap
+    else:
+        assert model.n_iter_ <= cap and "valid_roc_auc" in model.history_[-1]
+    # A continued fit resolves the cap anew; partial_fit runs one epoch whatever it is.
+    n_iter = model.n_iter_
+    model.set_params(warm_start=True, early_stopping=False).fit(X, Y)
+    assert model.n_iter_ == n_iter + params.get("max_epochs", 20)
+    model.partial_fit(X, Y)
+    assert model.n_iter_ == n_iter + params.get("max_epochs", 20) + 1
+
+
+def test_max_epochs_auto_counts_given_validation_rows_and_plans_the_embedding_init(frame):
+    X, Y = frame
+    # Given validation rows turn early stopping on, and with it the cap of 100.
+    model = SharedBottomClassifier(**AUTO_EPOCHS_PARAMS, n_iter_no_change=1)
+    model.fit(X[:270], Y[:270], X_val=X[270:], y_val=Y[270:])
+    assert model.net_.max_epochs == 100 and model.n_iter_ < 100
+    # The embedding table's "auto" plans the epochs the cap allows: 3 steps x 100 epochs
+    # reach its 200 steps, 3 x 20 do not.
+    assert model.embedding_init_std_ == 1e-4
+    short = SharedBottomClassifier(**AUTO_EPOCHS_PARAMS, max_epochs=20, n_iter_no_change=1)
+    assert short.fit(X[:270], Y[:270], X_val=X[270:], y_val=Y[270:]).embedding_init_std_ is None
+    with pytest.raises(ValueError, match="max_epochs"):
+        SharedBottomClassifier(max_epochs="many").fit(X, Y)
+
+
 def test_embedding_init_std_auto_counts_the_rows_of_every_chunk(frame):
     X, Y = frame
     halves = ChunkedData(lambda: [(X[:150], Y[:150]), (X[150:], Y[150:])])

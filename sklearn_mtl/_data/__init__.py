@@ -15,7 +15,7 @@ from ._sources import (
     SourceData,
     aligned_task_columns,
     check_features,
-    uses_early_stopping,
+    holds_out_validation,
 )
 from ._tensors import BatchIterator, TensorData, module_inputs, prediction_batches
 
@@ -32,8 +32,8 @@ __all__ = [
     "TensorData",
     "aligned_task_columns",
     "check_features",
+    "holds_out_validation",
     "module_inputs",
     "multi_valued_mask",
     "prediction_batches",
-    "uses_early_stopping",
 ]

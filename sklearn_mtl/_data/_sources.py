@@ -81,10 +81,17 @@ def aligned_task_columns(model, Y):
     return columns
 
 
-def uses_early_stopping(model, n_samples):
+def _uses_early_stopping(model, n_samples):
     if model.early_stopping == "auto":
         return n_samples > AUTO_EARLY_STOPPING_MIN_SAMPLES
     return model.early_stopping
+
+
+def holds_out_validation(model, data):
+    """Whether a fit of ``model`` (not ``partial_fit``) on ``data``, a
+    :class:`SourceData`, validates: on the given rows, or on rows it holds out
+    for early stopping."""
+    return data.validation_given or _uses_early_stopping(model, data.n_samples)
 
 
 def _check_sample_weight_of(sample_weight, X):

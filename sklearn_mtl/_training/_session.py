@@ -18,7 +18,7 @@ from skorch.helper import predefined_split
 from skorch.history import History
 from sklearn.utils import check_random_state
 
-from .._data import BatchIterator, uses_early_stopping
+from .._data import BatchIterator, holds_out_validation
 from .._params import check_device, check_optimizer, check_precision
 from ..metrics import TASK_METRICS
 from ._callbacks import (
@@ -101,9 +101,7 @@ class TrainingSession:
         if parallel is not None:
             rng = parallel.shared_rng(rng)
         seed = int(rng.randint(_MAX_SEED))
-        validating = validate and (
-            data.validation_given or uses_early_stopping(model, data.n_samples)
-        )
+        validating = validate and holds_out_validation(model, data)
         train, valid, n_train = data.split(
             model.validation_fraction if validating else None, rng
         )
@@ -124,6 +122,7 @@ class TrainingSession:
             net = self._build_net(
                 *parts,
                 n_train,
+                epochs,
                 valid is not None,
                 device,
                 parallel,
@@ -139,8 +138,10 @@ class TrainingSession:
     def restore(self, parts, *, batch_size, valid_batch_size, history):
         """A net around fitted ``parts`` (module, criterion, loss weighting), as
         training leaves it: for an estimator read back from a file."""
-        # The training rows only choose an automatic batch size, replaced at once.
-        net = self._build_net(*parts, batch_size, False, self.device, None, 0)
+        # The training rows only choose an automatic batch size, replaced at once;
+        # the epochs it ran stand for the fit's cap, which a continued fit sets anew.
+        epochs = max(len(history), 1)
+        net = self._build_net(*parts, batch_size, epochs, False, self.device, None, 0)
         net.batch_size = batch_size
         net.iterator_valid__batch_size = valid_batch_size
         net.history_ = History(history)
@@ -152,6 +153,7 @@ class TrainingSession:
         criterion,
         loss_weighting,
         n_train,
+        max_epochs,
         has_validation,
         device,
         parallel,
@@ -213,7 +215,7 @@ class TrainingSession:
             optimizer=optimizer_class,
             lr=model.lr,
             **{f"optimizer__{k}": v for k, v in optimizer_params.items()},
-            max_epochs=model.max_epochs,
+            max_epochs=max_epochs,
             batch_size=batch_size,
             iterator_train=BatchIterator,
             iterator_train__shuffle=True,
