@@ -800,12 +800,19 @@ AUC_SEEDS_CELLS = [
 ]
 
 
-def auc_over_seeds(args):
+def runs_over_seeds(cells, args):
+    """Every (framework, variant) of ``cells`` for every model and seed, in an order that
+    alternates from one model and seed to the next."""
     results = []
     for seed in range(args.seeds):
         for m, model in enumerate(args.models):
-            cells = AUC_SEEDS_CELLS if (seed + m) % 2 == 0 else AUC_SEEDS_CELLS[::-1]
-            results += [spawn(model, f, args, seed=seed, variant=v) for f, v in cells]
+            ordered = cells if (seed + m) % 2 == 0 else cells[::-1]
+            results += [spawn(model, f, args, seed=seed, variant=v) for f, v in ordered]
+    return results
+
+
+def auc_over_seeds(args):
+    results = runs_over_seeds(AUC_SEEDS_CELLS, args)
     lines = header(
         args, f"Test AUC over seeds 0..{args.seeds - 1}, mean +- std (ddof=1), every model"
     )
@@ -836,11 +843,7 @@ AT_DEFAULTS_CELLS = [
 
 def at_defaults(args):
     """Test AUC of the estimator at its own defaults against torch-rechub, paired by seed."""
-    results = []
-    for seed in range(args.seeds):
-        for m, model in enumerate(args.models):
-            cells = AT_DEFAULTS_CELLS if (seed + m) % 2 == 0 else AT_DEFAULTS_CELLS[::-1]
-            results += [spawn(model, f, args, seed=seed, variant=v) for f, v in cells]
+    results = runs_over_seeds(AT_DEFAULTS_CELLS, args)
     lines = header(
         args, f"Test AUC over seeds 0..{args.seeds - 1}: the estimator at its defaults"
     )
