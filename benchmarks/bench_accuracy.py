@@ -40,6 +40,9 @@ clicked test rows, the entire-space CVR AUC against the truth (the expected
 AUC of pCVR against conversions drawn from the true pCVR on every test
 impression, computed exactly: ``cvr_truth``; against the pCVR given the
 features alone, ``cvr_truth_x``, which differs on ``funnel_mnar`` only) and
+the pCVR's calibration over every impression (``cvr_logloss_truth``, the
+expected log-loss against conversions drawn from the true pCVR;
+``cvr_abs_bias``, the distance of the mean pCVR from the true mean) and
 the share of rows whose predicted conversion exceeds the predicted click
 (``violations``). Gated models also report the experts' health of their last
 epoch from ``history_`` (mean gate entropy, largest expert share, dead-unit
@@ -278,6 +281,17 @@ def entire_space_auc(p, truth):
     )
 
 
+def entire_space_calibration(p, truth):
+    """How far pCVR is from the true pCVR over every impression, not only the clicked ones:
+    the expected log-loss against conversions drawn from ``truth`` (a proper score, least at
+    ``p == truth``) and the mean bias."""
+    p = np.clip(p, 1e-7, 1 - 1e-7)
+    return {
+        "cvr_logloss_truth": float(-np.mean(truth * np.log(p) + (1 - truth) * np.log(1 - p))),
+        "cvr_abs_bias": float(abs(np.mean(p) - np.mean(truth))),
+    }
+
+
 def gate_health(model):
     last = model.history_[-1]
     names = [f"gate_entropy_{t}" for t in model.task_names_]
@@ -336,6 +350,7 @@ def run_fit(dataset, data_dir, quick, model_name, config, params, seed):
         if "truth" in d:
             scores["cvr_truth"] = entire_space_auc(p_cvr, d.truth)
             scores["cvr_truth_x"] = entire_space_auc(p_cvr, d.truth_x)
+            scores.update(entire_space_calibration(p_cvr, d.truth))
     scores = {
         k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in scores.items()
     }
@@ -378,6 +393,8 @@ TABLE_METRICS = [
     "auc_cvr_clicked",
     "cvr_truth",
     "cvr_truth_x",
+    "cvr_logloss_truth",
+    "cvr_abs_bias",
     "logloss_click",
     "logloss_conversion",
     "logloss_income",
@@ -555,6 +572,12 @@ def above(threshold):
     return verdict
 
 
+def below(threshold):
+    """Verdict on ``difference < threshold``, beyond two standard errors of seed noise."""
+    above_verdict = above(-threshold)
+    return lambda mean, se: above_verdict(-mean, se)
+
+
 def no_loss(mean, se):
     """Verdict on "costs nothing": not lower beyond two standard errors of seed noise."""
     return "refuted" if mean < -max(2 * se, NEGLIGIBLE) else "holds"
@@ -585,6 +608,10 @@ def claims_table(groups, config="default"):
         add("ESMM - clicked-only > 0.01", d, "clicked-only", "ESMM", "cvr_truth", above(0.01))
     for d in funnels:
         add("ESMM - clicked-only ES > 0.01", d, "clicked-only ES", "ESMM", "cvr_truth", above(0.01))
+    # Selection bias shows as much in calibration over the entire space as in ranking.
+    for metric in ("cvr_logloss_truth", "cvr_abs_bias"):
+        for d in funnels:
+            add("ESMM - clicked-only ES < 0", d, "clicked-only ES", "ESMM", metric, below(0))
     for d in funnels:
         add("AITM: cal=0 - default > 0", d, "AITM", "AITM cal=0", "violations", above(0))
         for metric in ("auc_click", "auc_conversion", "cvr_truth"):
@@ -693,9 +720,9 @@ def run(args, cache, cache_path, defaults):
         if not fits(model, data) or seed >= data.get("seeds", args.seeds):
             continue
         k = (args.revision, dataset, model, config, seed)
-        if k in cache or k in [p[0] for p in pending]:
+        if (k in cache and not args.refit) or k in [p[0] for p in pending]:
             continue
-        same = aliased(cache, k, params)
+        same = None if args.refit else aliased(cache, k, params)
         if same is None and args.carry:
             same = carried(cache, k, args.carry)
         if same is not None:
@@ -746,6 +773,12 @@ def main():
     )
     parser.add_argument("--cache", default=str(CACHE), help="JSON-lines file of every fit's scores")
     parser.add_argument("--revision", default="current", help="label of the code the fits ran")
+    parser.add_argument(
+        "--refit",
+        action="store_true",
+        help="fit again what the cache holds (the fits are deterministic: for metrics added "
+        "since); the newer record of a fit replaces the older",
+    )
     parser.add_argument(
         "--carry",
         help="take the default fits that this revision's records reproduce step for step "
